@@ -1,0 +1,1 @@
+"""Tilegraph: a self-hosted BI backend served as a GraphQL API."""

@@ -1,0 +1,64 @@
+"""The Starlette app: routes, lifespan (services opened once per process), middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, WebSocketRoute
+
+from tilegraph.http.graphql_view import GraphQLView
+from tilegraph.http.health import healthz, metrics, readyz
+from tilegraph.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from tilegraph.logs import configure_logging
+from tilegraph.schema.build import build_schema
+from tilegraph.services.registry import Services
+from tilegraph.settings import Settings
+
+
+def create_app(settings: Settings) -> Starlette:
+    configure_logging(settings)
+    graphql = GraphQLView(build_schema(settings), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await Services.open(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.close()
+
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(
+            BodyLimitMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            max_upload_bytes=settings.upload_max_bytes,
+        ),
+    ]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""The audit recorder every feature uses."""

@@ -1,0 +1,1 @@
+"""Tokens, passwords, revocation and login throttling."""

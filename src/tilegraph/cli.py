@@ -1,0 +1,160 @@
+"""`tilegraph dev | serve | worker | schema | create-admin | aws-emulator`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from tilegraph.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"tilegraph: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from tilegraph.local.dev import DevOptions, run_dev
+
+    try:
+        import moto  # noqa: F401
+    except ImportError:
+        print(
+            "tilegraph dev needs the local AWS emulator: pip install 'tilegraph[local]'",
+            file=sys.stderr,
+        )
+        return 2
+    return run_dev(DevOptions(args.host, args.port, Path(args.data_dir), demo=not args.no_demo))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tilegraph.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        ws_max_size=1 << 20,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tilegraph.jobs.worker import build_worker
+
+    settings = _settings()
+    if args.check:
+        from arq.worker import async_check_health
+
+        from tilegraph.services.registry import redis_settings
+
+        return asyncio.run(
+            async_check_health(redis_settings(settings), queue_name=settings.queue_name)
+        )
+    worker = build_worker(settings, burst=args.burst)
+    worker.run()
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from tilegraph.schema.build import print_sdl
+
+    sys.stdout.write(print_sdl())
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from tilegraph.domain.errors import TilegraphError
+    from tilegraph.services.registry import Services
+
+    settings = _settings()
+    password = args.password or os.environ.get("TILEGRAPH_ADMIN_PASSWORD")
+    if not password:
+        password = getpass.getpass("Password for the new admin: ")
+
+    async def create() -> bool:
+        services = await Services.open(settings)
+        try:
+            _, created = await services.users.ensure_admin(args.email, args.name, password)
+            return created
+        finally:
+            await services.close()
+
+    try:
+        created = asyncio.run(create())
+    except TilegraphError as exc:
+        print(f"tilegraph create-admin: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{'Created' if created else 'Already exists'}: {args.email}")
+    return 0
+
+
+def cmd_aws_emulator(args: argparse.Namespace) -> int:
+    from tilegraph.local.emulator import serve
+
+    serve(args.host, args.port, Path(args.state_file) if args.state_file else None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tilegraph", description="Tilegraph BI backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything locally (AWS emulator, Redis, API, worker)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--data-dir", default=".tilegraph")
+    dev.add_argument("--no-demo", action="store_true", help="do not create the demo workspace")
+    dev.set_defaults(func=cmd_dev)
+
+    serve = sub.add_parser("serve", help="run the API (settings from TILEGRAPH_* variables)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a job worker")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 when a worker of this queue is alive"
+    )
+    worker.set_defaults(func=cmd_worker)
+
+    schema = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema.set_defaults(func=cmd_schema)
+
+    admin = sub.add_parser("create-admin", help="create an administrator")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="Administrator")
+    admin.add_argument("--password", help="defaults to TILEGRAPH_ADMIN_PASSWORD, else asked")
+    admin.set_defaults(func=cmd_create_admin)
+
+    emulator = sub.add_parser("aws-emulator", help="the local AWS emulator used by `dev`")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=4566)
+    emulator.add_argument("--state-file", default=None)
+    emulator.set_defaults(func=cmd_aws_emulator)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    raise SystemExit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The per-request Context: who is calling, the process services, and fresh loaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tilegraph.domain.errors import Unauthenticated
+from tilegraph.domain.users import Principal
+from tilegraph.loaders.registry import Loaders
+from tilegraph.services.registry import Services
+
+NOT_SIGNED_IN = "Sign in first: send `Authorization: Bearer <token>`"
+
+
+class Context:
+    """One per HTTP request, or one per WebSocket connection (loaders renewed per event)."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        request: Any,
+        response: Any,
+        request_id: str,
+        client_ip: str,
+        authorization: str | None,
+    ) -> None:
+        self.services = services
+        self.request = request
+        self.response = response
+        self.request_id = request_id
+        self.client_ip = client_ip
+        self.authorization = authorization
+        # Set by the WebSocket handshake (graphql-transport-ws connection_init payload).
+        self.connection_params: dict[str, Any] | None = None
+        self._principal: Principal | None = None
+        self._authenticated = False
+        self.loaders = Loaders(services)
+
+    @property
+    def settings(self) -> Any:
+        return self.services.settings
+
+    def renew_loaders(self) -> Loaders:
+        """Forget memoised records, so each subscription event sees current data."""
+        self.loaders = Loaders(self.services)
+        return self.loaders
+
+    async def principal(self) -> Principal | None:
+        if not self._authenticated:
+            self._principal = await self.services.auth.authenticate(self.authorization)
+            self._authenticated = True
+        return self._principal
+
+    async def require_principal(self) -> Principal:
+        principal = await self.principal()
+        if principal is None:
+            raise Unauthenticated(NOT_SIGNED_IN)
+        return principal
+
+    def forget_principal(self) -> None:
+        self._authenticated = False
+        self._principal = None

@@ -1,0 +1,47 @@
+"""Audit events (contract enum AuditEventType) and the stored record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AuditEventType(StrEnum):
+    USER_LOGIN = "USER_LOGIN"
+    USER_LOGOUT = "USER_LOGOUT"
+    USER_LOGIN_FAILED = "USER_LOGIN_FAILED"
+    DASHBOARD_SHARE_ADDED = "DASHBOARD_SHARE_ADDED"
+    DASHBOARD_SHARE_REMOVED = "DASHBOARD_SHARE_REMOVED"
+    DASHBOARD_SHARE_UPDATED = "DASHBOARD_SHARE_UPDATED"
+    DATASET_CREATED = "DATASET_CREATED"
+    DATASET_IMPORTED = "DATASET_IMPORTED"
+    DATASET_DELETED = "DATASET_DELETED"
+    TRANSFORM_EXECUTED = "TRANSFORM_EXECUTED"
+    TRANSFORM_FAILED = "TRANSFORM_FAILED"
+    CARD_EXECUTION_FAILED = "CARD_EXECUTION_FAILED"
+    CHATBOT_QUERY = "CHATBOT_QUERY"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    timestamp: datetime
+    event_type: AuditEventType
+    user_id: str | None
+    target_type: str
+    target_id: str
+    details: dict[str, Any] | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A filter over the audit log; every field optional."""
+
+    event_type: AuditEventType | None = None
+    user_id: str | None = None
+    target_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None

@@ -1,0 +1,60 @@
+"""Users, roles and groups as stored records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "ADMIN"
+    USER = "USER"
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    email: str
+    name: str
+    role: Role
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalize_name(name: str) -> str:
+    """Names compare case-insensitively and without surrounding blanks."""
+    return " ".join(name.split()).lower()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request or WebSocket connection."""
+
+    user_id: str
+    role: Role
+    jti: str
+    expires_at: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN

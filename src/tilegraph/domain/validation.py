@@ -1,0 +1,25 @@
+"""Input rules for names and emails, in words a user can act on."""
+
+from __future__ import annotations
+
+import re
+
+from tilegraph.domain.errors import BadUserInput
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(email: str, *, field: str = "email") -> str:
+    cleaned = email.strip()
+    if len(cleaned) > 254 or not _EMAIL.match(cleaned):
+        raise BadUserInput("Enter a valid email address", field=field)
+    return cleaned
+
+
+def check_name(name: str, *, field: str = "name", max_length: int = 200) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise BadUserInput("The name cannot be empty", field=field)
+    if len(cleaned) > max_length:
+        raise BadUserInput(f"The name must be at most {max_length} characters", field=field)
+    return cleaned

@@ -1,0 +1,45 @@
+"""Liveness, readiness (DynamoDB, S3 and Redis reachable) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+READY_TIMEOUT = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _check(name: str, probe: Any) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe, READY_TIMEOUT)
+    except Exception as exc:  # any failure means "not ready"; say which and why
+        return name, f"unavailable: {type(exc).__name__}"
+    return name, "ok"
+
+
+async def readyz(request: Request) -> Response:
+    services = request.app.state.services
+    settings = services.settings
+    results = dict(
+        await asyncio.gather(
+            _check(
+                "dynamodb",
+                services.aws.dynamodb.describe_table(TableName=settings.table_name("users")),
+            ),
+            _check("s3", services.aws.s3.head_bucket(Bucket=settings.bucket)),
+            _check("redis", services.redis.ping()),
+        )
+    )
+    ready = all(v == "ok" for v in results.values())
+    return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""arq WorkerSettings and job functions."""

@@ -1,0 +1,1 @@
+"""DataLoaders, created per request (per event for subscriptions)."""

@@ -1,0 +1,194 @@
+"""`tilegraph dev`: the whole product on one machine, with data kept in the data dir.
+
+Starts the AWS emulator (state persisted under the data dir), uses or starts Redis,
+creates tables, the bucket and the first admin, then runs the API and a worker as child
+processes. Ctrl-C stops every child in order (API, worker, emulator, Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tilegraph.local.processes import free_port, port_open, stop_process, wait_for_port
+from tilegraph.settings import Settings
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class DevError(RuntimeError):
+    """A reason `tilegraph dev` cannot start, worded for the person running it."""
+
+
+@dataclass
+class DevOptions:
+    host: str
+    port: int
+    data_dir: Path
+    demo: bool
+
+
+def _read_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def _spawn(
+    args: list[str], env: dict[str, str], log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Children get their own process group, so Ctrl-C reaches only us and we stop them
+    in order."""
+    stdout = log_path.open("ab") if log_path else None
+    return subprocess.Popen(
+        args,
+        env=env,
+        start_new_session=True,
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout else None,
+    )
+
+
+def _redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]]) -> str:
+    url = os.environ.get("TILEGRAPH_REDIS_URL", DEFAULT_REDIS_URL)
+    parsed = urlparse(url)
+    if port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
+        return url
+    server = shutil.which("redis-server")
+    if server is None:
+        raise DevError(
+            f"Nothing answers at {url} and redis-server is not installed. Install it "
+            "(Debian/Ubuntu: `sudo apt-get install redis-server`) or set TILEGRAPH_REDIS_URL."
+        )
+    redis_dir = data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = _spawn(
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(redis_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "60 1",
+            "--logfile",
+            str(redis_dir / "redis.log"),
+        ],
+        dict(os.environ),
+    )
+    children.append(process)
+    wait_for_port("127.0.0.1", port, timeout=15, process=process)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+async def _prepare_store(settings: Settings) -> tuple[str, str | None, bool]:
+    """Tables, bucket and the first admin. Returns (email, generated password, created)."""
+    from tilegraph.services.registry import Services
+
+    services = await Services.open(settings.with_overrides(init_store=True))
+    try:
+        email = settings.admin_email
+        password = settings.admin_password
+        generated = None
+        if not password:
+            if await services.repos.users.get_by_email(email) is not None:
+                return email, None, False
+            generated = password = secrets.token_urlsafe(12) + "-Aa1"
+        _, created = await services.users.ensure_admin(email, "Administrator", password)
+        return email, generated if created else None, created
+    finally:
+        await services.close()
+
+
+def run_dev(options: DevOptions) -> int:
+    data_dir = options.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        aws_port = free_port()
+        emulator = _spawn(
+            [
+                sys.executable,
+                "-m",
+                "tilegraph.local.emulator",
+                "--port",
+                str(aws_port),
+                "--state-file",
+                str(data_dir / "aws-state.pickle"),
+            ],
+            dict(os.environ),
+            data_dir / "logs" / "aws-emulator.log",
+        )
+        children.append(emulator)
+        wait_for_port("127.0.0.1", aws_port, timeout=60, process=emulator)
+        redis_url = _redis_url(data_dir, children)
+        env = {
+            **os.environ,
+            "TILEGRAPH_ENV": "dev",
+            "TILEGRAPH_AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
+            "TILEGRAPH_AWS_ACCESS_KEY_ID": "local",
+            "TILEGRAPH_AWS_SECRET_ACCESS_KEY": "local",
+            "TILEGRAPH_REDIS_URL": redis_url,
+            "TILEGRAPH_JWT_SECRET": os.environ.get("TILEGRAPH_JWT_SECRET")
+            or _read_or_create_secret(data_dir / "jwt-secret"),
+            "TILEGRAPH_DATA_DIR": str(data_dir),
+        }
+        settings = Settings.from_env(env)
+        email, generated, created = asyncio.run(_prepare_store(settings))
+        cli = [sys.executable, "-m", "tilegraph.cli"]
+        api = _spawn([*cli, "serve", "--host", options.host, "--port", str(options.port)], env)
+        children.append(api)
+        worker = _spawn([*cli, "worker"], env)
+        children.append(worker)
+        wait_for_port(options.host, options.port, timeout=60, process=api)
+        url = f"http://{options.host}:{options.port}/graphql"
+        print(f"\nTilegraph is running. GraphiQL: {url}", flush=True)
+        if generated:
+            print(f"Admin: {email} / password: {generated}  (shown once; change it)", flush=True)
+        elif created:
+            print(f"Admin: {email} (password from TILEGRAPH_ADMIN_PASSWORD)", flush=True)
+        else:
+            print(f"Admin: {email}", flush=True)
+        print(f"Data: {data_dir}. Press Ctrl-C to stop.", flush=True)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(
+                        f"{child.args!r} exited with {child.returncode}; stopping.",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return 1
+            time.sleep(0.2)
+        return 0
+    except DevError as exc:
+        print(f"tilegraph dev: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for child in reversed(children):
+            stop_process(child)

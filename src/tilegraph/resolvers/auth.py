@@ -1,0 +1,44 @@
+"""Sign-in, sign-out, the caller's own account."""
+
+from __future__ import annotations
+
+from strawberry.types import Info
+
+from tilegraph.domain.errors import Unauthenticated
+from tilegraph.schema.types.auth import ChangePasswordInput, LoginInput, LoginPayload
+from tilegraph.schema.types.common import OkPayload
+from tilegraph.schema.types.users import User
+
+
+async def me(info: Info) -> User:
+    principal = await info.context.require_principal()
+    user = await info.context.loaders.users.load(principal.user_id)
+    if user is None:
+        raise Unauthenticated("The account no longer exists")
+    return User.from_record(user)
+
+
+async def login(info: Info, input: LoginInput) -> LoginPayload:
+    ctx = info.context
+    result = await ctx.services.auth.login(
+        input.email, input.password, ip=ctx.client_ip, request_id=ctx.request_id
+    )
+    return LoginPayload(
+        token=result.token.token,
+        expires_at=result.token.expires_at,
+        user=User.from_record(result.user),
+    )
+
+
+async def logout(info: Info) -> OkPayload:
+    principal = await info.context.require_principal()
+    await info.context.services.auth.logout(principal, request_id=info.context.request_id)
+    return OkPayload(ok=True)
+
+
+async def change_password(info: Info, input: ChangePasswordInput) -> OkPayload:
+    principal = await info.context.require_principal()
+    await info.context.services.auth.change_password(
+        principal, input.current_password, input.new_password
+    )
+    return OkPayload(ok=True)

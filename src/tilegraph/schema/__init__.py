@@ -1,0 +1,1 @@
+"""Strawberry types, inputs, enums, directives and the Schema."""

@@ -1,0 +1,93 @@
+"""Every error leaves with an `extensions.code` from the contract; anything unexpected is
+masked to INTERNAL_SERVER_ERROR and logged with its stack and the request id."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from tilegraph.domain.errors import TilegraphError
+
+log = structlog.get_logger("tilegraph.errors")
+
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+_TOKEN_LIMIT = "Document contains more than"
+
+
+def _request_id(extension: SchemaExtension) -> str | None:
+    context = extension.execution_context.context
+    return getattr(context, "request_id", None)
+
+
+def shape_error(error: GraphQLError, *, request_id: str | None, suggestions: bool) -> GraphQLError:
+    original = error.original_error
+    extensions: dict[str, Any]
+    message = error.message
+    if isinstance(original, TilegraphError):
+        extensions = original.as_extensions()
+        message = original.message
+    elif isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+        extensions = dict(original.extensions or {})
+        message = original.message
+    elif (error.extensions or {}).get("code"):
+        extensions = dict(error.extensions or {})
+    elif isinstance(error, GraphQLSyntaxError) and _TOKEN_LIMIT in error.message:
+        extensions = {"code": "QUERY_TOO_COMPLEX"}
+    elif original is None or error.path is None:
+        # Parse, validation and variable coercion errors: the request itself is wrong.
+        extensions = {"code": "BAD_USER_INPUT"}
+        if not suggestions:
+            message = _SUGGESTION.sub("", message)
+    else:
+        log.error(
+            "unhandled_error",
+            request_id=request_id,
+            path=list(error.path),
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        message = f"Internal server error (request id {request_id})"
+    if request_id:
+        extensions["requestId"] = request_id
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+class ErrorShaping(SchemaExtension):
+    """Runs last on every result, for queries, mutations and each subscription event."""
+
+    def __init__(self, *, suggestions: bool) -> None:
+        self.suggestions = suggestions
+        self._streamed = False
+
+    def _shape_result(self, result: Any) -> None:
+        errors = getattr(result, "errors", None)
+        if errors:
+            request_id = _request_id(self)
+            result.errors = [
+                shape_error(e, request_id=request_id, suggestions=self.suggestions) for e in errors
+            ]
+
+    def on_operation(self) -> Iterator[None]:
+        self._streamed = False
+        yield
+        if not self._streamed:
+            self._shape_result(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._streamed = True
+        self._shape_result(result)
+        yield None

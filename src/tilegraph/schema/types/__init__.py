@@ -1,0 +1,1 @@
+"""Object types. Nested fields resolve through loaders; root fields live in resolvers/."""

@@ -1,0 +1,74 @@
+"""User and Group."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from tilegraph.domain.users import GroupRecord, UserRecord
+from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.enums import Role
+from tilegraph.schema.node import Node
+from tilegraph.schema.values import given, page_size
+
+
+@strawberry.type
+class User(Node):
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def from_record(cls, record: UserRecord) -> User:
+        return cls(
+            id=strawberry.ID(record.id),
+            email=record.email,
+            name=record.name,
+            role=record.role,
+            created_at=record.created_at,
+        )
+
+    @classmethod
+    def maybe(cls, record: UserRecord | None) -> User | None:
+        return cls.from_record(record) if record is not None else None
+
+
+async def load_user(info: Info, user_id: str | None) -> User | None:
+    """The user with this id, batched with every other user loaded in the same tick."""
+    if not user_id:
+        return None
+    return User.maybe(await info.context.loaders.users.load(user_id))
+
+
+@strawberry.type
+class Group(Node):
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: GroupRecord) -> Group:
+        return cls(
+            id=strawberry.ID(record.id),
+            name=record.name,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
+
+    @classmethod
+    def maybe(cls, record: GroupRecord | None) -> Group | None:
+        return cls.from_record(record) if record is not None else None
+
+    @strawberry.field
+    async def members(
+        self, info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+    ) -> Connection[User]:
+        page = await info.context.services.groups.members_page(
+            str(self.id), page_size(first, 50), given(after)
+        )
+        records = await info.context.loaders.users.load_many(page.items)
+        by_id = {r.id: User.from_record(r) for r in records if r is not None}
+        return connection_from_page(page, lambda user_id: by_id.get(user_id))

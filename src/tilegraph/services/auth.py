@@ -1,0 +1,124 @@
+"""Login, logout, token checks and password changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tilegraph.audit.recorder import AuditRecorder
+from tilegraph.auth.passwords import PasswordHasher
+from tilegraph.auth.revocation import TokenDenylist
+from tilegraph.auth.throttle import LoginThrottle
+from tilegraph.auth.tokens import INVALID_TOKEN, IssuedToken, TokenService
+from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.clock import to_iso, utcnow
+from tilegraph.domain.errors import BadUserInput, Conflict, RateLimited, Unauthenticated
+from tilegraph.domain.passwords import password_problems
+from tilegraph.domain.users import Principal, UserRecord, normalize_email
+from tilegraph.store.dynamo import ConditionFailed
+from tilegraph.store.users import UserRepository
+
+BAD_CREDENTIALS = "Invalid email or password"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: IssuedToken
+    user: UserRecord
+
+
+def check_password_policy(password: str, *, field: str) -> None:
+    problems = password_problems(password)
+    if problems:
+        raise BadUserInput("The password " + "; ".join(problems), field=field)
+
+
+class AuthService:
+    def __init__(
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        denylist: TokenDenylist,
+        throttle: LoginThrottle,
+        audit: AuditRecorder,
+    ) -> None:
+        self.users = users
+        self.hasher = hasher
+        self.tokens = tokens
+        self.denylist = denylist
+        self.throttle = throttle
+        self.audit = audit
+
+    async def login(
+        self, email: str, password: str, *, ip: str, request_id: str | None
+    ) -> LoginResult:
+        """The same answer and the same bcrypt cost whether or not the email exists."""
+        email_key = normalize_email(email)
+        if await self.throttle.is_blocked(email_key, ip):
+            await self.audit.record(
+                AuditEventType.USER_LOGIN_FAILED,
+                user_id=None,
+                target_type="email",
+                target_id=email_key,
+                details={"ip": ip, "reason": "rate_limited"},
+                request_id=request_id,
+            )
+            raise RateLimited("Too many failed logins; try again in a minute")
+        user = await self.users.get_by_email(email_key) if email_key else None
+        matched = await self.hasher.verify(password, user.password_hash if user else None)
+        if user is None or not matched:
+            await self.throttle.record_failure(email_key, ip)
+            await self.audit.record(
+                AuditEventType.USER_LOGIN_FAILED,
+                user_id=user.id if user else None,
+                target_type="user" if user else "email",
+                target_id=user.id if user else email_key,
+                details={"ip": ip, "reason": "bad_password" if user else "unknown_email"},
+                request_id=request_id,
+            )
+            raise Unauthenticated(BAD_CREDENTIALS)
+        issued = self.tokens.issue(user.id, user.role)
+        await self.audit.record(
+            AuditEventType.USER_LOGIN,
+            user_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            details={"ip": ip},
+            request_id=request_id,
+        )
+        return LoginResult(issued, user)
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        """The principal for an `Authorization: Bearer …` value; None when there is none."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(INVALID_TOKEN)
+        claims = self.tokens.verify(token.strip())
+        if await self.denylist.is_revoked(claims.jti):
+            raise Unauthenticated(INVALID_TOKEN)
+        return Principal(claims.user_id, claims.role, claims.jti, claims.expires_at)
+
+    async def logout(self, principal: Principal, *, request_id: str | None) -> None:
+        await self.denylist.revoke(principal.jti, principal.expires_at)
+        await self.audit.record(
+            AuditEventType.USER_LOGOUT,
+            user_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            request_id=request_id,
+        )
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        user = await self.users.get(principal.user_id)
+        if user is None:
+            raise Unauthenticated(INVALID_TOKEN)
+        if not await self.hasher.verify(current, user.password_hash):
+            raise BadUserInput("The current password is wrong", field="currentPassword")
+        check_password_policy(new, field="newPassword")
+        new_hash = await self.hasher.hash(new)
+        try:
+            await self.users.set_password(user.id, new_hash, to_iso(utcnow()), user.version)
+        except ConditionFailed as exc:
+            raise Conflict("The account changed meanwhile; try again") from exc

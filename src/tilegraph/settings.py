@@ -1,0 +1,161 @@
+"""One frozen Settings object, read from TILEGRAPH_* environment variables.
+
+Everything configurable lives here so that a process's behaviour is visible in one place
+and every component receives its configuration instead of reading the environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_JWT_SECRET = "tilegraph-dev-secret-change-me"
+ENVIRONMENTS = ("dev", "test", "production")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"expected a boolean, got {value!r}")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process configuration. Construct with `Settings.from_env()`; never mutate."""
+
+    env: str = "production"
+    # AWS (DynamoDB + S3). endpoint_url is set for the local emulator only.
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    table_prefix: str = "tg_"
+    bucket: str = "tilegraph"
+    init_store: bool = False
+    # Redis: queue, pub/sub, cache, denylist, rate limits.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "tilegraph:queue"
+    # Auth.
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_issuer: str = "tilegraph"
+    jwt_audience: str = "tilegraph-api"
+    token_ttl_seconds: int = 24 * 3600
+    bcrypt_rounds: int = 12
+    login_max_failures_per_email: int = 5
+    login_max_failures_per_ip: int = 20
+    login_failure_window_seconds: int = 60
+    admin_email: str = "admin@tilegraph.local"
+    admin_password: str | None = None
+    # HTTP.
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    max_body_bytes: int = 1 << 20
+    upload_max_bytes: int = 1 << 30
+    graphiql: bool = True
+    introspection: bool | None = None
+    field_suggestions: bool | None = None
+    # Pre-execution limits (QUERY_TOO_COMPLEX past them).
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 10_000
+    max_directives: int = 50
+    max_cost: int = 10_000
+    max_page_size: int = 100
+    # Logging.
+    log_json: bool | None = None
+    log_level: str = "INFO"
+    # Workers.
+    worker_poll_delay_seconds: float = 0.01
+    worker_max_jobs: int = 16
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.is_dev if self.introspection is None else self.introspection
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        return self.is_dev if self.field_suggestions is None else self.field_suggestions
+
+    @property
+    def logs_as_json(self) -> bool:
+        return not self.is_dev if self.log_json is None else self.log_json
+
+    def table_name(self, table: str) -> str:
+        return f"{self.table_prefix}{table}"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> Settings:
+        """Refuse configurations that are unsafe or cannot work."""
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"TILEGRAPH_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if not self.is_dev and self.jwt_secret == DEFAULT_JWT_SECRET:
+            raise SettingsError(
+                "TILEGRAPH_JWT_SECRET is the built-in development secret; set a long random "
+                "secret (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if len(self.jwt_secret) < 16:
+            raise SettingsError("TILEGRAPH_JWT_SECRET must be at least 16 characters")
+        if not 4 <= self.bcrypt_rounds <= 16:
+            raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read TILEGRAPH_* variables (and the standard AWS_* ones as fallbacks)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, spec in cls.__dataclass_fields__.items():
+            if name == "extra":
+                continue
+            raw = env.get(f"TILEGRAPH_{name.upper()}")
+            if raw is None:
+                continue
+            values[name] = _convert(name, raw, spec.type)
+        fallbacks = {
+            "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+            "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+            "aws_region": "AWS_DEFAULT_REGION",
+        }
+        for name, aws_name in fallbacks.items():
+            if name not in values and env.get(aws_name):
+                values[name] = env[aws_name]
+        values["extra"] = {k: v for k, v in env.items() if k.startswith("TILEGRAPH_")}
+        return cls(**values).validate()
+
+
+def _convert(name: str, raw: str, type_name: Any) -> Any:
+    type_text = str(type_name)
+    try:
+        if type_text.startswith("tuple"):
+            return _csv(raw)
+        if type_text.startswith("bool"):
+            return None if raw.strip() == "" and "None" in type_text else _bool(raw)
+        if type_text.startswith("int"):
+            return int(raw)
+        if type_text.startswith("float"):
+            return float(raw)
+    except (ValueError, SettingsError) as exc:
+        raise SettingsError(f"TILEGRAPH_{name.upper()}: {exc}") from exc
+    if "None" in type_text and raw == "":
+        return None
+    return raw

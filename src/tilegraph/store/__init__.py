@@ -1,0 +1,1 @@
+"""DynamoDB tables and repositories; S3 and Parquet storage."""

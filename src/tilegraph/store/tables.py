@@ -1,0 +1,184 @@
+"""Every DynamoDB table and index Tilegraph uses, and their idempotent creation."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tilegraph.settings import Settings
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+
+    def key_attributes(self, index: str | None = None) -> tuple[str, ...]:
+        """The attributes that make up an item's position in the table or an index."""
+        keys = [self.hash_key] + ([self.range_key] if self.range_key else [])
+        if index is not None:
+            spec = self.index(index)
+            keys += [spec.hash_key] + ([spec.range_key] if spec.range_key else [])
+        return tuple(dict.fromkeys(keys))
+
+    def index(self, name: str) -> IndexSpec:
+        for spec in self.indexes:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{self.name} has no index {name}")
+
+
+def _owner_index() -> IndexSpec:
+    return IndexSpec("by_owner", "owner_id", "created_at")
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        # User items plus `email#…` claim items that make emails unique.
+        TableSpec("users", "id", indexes=(IndexSpec("by_email", "kind", "email_lower"),)),
+        # Group items plus `name#…` claim items that make names unique.
+        TableSpec("groups", "id", indexes=(IndexSpec("by_name", "kind", "name_lower"),)),
+        TableSpec(
+            "group_members",
+            "group_id",
+            "user_id",
+            indexes=(IndexSpec("by_user", "user_id", "group_id"),),
+        ),
+        TableSpec("datasets", "id", indexes=(_owner_index(),)),
+        TableSpec(
+            "dataset_imports", "id", indexes=(IndexSpec("by_dataset", "dataset_id", "queued_at"),)
+        ),
+        TableSpec("cards", "id", indexes=(_owner_index(),)),
+        TableSpec("card_executions", "id", indexes=(IndexSpec("by_card", "card_id", "queued_at"),)),
+        TableSpec("dashboards", "id", indexes=(_owner_index(),)),
+        TableSpec(
+            "dashboard_shares",
+            "id",
+            indexes=(
+                IndexSpec("by_dashboard", "dashboard_id", "created_at"),
+                IndexSpec("by_target", "target_id", "created_at"),
+            ),
+        ),
+        TableSpec(
+            "filter_views", "id", indexes=(IndexSpec("by_dashboard", "dashboard_id", "created_at"),)
+        ),
+        # `schedule_shard` is set only while a schedule is enabled: a sparse index of due work.
+        TableSpec(
+            "transforms",
+            "id",
+            indexes=(_owner_index(), IndexSpec("by_schedule", "schedule_shard", "next_run_at")),
+        ),
+        TableSpec(
+            "transform_executions",
+            "transform_id",
+            "started",
+            indexes=(IndexSpec("by_id", "id"),),
+        ),
+        TableSpec(
+            "audit_logs",
+            "id",
+            indexes=(
+                IndexSpec("by_user", "user_id", "ts_id"),
+                IndexSpec("by_target", "target_id", "ts_id"),
+                IndexSpec("by_time", "feed", "ts_id"),
+            ),
+        ),
+    )
+}
+
+
+def _create_table_request(spec: TableSpec, table_name: str) -> dict[str, Any]:
+    attributes: dict[str, str] = {}
+    key_schema = [{"AttributeName": spec.hash_key, "KeyType": "HASH"}]
+    attributes[spec.hash_key] = "S"
+    if spec.range_key:
+        key_schema.append({"AttributeName": spec.range_key, "KeyType": "RANGE"})
+        attributes[spec.range_key] = "S"
+    indexes = []
+    for index in spec.indexes:
+        index_keys = [{"AttributeName": index.hash_key, "KeyType": "HASH"}]
+        attributes[index.hash_key] = "S"
+        if index.range_key:
+            index_keys.append({"AttributeName": index.range_key, "KeyType": "RANGE"})
+            attributes[index.range_key] = "S"
+        indexes.append(
+            {
+                "IndexName": index.name,
+                "KeySchema": index_keys,
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        )
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": key_schema,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if indexes:
+        request["GlobalSecondaryIndexes"] = indexes
+    return request
+
+
+async def ensure_tables(dynamodb: Any, settings: Settings) -> list[str]:
+    """Create every missing table; return the names created. Safe to run concurrently."""
+    existing: set[str] = set()
+    paginator_args: dict[str, Any] = {}
+    while True:
+        page = await dynamodb.list_tables(**paginator_args)
+        existing.update(page.get("TableNames", []))
+        if "LastEvaluatedTableName" not in page:
+            break
+        paginator_args = {"ExclusiveStartTableName": page["LastEvaluatedTableName"]}
+    created = []
+    for spec in TABLES.values():
+        name = settings.table_name(spec.name)
+        if name in existing:
+            continue
+        try:
+            await dynamodb.create_table(**_create_table_request(spec, name))
+            created.append(name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+    for name in created:
+        for _ in range(120):
+            description = await dynamodb.describe_table(TableName=name)
+            if description["Table"]["TableStatus"] == "ACTIVE":
+                break
+            await asyncio.sleep(0.5)
+    return created
+
+
+async def ensure_bucket(s3: Any, settings: Settings) -> bool:
+    """Create the bucket when missing; True when it was created."""
+    try:
+        await s3.head_bucket(Bucket=settings.bucket)
+        return False
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in {"404", "NoSuchBucket", "NotFound"}:
+            raise
+    request: dict[str, Any] = {"Bucket": settings.bucket}
+    if settings.aws_region != "us-east-1":
+        request["CreateBucketConfiguration"] = {"LocationConstraint": settings.aws_region}
+    try:
+        await s3.create_bucket(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            raise
+        return False
+    return True

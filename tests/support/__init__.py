@@ -1,0 +1,1 @@
+"""Test support: the real stack (AWS emulator, Redis, API, worker) and a GraphQL client."""

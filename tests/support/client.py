@@ -1,0 +1,164 @@
+"""A small GraphQL client over real HTTP and WebSocket (graphql-transport-ws)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import websockets
+
+_ip_counter = itertools.count(1)
+
+
+def fresh_ip() -> str:
+    """A distinct client address per caller, so per-IP login limits never leak across tests."""
+    n = next(_ip_counter) + random.randint(0, 1 << 16) * 1000
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+class GraphQLErrorResponse(AssertionError):
+    pass
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: httpx.Headers
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self.body.get("errors") or [])
+
+    @property
+    def error(self) -> dict[str, Any]:
+        assert self.errors, f"expected an error, got {self.body}"
+        return self.errors[0]
+
+    @property
+    def code(self) -> str | None:
+        return self.error.get("extensions", {}).get("code")
+
+
+class Api:
+    def __init__(self, base_url: str, ws_url: str) -> None:
+        self.base_url = base_url
+        self.ws_url = ws_url
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=60)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        ip: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        all_headers = {"X-Forwarded-For": ip or fresh_ip(), **(headers or {})}
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        payload: dict[str, Any] = {"query": query}
+        if variables is not None:
+            payload["variables"] = variables
+        response = await self.http.post("/graphql", json=payload, headers=all_headers)
+        return Response(response.status_code, response.json(), response.headers)
+
+    async def ok(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        ip: str | None = None,
+    ) -> Any:
+        response = await self.post(query, variables, token=token, ip=ip)
+        if response.errors:
+            raise GraphQLErrorResponse(json.dumps(response.errors, indent=2))
+        return response.data
+
+    async def fail(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        ip: str | None = None,
+    ) -> Response:
+        response = await self.post(query, variables, token=token, ip=ip)
+        assert response.errors, f"expected an error, got {response.body}"
+        return response
+
+    async def login(self, email: str, password: str) -> str:
+        data = await self.ok(
+            "mutation($i: LoginInput!) { login(input: $i) { token } }",
+            {"i": {"email": email, "password": password}},
+        )
+        return str(data["login"]["token"])
+
+    @asynccontextmanager
+    async def websocket(
+        self, connection_params: dict[str, Any] | None, subprotocol: str = "graphql-transport-ws"
+    ) -> AsyncIterator[WebSocketSession]:
+        async with websockets.connect(
+            self.ws_url,
+            subprotocols=[subprotocol],  # type: ignore[list-item]
+            open_timeout=10,
+            close_timeout=5,
+        ) as ws:
+            session = WebSocketSession(ws)
+            if connection_params is not None:
+                await ws.send(json.dumps({"type": "connection_init", "payload": connection_params}))
+            yield session
+
+
+class WebSocketSession:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+
+    async def receive(self, timeout: float = 30) -> dict[str, Any]:
+        import asyncio
+
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        return json.loads(raw)  # type: ignore[no-any-return]
+
+    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        op_id = str(next(self._ids))
+        await self.ws.send(
+            json.dumps(
+                {
+                    "id": op_id,
+                    "type": "subscribe",
+                    "payload": {"query": query, "variables": variables or {}},
+                }
+            )
+        )
+        return op_id
+
+    async def messages(self, op_id: str, timeout: float = 60) -> AsyncIterator[dict[str, Any]]:
+        """`next` payloads of one operation until it completes (or errors)."""
+        while True:
+            message = await self.receive(timeout)
+            if message.get("id") != op_id:
+                continue
+            if message["type"] == "next":
+                yield message["payload"]
+            elif message["type"] == "error":
+                yield {"errors": message["payload"]}
+                return
+            elif message["type"] == "complete":
+                return

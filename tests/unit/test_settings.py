@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from tilegraph.settings import DEFAULT_JWT_SECRET, Settings, SettingsError
+
+
+def test_default_secret_is_refused_outside_dev() -> None:
+    with pytest.raises(SettingsError, match="TILEGRAPH_JWT_SECRET"):
+        Settings.from_env({"TILEGRAPH_ENV": "production"})
+    with pytest.raises(SettingsError):
+        Settings.from_env({"TILEGRAPH_ENV": "test", "TILEGRAPH_JWT_SECRET": DEFAULT_JWT_SECRET})
+    assert Settings.from_env({"TILEGRAPH_ENV": "dev"}).jwt_secret == DEFAULT_JWT_SECRET
+
+
+def test_values_are_read_and_typed() -> None:
+    settings = Settings.from_env(
+        {
+            "TILEGRAPH_ENV": "production",
+            "TILEGRAPH_JWT_SECRET": "s" * 32,
+            "TILEGRAPH_CORS_ORIGINS": "https://a.example, https://b.example",
+            "TILEGRAPH_MAX_DEPTH": "9",
+            "TILEGRAPH_INTROSPECTION": "yes",
+            "AWS_ACCESS_KEY_ID": "AKIA",
+        }
+    )
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.max_depth == 9
+    assert settings.introspection_enabled is True
+    assert settings.field_suggestions_enabled is False  # off by default outside dev
+    assert settings.aws_access_key_id == "AKIA"
+    assert settings.bcrypt_rounds == 12
+
+
+def test_bad_values_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="TILEGRAPH_MAX_DEPTH"):
+        Settings.from_env({"TILEGRAPH_ENV": "dev", "TILEGRAPH_MAX_DEPTH": "deep"})
+    with pytest.raises(SettingsError, match="TILEGRAPH_ENV"):
+        Settings.from_env({"TILEGRAPH_ENV": "staging", "TILEGRAPH_JWT_SECRET": "s" * 32})
