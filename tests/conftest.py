@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from tests.support.client import Api
@@ -31,6 +34,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def api_server(stack: Stack) -> ApiServer:
     return stack.start_api()
+
+
+@pytest.fixture(scope="session")
+def worker(stack: Stack) -> subprocess.Popen[bytes]:
+    """The session's worker, on the session queue; it also runs the sweeper."""
+    return stack.start_worker()
+
+
+@pytest.fixture(scope="session")
+def s3(stack: Stack) -> Any:
+    """A plain boto3 client to the same emulator, to arrange source files for S3 imports
+    and to look at what the server stored."""
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.env["TILEGRAPH_AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture(scope="session")
+def source_bucket(s3: Any) -> str:
+    name = f"sources-{secrets.token_hex(4)}"
+    s3.create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await Services.open(settings)
+        await services.bus.start()
         app.state.services = services
         try:
             yield

@@ -104,6 +104,13 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from tilegraph.local.importer import run_import
+
+    token = args.token or os.environ.get("TILEGRAPH_TOKEN")
+    return run_import(Path(args.file), args.name, args.server, token, args.email)
+
+
 def cmd_aws_emulator(args: argparse.Namespace) -> int:
     from tilegraph.local.emulator import serve
 
@@ -142,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--name", default="Administrator")
     admin.add_argument("--password", help="defaults to TILEGRAPH_ADMIN_PASSWORD, else asked")
     admin.set_defaults(func=cmd_create_admin)
+
+    upload = sub.add_parser("import", help="upload a CSV through the API and follow its import")
+    upload.add_argument("file")
+    upload.add_argument("--name", required=True)
+    upload.add_argument("--server", default="http://127.0.0.1:8000")
+    upload.add_argument("--token", help="a token; defaults to TILEGRAPH_TOKEN")
+    upload.add_argument("--email", help="sign in with this email instead of a token")
+    upload.set_defaults(func=cmd_import)
 
     emulator = sub.add_parser("aws-emulator", help="the local AWS emulator used by `dev`")
     emulator.add_argument("--host", default="127.0.0.1")

@@ -77,9 +77,30 @@ class Settings:
     # Logging.
     log_json: bool | None = None
     log_level: str = "INFO"
-    # Workers.
+    # Workers and the execution lifecycle.
     worker_poll_delay_seconds: float = 0.01
     worker_max_jobs: int = 16
+    heartbeat_seconds: float = 5.0
+    heartbeat_timeout_seconds: float = 30.0
+    sweeper_interval_seconds: int = 10
+    requeue_grace_seconds: float = 30.0
+    work_dir: str | None = None
+    # Datasets.
+    ingest_block_bytes: int = 8 << 20
+    import_timeout_seconds: int = 3600
+    plan_timeout_seconds: int = 600
+    s3_import_buckets: tuple[str, ...] = ()
+    preview_max_rows: int = 1000
+    column_values_max: int = 500
+    # Cards and the sandbox.
+    sandbox: str = "bwrap"
+    sandbox_slots: int = 0  # 0: one per CPU core
+    card_timeout_seconds: float = 10.0
+    card_memory_bytes: int = 4 << 30
+    card_output_max_bytes: int = 5 << 20
+    card_cache_ttl_seconds: int = 3600
+    max_queued_cards_per_user: int = 20
+    max_code_bytes: int = 256 << 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -115,6 +136,8 @@ class Settings:
             )
         if len(self.jwt_secret) < 16:
             raise SettingsError("TILEGRAPH_JWT_SECRET must be at least 16 characters")
+        if self.sandbox not in ("bwrap", "process"):
+            raise SettingsError("TILEGRAPH_SANDBOX must be bwrap or process")
         if not 4 <= self.bcrypt_rounds <= 16:
             raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
         return self

@@ -118,6 +118,7 @@ class Api:
             subprotocols=[subprotocol],  # type: ignore[list-item]
             open_timeout=10,
             close_timeout=5,
+            max_size=32 << 20,
         ) as ws:
             session = WebSocketSession(ws)
             if connection_params is not None:

@@ -104,6 +104,14 @@ class Stack:
             "TILEGRAPH_TRUSTED_PROXIES": "127.0.0.1",
             "TILEGRAPH_LOG_JSON": "1",
             "TILEGRAPH_LOG_LEVEL": "INFO",
+            # Short lifecycle timings so crash recovery is observable within a test.
+            "TILEGRAPH_HEARTBEAT_SECONDS": "0.5",
+            "TILEGRAPH_HEARTBEAT_TIMEOUT_SECONDS": "3",
+            "TILEGRAPH_SWEEPER_INTERVAL_SECONDS": "1",
+            "TILEGRAPH_REQUEUE_GRACE_SECONDS": "2",
+            "TILEGRAPH_INGEST_BLOCK_BYTES": str(1 << 20),
+            "TILEGRAPH_CARD_TIMEOUT_SECONDS": "3",
+            "TILEGRAPH_SANDBOX_SLOTS": "2",
             "PYTHONUNBUFFERED": "1",
         }
         stack = cls(workdir=workdir, redis=redis, aws_port=aws_port, env=env)

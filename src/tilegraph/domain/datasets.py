@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -45,3 +46,49 @@ class ColumnSpec:
             nullable=bool(item["nullable"]),
             description=str(description) if description is not None else None,
         )
+
+
+class DatasetSourceType(StrEnum):
+    CSV = "CSV"
+    S3_CSV = "S3_CSV"
+    TRANSFORM = "TRANSFORM"
+
+
+KEEP_VERSIONS = 3
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset's metadata. `version` is the published data version (0 before the first
+    successful import); `revision` guards metadata edits with optimistic locking."""
+
+    id: str
+    owner_id: str
+    name: str
+    description: str | None
+    source_type: DatasetSourceType
+    source_config: dict[str, object] | None
+    version: int
+    row_count: int
+    columns: tuple[ColumnSpec, ...]
+    created_at: datetime
+    updated_at: datetime
+    last_import_at: datetime | None = None
+    last_import_by: str | None = None
+    latest_import_id: str | None = None
+    published_versions: tuple[int, ...] = ()
+    revision: int = 1
+
+    def data_prefix(self, version: int | None = None) -> str:
+        return data_prefix(self.id, self.version if version is None else version)
+
+
+def data_prefix(dataset_id: str, version: int) -> str:
+    """Where one published version's Parquet files live in the bucket."""
+    return f"datasets/{dataset_id}/v{version}/"
+
+
+def versions_to_delete(published: tuple[int, ...], keep: int = KEEP_VERSIONS) -> tuple[int, ...]:
+    """The versions beyond the newest `keep`, oldest first."""
+    ordered = sorted(set(published))
+    return tuple(ordered[:-keep]) if len(ordered) > keep else ()

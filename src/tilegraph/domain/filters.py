@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 
@@ -62,3 +63,123 @@ class FilterReport:
 
     applied: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+
+
+class FilterKind(StrEnum):
+    CATEGORY = "CATEGORY"
+    NUMBER_RANGE = "NUMBER_RANGE"
+    DATE_RANGE = "DATE_RANGE"
+    TEXT_RANGE = "TEXT_RANGE"
+
+
+@dataclass(frozen=True)
+class ResolvedFilter:
+    """A filter made concrete for one column type: bounds parsed, the whole end day
+    included for dates. `upper_exclusive` marks a date end turned into "before next day"."""
+
+    column: str
+    kind: FilterKind
+    include_null: bool
+    values: tuple[str, ...] = ()
+    lower: float | date | datetime | str | None = None
+    upper: float | date | datetime | str | None = None
+    upper_exclusive: bool = False
+
+
+class FilterError(ValueError):
+    """A bound that cannot be read for the column's type."""
+
+
+NUMERIC_TYPES = {"INT64", "FLOAT64"}
+DATE_TYPES = {"DATE", "DATETIME"}
+
+
+def _number(text: str, column: str) -> float:
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise FilterError(f"{text!r} is not a number (filter on {column})") from exc
+
+
+def _moment(text: str, column: str, *, end: bool, column_type: str) -> tuple[date | datetime, bool]:
+    """Parse a date or date-time bound; a bare end date covers the whole day."""
+    cleaned = text.strip().replace("/", "-")
+    try:
+        if len(cleaned) <= 10:
+            day = date.fromisoformat(cleaned)
+            if column_type == "DATE":
+                return day, False
+            moment = datetime(day.year, day.month, day.day)
+            if end:
+                return moment + timedelta(days=1), True
+            return moment, False
+        moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FilterError(f"{text!r} is not a date (filter on {column})") from exc
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if column_type == "DATE":
+        return moment.date(), False
+    return moment, False
+
+
+def resolve_filters(
+    filters: list[ColumnFilter], column_types: dict[str, str]
+) -> tuple[list[ResolvedFilter], list[str]]:
+    """Concrete filters for the columns that exist, and the names of filters ignored
+    because the dataset lacks their column. Raises FilterError for unreadable bounds."""
+    resolved: list[ResolvedFilter] = []
+    ignored: list[str] = []
+    for flt in filters:
+        column_type = column_types.get(flt.column)
+        if column_type is None:
+            ignored.append(flt.column)
+            continue
+        if flt.is_category:
+            resolved.append(
+                ResolvedFilter(
+                    flt.column,
+                    FilterKind.CATEGORY,
+                    flt.include_null,
+                    values=tuple(flt.values or ()),
+                )
+            )
+            continue
+        if column_type in NUMERIC_TYPES:
+            resolved.append(
+                ResolvedFilter(
+                    flt.column,
+                    FilterKind.NUMBER_RANGE,
+                    flt.include_null,
+                    lower=_number(flt.start, flt.column) if flt.start else None,
+                    upper=_number(flt.end, flt.column) if flt.end else None,
+                )
+            )
+        elif column_type in DATE_TYPES:
+            lower = upper = None
+            exclusive = False
+            if flt.start:
+                lower, _ = _moment(flt.start, flt.column, end=False, column_type=column_type)
+            if flt.end:
+                upper, exclusive = _moment(flt.end, flt.column, end=True, column_type=column_type)
+            resolved.append(
+                ResolvedFilter(
+                    flt.column,
+                    FilterKind.DATE_RANGE,
+                    flt.include_null,
+                    lower=lower,
+                    upper=upper,
+                    upper_exclusive=exclusive,
+                )
+            )
+        else:
+            resolved.append(
+                ResolvedFilter(
+                    flt.column,
+                    FilterKind.TEXT_RANGE,
+                    flt.include_null,
+                    lower=flt.start or None,
+                    upper=flt.end or None,
+                )
+            )
+    return resolved, ignored

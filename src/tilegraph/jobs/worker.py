@@ -1,27 +1,62 @@
-"""The arq worker: opens the services once, runs jobs and cron ticks."""
+"""The arq worker: opens the services once, runs jobs, and sweeps lost executions."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import structlog
-from arq.worker import Worker
+from arq import cron
+from arq.worker import Worker, func
 
+from tilegraph.executor import Sandbox, bwrap_available
+from tilegraph.jobs.cards import CardRunner
+from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
+from tilegraph.jobs.lifecycle import ExecutionRun, run_execution
+from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.logs import configure_logging
 from tilegraph.services.registry import Services, redis_settings
 from tilegraph.settings import Settings
+from tilegraph.store.imports import import_from_item
 
 log = structlog.get_logger("tilegraph.worker")
 
 
+class SandboxUnavailable(SystemExit):
+    """The worker will not run user code without its sandbox."""
+
+
+def open_sandbox(settings: Settings) -> Sandbox:
+    """bubblewrap, or refusal to start; plain processes only when asked for explicitly."""
+    slots = settings.sandbox_slots or os.cpu_count() or 1
+    if settings.sandbox == "process":
+        log.warning(
+            "sandbox_weakened",
+            message="TILEGRAPH_SANDBOX=process: user code runs WITHOUT bubblewrap isolation "
+            "(no private network, filesystem or PID namespace). Use only where bubblewrap "
+            "cannot run.",
+        )
+        return Sandbox(mode="process", slots=slots)
+    if not bwrap_available():
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) cannot start a sandbox here, so the worker refuses to run user "
+            "code. Install bubblewrap, or set TILEGRAPH_SANDBOX=process to run without it."
+        )
+    return Sandbox(mode="bwrap", slots=slots)
+
+
 async def _startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
+    sandbox = ctx["sandbox"]
     ctx["services"] = await Services.open(settings)
-    log.info("worker_started", queue=settings.queue_name)
+    await sandbox.start()
+    ctx["cards"] = CardRunner(ctx["services"], sandbox)
+    log.info("worker_started", queue=settings.queue_name, sandbox=settings.sandbox)
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
     services: Services | None = ctx.get("services")
+    await ctx["sandbox"].close()
     if services is not None:
         await services.close()
 
@@ -31,19 +66,80 @@ async def ping(ctx: dict[str, Any]) -> str:
     return "pong"
 
 
+async def import_dataset(ctx: dict[str, Any], import_id: str) -> None:
+    services: Services = ctx["services"]
+    run = await ExecutionRun.begin(services.runtime, services.repos.imports.executions, import_id)
+    if run is not None:
+        importer = DatasetImporter(services)
+        await run_execution(run, importer.run, on_finished=importer.cleanup)
+
+
+async def run_card(ctx: dict[str, Any], execution_id: str) -> None:
+    services: Services = ctx["services"]
+    runner: CardRunner = ctx["cards"]
+    run = await ExecutionRun.begin(services.runtime, services.repos.cards.executions, execution_id)
+    if run is not None:
+        await run_execution(run, runner.run, on_finished=runner.finished)
+
+
+async def plan_reimport(ctx: dict[str, Any], import_item: dict[str, Any]) -> dict[str, Any]:
+    return await plan_source_schema(ctx["services"], import_from_item(import_item))
+
+
+def sweep_targets(services: Services) -> list[SweepTarget]:
+    async def release_card_slot(item: dict[str, Any]) -> None:
+        await services.card_queue_limit.release(item["owner_id"], item["id"])
+
+    return [
+        SweepTarget(services.repos.imports.executions, "import_dataset"),
+        SweepTarget(services.repos.cards.executions, "run_card", on_lost=release_card_slot),
+    ]
+
+
+async def sweep_executions(ctx: dict[str, Any]) -> dict[str, int]:
+    services: Services = ctx["services"]
+    settings = services.settings
+    report = await sweep(
+        sweep_targets(services),
+        events=services.events,
+        queue=services.queue,
+        heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        requeue_grace=settings.requeue_grace_seconds,
+    )
+    return {"lost": report.lost, "requeued": report.requeued}
+
+
 def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     configure_logging(settings)
+    sandbox = open_sandbox(settings)
+    every = max(1, min(settings.sweeper_interval_seconds, 60))
     return Worker(
-        functions=[ping],
+        functions=[
+            ping,
+            func(import_dataset, timeout=settings.import_timeout_seconds, max_tries=3),
+            func(plan_reimport, timeout=settings.plan_timeout_seconds, max_tries=1),
+            func(run_card, timeout=settings.card_timeout_seconds + 60, max_tries=3),
+        ],
+        cron_jobs=[
+            cron(
+                sweep_executions,
+                second=set(range(0, 60, every)),
+                run_at_startup=True,
+                unique=True,
+                timeout=60,
+            ),
+        ],
         redis_settings=redis_settings(settings),
         queue_name=settings.queue_name,
         on_startup=_startup,
         on_shutdown=_shutdown,
-        ctx={"settings": settings},
+        ctx={"settings": settings, "sandbox": sandbox},
         poll_delay=settings.worker_poll_delay_seconds,
         max_jobs=settings.worker_max_jobs,
         burst=burst,
         handle_signals=True,
+        allow_abort_jobs=True,
         keep_result=60,
         health_check_interval=10,
+        job_timeout=settings.import_timeout_seconds,
     )

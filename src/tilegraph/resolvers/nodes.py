@@ -12,6 +12,8 @@ from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.users import Principal
 from tilegraph.schema.node import Node
 from tilegraph.schema.types.audit import AuditLog
+from tilegraph.schema.types.cards import Card, CardExecution
+from tilegraph.schema.types.datasets import Dataset, DatasetImport
 from tilegraph.schema.types.users import Group, User
 
 NodeResolver = Callable[[Info, Principal, str], Awaitable[Node | None]]
@@ -34,7 +36,39 @@ async def _audit_log(info: Info, principal: Principal, node_id: str) -> Node | N
     return AuditLog.from_record(record) if record else None
 
 
-RESOLVERS: dict[str, NodeResolver] = {"usr": _user, "grp": _group, "log": _audit_log}
+async def _dataset(info: Info, principal: Principal, node_id: str) -> Node | None:
+    record = await info.context.loaders.datasets.load(node_id)
+    return Dataset.from_record(record) if record and record.owner_id == principal.user_id else None
+
+
+async def _import(info: Info, principal: Principal, node_id: str) -> Node | None:
+    record = await info.context.loaders.imports.load(node_id)
+    ok = record is not None and record.owner_id == principal.user_id
+    return DatasetImport.from_record(record) if ok and record else None
+
+
+async def _card(info: Info, principal: Principal, node_id: str) -> Node | None:
+    record = await info.context.loaders.cards.load(node_id)
+    if record is None or not await info.context.services.cards.readable(principal, record):
+        return None
+    return Card.from_record(record)
+
+
+async def _card_run(info: Info, principal: Principal, node_id: str) -> Node | None:
+    record = await info.context.services.repos.cards.get_execution(node_id)
+    ok = record is not None and record.owner_id == principal.user_id
+    return CardExecution.from_record(record) if ok and record else None
+
+
+RESOLVERS: dict[str, NodeResolver] = {
+    "card": _card,
+    "cex": _card_run,
+    "usr": _user,
+    "grp": _group,
+    "log": _audit_log,
+    "ds": _dataset,
+    "imp": _import,
+}
 
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:

@@ -18,7 +18,10 @@ from tilegraph.schema.mutation import Mutation
 from tilegraph.schema.node import Node
 from tilegraph.schema.parsing import CachedParsing
 from tilegraph.schema.query import Query
+from tilegraph.schema.subscription import Subscription
 from tilegraph.schema.types.audit import AuditLog
+from tilegraph.schema.types.cards import Card, CardExecution
+from tilegraph.schema.types.datasets import Dataset, DatasetImport
 from tilegraph.schema.types.users import Group, User
 from tilegraph.settings import Settings
 
@@ -50,7 +53,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return TilegraphSchema(
         query=Query,
         mutation=Mutation,
-        types=[Node, User, Group, AuditLog],
+        subscription=Subscription,
+        types=[Node, User, Group, AuditLog, Dataset, DatasetImport, Card, CardExecution],
         extensions=extensions,
     )
 

@@ -5,11 +5,31 @@ from __future__ import annotations
 import strawberry
 
 from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.cards import CardType
+from tilegraph.domain.datasets import ColumnType, DatasetSourceType
+from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.domain.schema_diff import SchemaChangeType
 from tilegraph.domain.users import Role
 
 strawberry.enum(Role, name="Role")
 strawberry.enum(PermissionLevel, name="PermissionLevel", description="VIEWER < EDITOR < OWNER.")
 strawberry.enum(AuditEventType, name="AuditEventType")
+strawberry.enum(ColumnType, name="ColumnType")
+strawberry.enum(DatasetSourceType, name="DatasetSourceType")
+strawberry.enum(ExecutionStatus, name="ExecutionStatus")
+strawberry.enum(ExecutionErrorCode, name="ExecutionErrorCode")
+strawberry.enum(SchemaChangeType, name="SchemaChangeType")
+strawberry.enum(CardType, name="CardType")
 
-__all__ = ["AuditEventType", "PermissionLevel", "Role"]
+__all__ = [
+    "AuditEventType",
+    "CardType",
+    "ColumnType",
+    "DatasetSourceType",
+    "ExecutionErrorCode",
+    "ExecutionStatus",
+    "PermissionLevel",
+    "Role",
+    "SchemaChangeType",
+]

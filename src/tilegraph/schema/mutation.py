@@ -5,6 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from tilegraph.resolvers import auth as auth_r
+from tilegraph.resolvers import cards as cards_r
+from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only
@@ -26,3 +29,20 @@ class Mutation:
     remove_group_member = strawberry.field(
         resolver=groups_r.remove_group_member, extensions=admin_only()
     )
+
+    upload_dataset = strawberry.field(resolver=datasets_r.upload_dataset)
+    import_dataset_from_s3 = strawberry.field(resolver=datasets_r.import_dataset_from_s3)
+    update_dataset = strawberry.field(resolver=datasets_r.update_dataset)
+    delete_dataset = strawberry.field(resolver=datasets_r.delete_dataset)
+    plan_dataset_reimport = strawberry.field(
+        resolver=datasets_r.plan_dataset_reimport,
+        description="Dry run: what a re-import would change. Nothing is written.",
+    )
+    reimport_dataset = strawberry.field(resolver=datasets_r.reimport_dataset)
+
+    create_card = strawberry.field(resolver=cards_r.create_card)
+    update_card = strawberry.field(resolver=cards_r.update_card)
+    delete_card = strawberry.field(resolver=cards_r.delete_card)
+    preview_card = strawberry.field(resolver=cards_r.preview_card)
+    execute_card = strawberry.field(resolver=cards_r.execute_card)
+    cancel_execution = strawberry.field(resolver=executions_r.cancel_execution)

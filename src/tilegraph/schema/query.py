@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from tilegraph.resolvers import (
-    audit as audit_r,
-)
-from tilegraph.resolvers import (
-    auth as auth_r,
-)
-from tilegraph.resolvers import (
-    groups as groups_r,
-)
-from tilegraph.resolvers import (
-    nodes as nodes_r,
-)
-from tilegraph.resolvers import (
-    users as users_r,
-)
+from tilegraph.resolvers import audit as audit_r
+from tilegraph.resolvers import auth as auth_r
+from tilegraph.resolvers import cards as cards_r
+from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import groups as groups_r
+from tilegraph.resolvers import nodes as nodes_r
+from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only
 
 
@@ -32,6 +24,16 @@ class Query:
     )
     groups = strawberry.field(resolver=groups_r.groups, extensions=admin_only())
     group = strawberry.field(resolver=groups_r.group, extensions=admin_only())
+    datasets = strawberry.field(
+        resolver=datasets_r.datasets, description="The caller's own datasets, newest first."
+    )
+    dataset = strawberry.field(resolver=datasets_r.dataset)
+    dataset_import = strawberry.field(resolver=datasets_r.dataset_import)
+    cards = strawberry.field(
+        resolver=cards_r.cards, description="The caller's own cards, newest first."
+    )
+    card = strawberry.field(resolver=cards_r.card)
+    card_execution = strawberry.field(resolver=cards_r.card_execution)
     audit_logs = strawberry.field(
         resolver=audit_r.audit_logs, extensions=admin_only(), description="Newest first."
     )

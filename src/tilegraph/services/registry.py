@@ -10,18 +10,34 @@ from redis.asyncio import ConnectionPool
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.passwords import PasswordHasher
+from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.auth.revocation import TokenDenylist
 from tilegraph.auth.throttle import LoginThrottle
 from tilegraph.auth.tokens import TokenService
+from tilegraph.domain.datasets import DatasetRecord
+from tilegraph.domain.users import Principal
+from tilegraph.events.bus import EventBus
+from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.jobs.lifecycle import Runtime
+from tilegraph.jobs.queue import JobQueue
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
+from tilegraph.services.cards import CardService
+from tilegraph.services.datasets import DatasetService
+from tilegraph.services.executions import CancelTarget, ExecutionService
 from tilegraph.services.groups import GroupService
 from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
 from tilegraph.store.audit import AuditRepository
 from tilegraph.store.aws import AwsClients
+from tilegraph.store.card_results import CardResults
+from tilegraph.store.cards import CardRepository
+from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
+from tilegraph.store.imports import ImportRepository
+from tilegraph.store.objects import ObjectStore
+from tilegraph.store.parquet import ParquetReader
 from tilegraph.store.tables import ensure_bucket, ensure_tables
 from tilegraph.store.users import UserRepository
 
@@ -35,6 +51,9 @@ class Repositories:
     users: UserRepository
     groups: GroupRepository
     audit: AuditRepository
+    datasets: DatasetRepository
+    imports: ImportRepository
+    cards: CardRepository
 
 
 @dataclass
@@ -49,6 +68,17 @@ class Services:
     users: UserService
     groups: GroupService
     audit: AuditService
+    objects: ObjectStore
+    parquet: ParquetReader
+    queue: JobQueue
+    events: ExecutionEvents
+    runtime: Runtime
+    datasets: DatasetService
+    executions: ExecutionService
+    bus: EventBus
+    card_results: CardResults
+    card_queue_limit: QueueLimit
+    cards: CardService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -65,7 +95,12 @@ class Services:
             await ensure_bucket(aws.s3, settings)
         db = Dynamo(aws.dynamodb, settings)
         repos = Repositories(
-            users=UserRepository(db), groups=GroupRepository(db), audit=AuditRepository(db)
+            users=UserRepository(db),
+            groups=GroupRepository(db),
+            audit=AuditRepository(db),
+            datasets=DatasetRepository(db),
+            imports=ImportRepository(db),
+            cards=CardRepository(db),
         )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         recorder = AuditRecorder(repos.audit)
@@ -81,6 +116,40 @@ class Services:
             per_ip=settings.login_max_failures_per_ip,
             window_seconds=settings.login_failure_window_seconds,
         )
+        objects = ObjectStore(aws.s3, settings.bucket)
+        parquet = ParquetReader(settings)
+        queue = JobQueue(redis, settings.queue_name)
+        events = ExecutionEvents(redis)
+        executions = ExecutionService(redis, events, queue)
+        datasets = DatasetService(
+            settings, repos.datasets, repos.imports, objects, parquet, queue, recorder
+        )
+
+        card_results = CardResults(redis, objects, settings.card_cache_ttl_seconds)
+        card_queue_limit = QueueLimit(
+            redis, prefix="card:queued", limit=settings.max_queued_cards_per_user
+        )
+        cards = CardService(
+            settings,
+            repos.cards,
+            repos.datasets,
+            card_results,
+            queue,
+            events,
+            recorder,
+            card_queue_limit,
+        )
+
+        async def started_by_caller(principal: Principal, item: dict[str, Any]) -> bool:
+            return bool(item.get("owner_id") == principal.user_id)
+
+        async def cards_using(dataset: DatasetRecord) -> list[str]:
+            using = await repos.cards.using_dataset(dataset.owner_id, dataset.id)
+            return [f"card {c.name!r} ({c.id})" for c in using]
+
+        executions.register("imp", CancelTarget(repos.imports.executions, started_by_caller))
+        executions.register("cex", CancelTarget(repos.cards.executions, started_by_caller))
+        datasets.usage_checks.append(cards_using)
         return cls(
             settings=settings,
             aws=aws,
@@ -92,8 +161,20 @@ class Services:
             users=UserService(repos.users, hasher),
             groups=GroupService(repos.groups, repos.users),
             audit=AuditService(repos.audit),
+            objects=objects,
+            parquet=parquet,
+            queue=queue,
+            events=events,
+            runtime=Runtime(events, redis, settings.heartbeat_seconds),
+            datasets=datasets,
+            executions=executions,
+            bus=EventBus(settings.redis_url),
+            card_results=card_results,
+            card_queue_limit=card_queue_limit,
+            cards=cards,
         )
 
     async def close(self) -> None:
+        await self.bus.close()
         await self.redis.aclose()
         await self.aws.close()

@@ -44,6 +44,12 @@ def _owner_index() -> IndexSpec:
     return IndexSpec("by_owner", "owner_id", "created_at")
 
 
+def _active_index() -> IndexSpec:
+    """Sparse: `active_shard` exists only while an execution is QUEUED or RUNNING, so the
+    sweeper finds unfinished work with a Query, never a Scan."""
+    return IndexSpec("by_active", "active_shard", "queued_at")
+
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -59,10 +65,16 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec("datasets", "id", indexes=(_owner_index(),)),
         TableSpec(
-            "dataset_imports", "id", indexes=(IndexSpec("by_dataset", "dataset_id", "queued_at"),)
+            "dataset_imports",
+            "id",
+            indexes=(IndexSpec("by_dataset", "dataset_id", "queued_at"), _active_index()),
         ),
         TableSpec("cards", "id", indexes=(_owner_index(),)),
-        TableSpec("card_executions", "id", indexes=(IndexSpec("by_card", "card_id", "queued_at"),)),
+        TableSpec(
+            "card_executions",
+            "id",
+            indexes=(IndexSpec("by_card", "card_id", "queued_at"), _active_index()),
+        ),
         TableSpec("dashboards", "id", indexes=(_owner_index(),)),
         TableSpec(
             "dashboard_shares",
@@ -85,7 +97,7 @@ TABLES: dict[str, TableSpec] = {
             "transform_executions",
             "transform_id",
             "started",
-            indexes=(IndexSpec("by_id", "id"),),
+            indexes=(IndexSpec("by_id", "id"), _active_index()),
         ),
         TableSpec(
             "audit_logs",
@@ -148,6 +160,7 @@ async def ensure_tables(dynamodb: Any, settings: Settings) -> list[str]:
     for spec in TABLES.values():
         name = settings.table_name(spec.name)
         if name in existing:
+            await _add_missing_indexes(dynamodb, spec, name)
             continue
         try:
             await dynamodb.create_table(**_create_table_request(spec, name))
@@ -162,6 +175,24 @@ async def ensure_tables(dynamodb: Any, settings: Settings) -> list[str]:
                 break
             await asyncio.sleep(0.5)
     return created
+
+
+async def _add_missing_indexes(dynamodb: Any, spec: TableSpec, table_name: str) -> None:
+    """Tables made by an older release get the indexes added since."""
+    description = await dynamodb.describe_table(TableName=table_name)
+    present = {i["IndexName"] for i in description["Table"].get("GlobalSecondaryIndexes", [])}
+    request = _create_table_request(spec, table_name)
+    for index in request.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        names = {k["AttributeName"] for k in index["KeySchema"]}
+        await dynamodb.update_table(
+            TableName=table_name,
+            AttributeDefinitions=[
+                a for a in request["AttributeDefinitions"] if a["AttributeName"] in names
+            ],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
 
 
 async def ensure_bucket(s3: Any, settings: Settings) -> bool:

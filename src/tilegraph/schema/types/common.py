@@ -18,3 +18,13 @@ class DeletePayload:
 @strawberry.input
 class DeleteInput:
     id: strawberry.ID
+    force: bool = strawberry.field(
+        default=False, description="Datasets only: delete even when cards or transforms use it."
+    )
+
+
+@strawberry.input
+class CancelExecutionInput:
+    id: strawberry.ID = strawberry.field(
+        description="A CardExecution, TransformExecution or DatasetImport id."
+    )

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
+from tilegraph.domain.errors import NotFound
 from tilegraph.domain.users import GroupRecord, UserRecord
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.enums import Role
@@ -41,6 +42,14 @@ async def load_user(info: Info, user_id: str | None) -> User | None:
     if not user_id:
         return None
     return User.maybe(await info.context.loaders.users.load(user_id))
+
+
+async def load_owner(info: Info, user_id: str) -> User:
+    """For non-null `owner` fields: a deleted owner is reported, not returned as null."""
+    user = await load_user(info, user_id)
+    if user is None:
+        raise NotFound("The owner no longer exists")
+    return user
 
 
 @strawberry.type

@@ -1,0 +1,36 @@
+"""A per-user cap on unfinished card executions, so one user cannot starve the others.
+
+A sorted set per user of execution ids scored by time; entries older than the window are
+forgotten, so a crash that never releases an entry cannot block a user for long."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+STALE_AFTER_SECONDS = 600
+
+
+class QueueLimit:
+    def __init__(self, redis: Any, *, prefix: str, limit: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.limit = limit
+
+    async def admit(self, user_id: str, execution_id: str) -> bool:
+        key = f"{self.prefix}:{user_id}"
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, 0, now - STALE_AFTER_SECONDS)
+            pipe.zcard(key)
+            _, count = await pipe.execute()
+        if int(count) >= self.limit:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {execution_id: now})
+            pipe.expire(key, STALE_AFTER_SECONDS)
+            await pipe.execute()
+        return True
+
+    async def release(self, user_id: str, execution_id: str) -> None:
+        await self.redis.zrem(f"{self.prefix}:{user_id}", execution_id)

@@ -1,0 +1,113 @@
+"""Cards, their runs, and the cache key that makes a re-import invalidate exactly what it
+changed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from tilegraph.domain.executions import ExecutionError, ExecutionStatus
+
+
+class CardType(StrEnum):
+    CODE = "CODE"
+    TEXT = "TEXT"
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    id: str
+    owner_id: str
+    name: str
+    description: str | None
+    type: CardType
+    code: str
+    dataset_ids: tuple[str, ...]
+    params: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    used_columns: tuple[str, ...] = ()
+    filter_applicable: tuple[str, ...] = ()
+    # The code the used columns were learned from; projection is only safe for that code.
+    learned_from: str | None = None
+    version: int = 1
+
+    def with_changes(self, **changes: Any) -> CardRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class CardResultRecord:
+    cache_key: str
+    used_columns: tuple[str, ...]
+    filter_applicable: tuple[str, ...]
+    ignored_filters: tuple[str, ...]
+    cached: bool
+    execution_time_ms: float
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "cache_key": self.cache_key,
+            "used_columns": list(self.used_columns),
+            "filter_applicable": list(self.filter_applicable),
+            "ignored_filters": list(self.ignored_filters),
+            "cached": self.cached,
+            "execution_time_ms": self.execution_time_ms,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> CardResultRecord:
+        return cls(
+            cache_key=str(item["cache_key"]),
+            used_columns=tuple(item.get("used_columns", [])),
+            filter_applicable=tuple(item.get("filter_applicable", [])),
+            ignored_filters=tuple(item.get("ignored_filters", [])),
+            cached=bool(item.get("cached", False)),
+            execution_time_ms=float(item.get("execution_time_ms", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class CardExecutionRecord:
+    """One run of a card, or of draft code when `card_id` is None (a preview)."""
+
+    id: str
+    owner_id: str
+    status: ExecutionStatus
+    queued_at: datetime
+    dataset_ids: tuple[str, ...]
+    card_id: str | None = None
+    dashboard_id: str | None = None
+    code: str | None = None  # previews only: the draft code
+    params: dict[str, Any] | None = None
+    filters: list[dict[str, Any]] = field(default_factory=list)
+    use_cache: bool = True
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: float | None = None
+    result: CardResultRecord | None = None
+    error: ExecutionError | None = None
+
+
+def code_fingerprint(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def card_cache_key(
+    code: str,
+    params: dict[str, Any] | None,
+    filters: list[dict[str, Any]],
+    datasets: list[tuple[str, int]],
+) -> str:
+    """hash(code, params, filters, dataset ids + versions): a re-import changes a version,
+    hence the key, and nothing else needs invalidating."""
+    material = orjson.dumps(
+        {"code": code, "params": params, "filters": filters, "datasets": datasets},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(material).hexdigest()

@@ -1,0 +1,19 @@
+"""Channel and key names, in one place."""
+
+from __future__ import annotations
+
+
+def execution_channel(execution_id: str) -> str:
+    return f"exec:{execution_id}"
+
+
+def execution_state_key(execution_id: str) -> str:
+    return f"exec:{execution_id}:state"
+
+
+def execution_cancel_key(execution_id: str) -> str:
+    return f"exec:{execution_id}:cancel"
+
+
+def transform_runs_channel(transform_id: str) -> str:
+    return f"tf:{transform_id}:runs"

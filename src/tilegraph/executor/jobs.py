@@ -1,0 +1,60 @@
+"""What goes into the sandbox and what comes back: plain dataclasses, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from tilegraph.domain.executions import ExecutionError
+from tilegraph.domain.filters import ColumnFilter
+
+
+@dataclass(frozen=True)
+class CardJob:
+    """A card's code and its (already filtered) data. ``inputs[0]`` becomes ``dataset``."""
+
+    code: str
+    params: dict[str, Any] | None
+    filters: list[dict[str, Any]] | list[ColumnFilter]
+    inputs: list[pa.Table]
+
+
+@dataclass(frozen=True)
+class TransformJob:
+    """A transform's code and its inputs as (dataset id, table), in the order given."""
+
+    code: str
+    params: dict[str, Any] | None
+    inputs: list[tuple[str, pa.Table]]
+
+
+@dataclass(frozen=True)
+class CardOutput:
+    html: str
+    used_columns: list[str]
+    filter_applicable: list[str]
+
+
+@dataclass(frozen=True)
+class TransformOutput:
+    table: pa.Table
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """Exactly one of ``output`` and ``error`` is set."""
+
+    output: CardOutput | TransformOutput | None
+    error: ExecutionError | None
+    duration_ms: float  # time spent in the sandbox for this job (not waiting for a slot)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def filters_to_wire(filters: list[dict[str, Any]] | list[ColumnFilter]) -> list[dict[str, Any]]:
+    """Cards receive filters as the API's dicts; accept the domain type as well."""
+    return [f.to_item() if isinstance(f, ColumnFilter) else dict(f) for f in filters]

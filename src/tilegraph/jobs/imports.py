@@ -1,0 +1,190 @@
+"""The dataset import job: download the source, ingest it to Parquet in a thread, upload
+the files under a fresh version prefix, then flip the published version."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.clock import to_iso, utcnow
+from tilegraph.domain.datasets import ColumnSpec, data_prefix, versions_to_delete
+from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode
+from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.schema_diff import diff_schemas
+from tilegraph.ingest import (
+    IngestCancelled,
+    IngestFailed,
+    IngestOptions,
+    IngestProgress,
+    ingest_csv,
+    scan_csv,
+)
+from tilegraph.jobs.lifecycle import CancelledByUser, ExecutionFailed, ExecutionRun
+from tilegraph.services.registry import Services
+from tilegraph.store.imports import import_from_item
+from tilegraph.store.objects import ObjectMissing
+
+DOWNLOAD_SHARE = 0.1  # of the progress bar
+INGEST_SHARE = 0.85
+
+
+def _failed(code: ExecutionErrorCode, message: str, line: int | None = None) -> ExecutionFailed:
+    return ExecutionFailed(ExecutionError(code, message, line))
+
+
+def _source_location(record: ImportRecord, services: Services) -> tuple[str, str]:
+    return str(record.source.get("bucket") or services.settings.bucket), str(record.source["key"])
+
+
+async def download_source(
+    services: Services, record: ImportRecord, path: Path, run: ExecutionRun | None = None
+) -> int:
+    bucket, key = _source_location(record, services)
+    try:
+        total = await services.objects.size_of(key, bucket=bucket)
+
+        async def progress(done: int) -> None:
+            if run is not None:
+                await run.report(progress=DOWNLOAD_SHARE * done / max(total, 1), bytes_processed=0)
+
+        return await services.objects.download(key, path, bucket=bucket, on_bytes=progress)
+    except ObjectMissing as exc:
+        raise _failed(
+            ExecutionErrorCode.INPUT_UNAVAILABLE,
+            f"s3://{bucket}/{key} does not exist or cannot be read",
+        ) from exc
+
+
+def _options(services: Services, record: ImportRecord) -> IngestOptions:
+    return IngestOptions(
+        encoding=record.options.get("encoding"),
+        delimiter=record.options.get("delimiter"),
+        block_size=services.settings.ingest_block_bytes,
+    )
+
+
+def _ingest_failure(exc: IngestFailed) -> ExecutionFailed:
+    return _failed(ExecutionErrorCode.RUNTIME_ERROR, exc.message, exc.line)
+
+
+class DatasetImporter:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def run(self, run: ExecutionRun) -> dict[str, Any]:
+        services = self.services
+        record = import_from_item(run.item)
+        dataset = await services.repos.datasets.get(record.dataset_id)
+        if dataset is None:
+            raise _failed(ExecutionErrorCode.INPUT_UNAVAILABLE, "The dataset was deleted")
+        with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
+            csv_path = Path(tmp) / "source.csv"
+            out_dir = Path(tmp) / "parquet"
+            out_dir.mkdir()
+            size = await download_source(services, record, csv_path, run)
+            await run.check_cancel()
+            result = await self._ingest(run, record, csv_path, out_dir)
+            if record.expected_columns is not None:
+                expected = [ColumnSpec.from_item(c) for c in record.expected_columns]
+                changes = diff_schemas(expected, result.columns)
+                if changes:
+                    names = ", ".join(f"{c.column_name} {c.change_type.value}" for c in changes)
+                    raise _failed(
+                        ExecutionErrorCode.BAD_RESULT,
+                        f"The file's columns changed since the re-import was "
+                        f"planned ({names}); re-import with force",
+                    )
+            await run.check_cancel()
+            version = await services.repos.datasets.reserve_version(dataset.id)
+            prefix = data_prefix(dataset.id, version)
+            for name in result.files:
+                await services.objects.upload_file(out_dir / name, prefix + name)
+        published = await services.repos.datasets.publish_version(
+            dataset.id,
+            version,
+            columns=result.columns,
+            row_count=result.row_count,
+            imported_at=to_iso(utcnow()),
+            imported_by=record.owner_id,
+        )
+        if published is None:
+            await services.objects.delete_prefix(prefix)
+            raise _failed(
+                ExecutionErrorCode.INPUT_UNAVAILABLE,
+                "The dataset was deleted or re-imported meanwhile",
+            )
+        stale = versions_to_delete(published.published_versions)
+        for old in stale:
+            await services.objects.delete_prefix(data_prefix(dataset.id, old))
+        if stale:
+            await services.repos.datasets.forget_versions(dataset.id, stale)
+        await services.audit_recorder.record(
+            AuditEventType.DATASET_IMPORTED,
+            user_id=record.owner_id,
+            target_type="dataset",
+            target_id=dataset.id,
+            details={
+                "importId": record.id,
+                "rows": result.row_count,
+                "version": version,
+                "bytes": size,
+                "columns": len(result.columns),
+            },
+        )
+        return {
+            "rows_processed": result.row_count,
+            "bytes_processed": size,
+            "result_version": version,
+        }
+
+    async def cleanup(self, run: ExecutionRun) -> None:
+        """An uploaded file is only a staging copy: remove it however the import ended."""
+        record = import_from_item(run.item)
+        if record.source.get("staging"):
+            await self.services.objects.delete(str(record.source["key"]))
+
+    async def _ingest(
+        self, run: ExecutionRun, record: ImportRecord, csv_path: Path, out_dir: Path
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+
+        def on_progress(progress: IngestProgress) -> None:
+            asyncio.run_coroutine_threadsafe(
+                run.report(
+                    progress=DOWNLOAD_SHARE + INGEST_SHARE * progress.fraction,
+                    rows_processed=progress.rows_processed,
+                    bytes_processed=progress.bytes_processed,
+                ),
+                loop,
+            )
+
+        try:
+            return await asyncio.to_thread(
+                ingest_csv,
+                csv_path,
+                out_dir,
+                _options(self.services, record),
+                on_progress=on_progress,
+                should_cancel=lambda: run.cancel_requested,
+            )
+        except IngestFailed as exc:
+            raise _ingest_failure(exc) from exc
+        except IngestCancelled as exc:
+            raise CancelledByUser from exc
+
+
+async def plan_source_schema(services: Services, record: ImportRecord) -> dict[str, Any]:
+    """The dry run of a re-import: the schema and row count the source would give now."""
+    with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
+        path = Path(tmp) / "source.csv"
+        try:
+            await download_source(services, record, path)
+            scan = await asyncio.to_thread(scan_csv, path, _options(services, record))
+        except ExecutionFailed as exc:
+            return {"error": exc.error.to_item()}
+        except IngestFailed as exc:
+            return {"error": _ingest_failure(exc).error.to_item()}
+    return {"columns": [c.to_item() for c in scan.columns], "row_count": scan.row_count}

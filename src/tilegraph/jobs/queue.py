@@ -1,0 +1,42 @@
+"""Enqueueing work from the API (job id = execution id), aborting it, and asking whether
+a job still exists in Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
+from arq.jobs import Job
+
+
+class JobQueue:
+    def __init__(self, redis: ArqRedis, queue_name: str) -> None:
+        self.redis = redis
+        self.queue_name = queue_name
+
+    async def enqueue(self, function: str, job_id: str, *args: Any, **kwargs: Any) -> bool:
+        """False when a job with this id is already queued, running or recently done."""
+        job = await self.redis.enqueue_job(
+            function, *args, _job_id=job_id, _queue_name=self.queue_name, **kwargs
+        )
+        return job is not None
+
+    async def run(self, function: str, job_id: str, *args: Any, wait_seconds: float) -> Any:
+        """Enqueue and wait for the result (work that must not run on the API's loop)."""
+        job = await self.redis.enqueue_job(
+            function, *args, _job_id=job_id, _queue_name=self.queue_name
+        )
+        if job is None:
+            job = Job(job_id, self.redis, _queue_name=self.queue_name)
+        return await job.result(timeout=wait_seconds, poll_delay=0.05)
+
+    async def abort(self, job_id: str) -> None:
+        """Ask the worker to cancel the job (a queued one is then never started)."""
+        await self.redis.zadd(abort_jobs_ss, {job_id: int(time.time() * 1000)})
+
+    async def exists(self, job_id: str) -> bool:
+        return bool(
+            await self.redis.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id)
+        )

@@ -1,0 +1,78 @@
+"""Finds executions whose worker died (FAILED with WORKER_LOST) and queued executions
+whose job vanished from Redis (enqueued again), so no accepted request is lost."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from tilegraph.domain.clock import from_iso, utcnow
+from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
+from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.jobs.queue import JobQueue
+from tilegraph.store.executions import ExecutionTable
+
+log = structlog.get_logger("tilegraph.sweeper")
+
+WORKER_LOST = ExecutionError(
+    ExecutionErrorCode.WORKER_LOST, "The worker running this stopped responding; try again"
+)
+
+
+@dataclass
+class SweepTarget:
+    table: ExecutionTable
+    job_function: str
+    channels: Callable[[dict[str, Any]], list[str]] = lambda item: []
+    on_lost: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+
+
+@dataclass
+class SweepReport:
+    lost: int = 0
+    requeued: int = 0
+
+
+async def sweep(
+    targets: list[SweepTarget],
+    *,
+    events: ExecutionEvents,
+    queue: JobQueue,
+    heartbeat_timeout: float,
+    requeue_grace: float,
+) -> SweepReport:
+    report = SweepReport()
+    now = utcnow()
+    for target in targets:
+        for item in await target.table.active():
+            status = ExecutionStatus(item["status"])
+            if status is ExecutionStatus.RUNNING:
+                beat = item.get("heartbeat_at") or item.get("started_at") or item["queued_at"]
+                if now - from_iso(beat) < timedelta(seconds=heartbeat_timeout):
+                    continue
+                lost = await target.table.transition(
+                    item["id"],
+                    allowed_from=[ExecutionStatus.RUNNING],
+                    to=ExecutionStatus.FAILED,
+                    values={"error": WORKER_LOST.to_item()},
+                )
+                if lost is None:
+                    continue
+                report.lost += 1
+                log.warning("execution_worker_lost", execution_id=item["id"])
+                await events.publish(lost, target.channels(lost))
+                if target.on_lost is not None:
+                    await target.on_lost(lost)
+            elif status is ExecutionStatus.QUEUED:
+                if now - from_iso(item["queued_at"]) < timedelta(seconds=requeue_grace):
+                    continue
+                if await queue.exists(item["id"]):
+                    continue
+                if await queue.enqueue(target.job_function, item["id"], item["id"]):
+                    report.requeued += 1
+                    log.warning("execution_requeued", execution_id=item["id"])
+    return report

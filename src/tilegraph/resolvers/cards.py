@@ -1,0 +1,135 @@
+"""Card queries, mutations and the run subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from tilegraph.domain.errors import BadUserInput
+from tilegraph.domain.users import Principal
+from tilegraph.resolvers.executions import follow_execution
+from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.types.cards import (
+    Card,
+    CardExecution,
+    CardExecutionPayload,
+    CardPayload,
+    CreateCardInput,
+    ExecuteCardInput,
+    PreviewCardInput,
+    UpdateCardInput,
+    filters_of,
+)
+from tilegraph.schema.types.common import DeleteInput, DeletePayload
+from tilegraph.schema.values import given, page_size
+from tilegraph.store.cards import execution_from_item
+
+
+def _params(value: Any) -> dict[str, Any] | None:
+    params = given(value)
+    if params is not None and not isinstance(params, dict):
+        raise BadUserInput("`params` must be a JSON object", field="params")
+    return params
+
+
+async def cards(
+    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+) -> Connection[Card]:
+    principal = await info.context.require_principal()
+    page = await info.context.services.cards.list_page(
+        principal, page_size(first, 50), given(after)
+    )
+    return connection_from_page(page, Card.from_record)
+
+
+async def card(info: Info, id: strawberry.ID) -> Card | None:
+    principal = await info.context.require_principal()
+    return Card.from_record(await info.context.services.cards.get_readable(principal, str(id)))
+
+
+async def card_execution(info: Info, id: strawberry.ID) -> CardExecution | None:
+    principal = await info.context.require_principal()
+    record = await info.context.services.cards.get_execution(principal, str(id))
+    return CardExecution.from_record(record)
+
+
+async def create_card(info: Info, input: CreateCardInput) -> CardPayload:
+    principal = await info.context.require_principal()
+    record = await info.context.services.cards.create(
+        principal,
+        name=input.name,
+        description=given(input.description),
+        card_type=input.type,
+        code=input.code,
+        dataset_ids=[str(i) for i in input.dataset_ids],
+        params=_params(input.params),
+    )
+    return CardPayload(card=Card.from_record(record))
+
+
+async def update_card(info: Info, input: UpdateCardInput) -> CardPayload:
+    principal = await info.context.require_principal()
+    dataset_ids = given(input.dataset_ids)
+    record = await info.context.services.cards.update(
+        principal,
+        str(input.id),
+        name=given(input.name),
+        description=given(input.description),
+        code=given(input.code),
+        dataset_ids=[str(i) for i in dataset_ids] if dataset_ids is not None else None,
+        params=_params(input.params),
+        params_given=input.params is not strawberry.UNSET,
+    )
+    return CardPayload(card=Card.from_record(record))
+
+
+async def delete_card(info: Info, input: DeleteInput) -> DeletePayload:
+    principal = await info.context.require_principal()
+    deleted = await info.context.services.cards.delete(principal, str(input.id))
+    return DeletePayload(deleted_id=strawberry.ID(deleted))
+
+
+async def preview_card(info: Info, input: PreviewCardInput) -> CardExecutionPayload:
+    principal = await info.context.require_principal()
+    record = await info.context.services.cards.preview(
+        principal,
+        code=input.code,
+        dataset_ids=[str(i) for i in input.dataset_ids],
+        filters=filters_of(input.filters),
+        params=_params(input.params),
+    )
+    return CardExecutionPayload(execution=CardExecution.from_record(record))
+
+
+async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayload:
+    principal = await info.context.require_principal()
+    dashboard_id = given(input.dashboard_id)
+    record = await info.context.services.cards.execute(
+        principal,
+        str(input.id),
+        dashboard_id=str(dashboard_id) if dashboard_id else None,
+        filters=filters_of(input.filters),
+        params=_params(input.params),
+        use_cache=input.use_cache,
+    )
+    return CardExecutionPayload(execution=CardExecution.from_record(record))
+
+
+async def _may_see_run(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
+    return bool(item.get("owner_id") == principal.user_id)
+
+
+async def card_execution_updates(
+    info: Info, id: strawberry.ID
+) -> AsyncGenerator[CardExecution, None]:
+    async for update in follow_execution(
+        info,
+        str(id),
+        table=info.context.services.repos.cards.executions,
+        authorize=_may_see_run,
+        convert=lambda item: CardExecution.from_record(execution_from_item(item)),
+    ):
+        yield update

@@ -1,0 +1,149 @@
+"""Dataset queries and mutations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, cast
+
+import strawberry
+from starlette.datastructures import UploadFile
+from strawberry.types import Info
+
+from tilegraph.domain.users import Principal
+from tilegraph.resolvers.executions import follow_execution
+from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.types.common import DeleteInput, DeletePayload
+from tilegraph.schema.types.datasets import (
+    Dataset,
+    DatasetImport,
+    DatasetImportPayload,
+    DatasetPayload,
+    ImportDatasetFromS3Input,
+    ReimportDatasetInput,
+    ReimportPlan,
+    SchemaChange,
+    UpdateDatasetInput,
+    UploadDatasetInput,
+)
+from tilegraph.schema.values import given, page_size
+from tilegraph.store.imports import import_from_item
+
+
+async def datasets(
+    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+) -> Connection[Dataset]:
+    principal = await info.context.require_principal()
+    page = await info.context.services.datasets.list_page(
+        principal, page_size(first, 50), given(after)
+    )
+    return connection_from_page(page, Dataset.from_record)
+
+
+async def dataset(info: Info, id: strawberry.ID) -> Dataset | None:
+    principal = await info.context.require_principal()
+    return Dataset.from_record(await info.context.services.datasets.get_owned(principal, str(id)))
+
+
+async def dataset_import(info: Info, id: strawberry.ID) -> DatasetImport | None:
+    principal = await info.context.require_principal()
+    record = await info.context.services.datasets.get_import(principal, str(id))
+    return DatasetImport.from_record(record)
+
+
+async def upload_dataset(info: Info, input: UploadDatasetInput) -> DatasetImportPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    dataset, record = await ctx.services.datasets.upload(
+        principal,
+        name=input.name,
+        description=given(input.description),
+        read=cast(UploadFile, input.file).read,  # Starlette spools it to disk
+        encoding=given(input.encoding),
+        delimiter=given(input.delimiter),
+        request_id=ctx.request_id,
+    )
+    return DatasetImportPayload(
+        dataset=Dataset.from_record(dataset), import_=DatasetImport.from_record(record)
+    )
+
+
+async def import_dataset_from_s3(
+    info: Info, input: ImportDatasetFromS3Input
+) -> DatasetImportPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    dataset, record = await ctx.services.datasets.import_from_s3(
+        principal,
+        name=input.name,
+        description=given(input.description),
+        bucket=input.bucket,
+        key=input.key,
+        encoding=given(input.encoding),
+        delimiter=given(input.delimiter),
+        request_id=ctx.request_id,
+    )
+    return DatasetImportPayload(
+        dataset=Dataset.from_record(dataset), import_=DatasetImport.from_record(record)
+    )
+
+
+async def update_dataset(info: Info, input: UpdateDatasetInput) -> DatasetPayload:
+    principal = await info.context.require_principal()
+    columns = given(input.columns)
+    record = await info.context.services.datasets.update(
+        principal,
+        str(input.id),
+        name=given(input.name),
+        description=given(input.description),
+        column_descriptions={c.name: given(c.description) for c in columns} if columns else None,
+    )
+    return DatasetPayload(dataset=Dataset.from_record(record))
+
+
+async def delete_dataset(info: Info, input: DeleteInput) -> DeletePayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    deleted = await ctx.services.datasets.delete(
+        principal, str(input.id), force=input.force, request_id=ctx.request_id
+    )
+    return DeletePayload(deleted_id=strawberry.ID(deleted))
+
+
+async def plan_dataset_reimport(info: Info, input: DeleteInput) -> ReimportPlan:
+    principal = await info.context.require_principal()
+    plan = await info.context.services.datasets.plan_reimport(principal, str(input.id))
+    return ReimportPlan(
+        has_schema_changes=bool(plan.changes),
+        changes=[SchemaChange.from_record(c) for c in plan.changes],
+        new_row_count=plan.new_row_count,
+        new_column_count=plan.new_column_count,
+    )
+
+
+async def reimport_dataset(info: Info, input: ReimportDatasetInput) -> DatasetImportPayload:
+    principal = await info.context.require_principal()
+    dataset, record = await info.context.services.datasets.reimport(
+        principal, str(input.id), force=input.force
+    )
+    return DatasetImportPayload(
+        dataset=Dataset.from_record(dataset), import_=DatasetImport.from_record(record)
+    )
+
+
+async def _may_see_import(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
+    if item.get("owner_id") != principal.user_id:
+        return False
+    return await info.context.loaders.datasets.load(item["dataset_id"]) is not None
+
+
+async def dataset_import_updates(
+    info: Info, id: strawberry.ID
+) -> AsyncGenerator[DatasetImport, None]:
+    async for update in follow_execution(
+        info,
+        str(id),
+        table=info.context.services.repos.imports.executions,
+        authorize=_may_see_import,
+        convert=lambda item: DatasetImport.from_record(import_from_item(item)),
+    ):
+        yield update

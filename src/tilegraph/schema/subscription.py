@@ -1,0 +1,22 @@
+"""The Subscription root."""
+
+from __future__ import annotations
+
+import strawberry
+
+from tilegraph.resolvers import cards as cards_r
+from tilegraph.resolvers import datasets as datasets_r
+
+
+@strawberry.type
+class Subscription:
+    card_execution = strawberry.subscription(
+        resolver=cards_r.card_execution_updates,
+        description="The execution's state now, then every change until it reaches SUCCEEDED, "
+        "FAILED or CANCELLED; then the stream completes. Subscribing after the end yields the "
+        "final state once.",
+    )
+    dataset_import = strawberry.subscription(
+        resolver=datasets_r.dataset_import_updates,
+        description="As cardExecution, for a dataset import.",
+    )

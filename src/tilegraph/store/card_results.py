@@ -1,0 +1,80 @@
+"""Card results: HTML in the Redis cache (keyed by the card cache key, with a TTL) and a
+durable copy in S3 under the same key, so an execution's HTML outlives the cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from botocore.exceptions import ClientError
+
+from tilegraph.store.objects import ObjectStore
+
+
+@dataclass(frozen=True)
+class CachedCard:
+    html: str
+    used_columns: list[str]
+    filter_applicable: list[str]
+    execution_time_ms: float
+
+
+def _redis_key(cache_key: str) -> str:
+    return f"card:cache:{cache_key}"
+
+
+def _s3_key(cache_key: str) -> str:
+    return f"card-results/{cache_key}.html"
+
+
+class CardResults:
+    def __init__(self, redis: Any, objects: ObjectStore, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.objects = objects
+        self.ttl = ttl_seconds
+
+    async def lookup(self, cache_key: str) -> CachedCard | None:
+        raw = await self.redis.get(_redis_key(cache_key))
+        if not raw:
+            return None
+        data = orjson.loads(raw)
+        return CachedCard(
+            data["html"],
+            data["used_columns"],
+            data["filter_applicable"],
+            float(data["execution_time_ms"]),
+        )
+
+    async def store(self, cache_key: str, result: CachedCard) -> None:
+        await self.objects.s3.put_object(
+            Bucket=self.objects.bucket,
+            Key=_s3_key(cache_key),
+            Body=result.html.encode(),
+            ContentType="text/html; charset=utf-8",
+        )
+        payload = orjson.dumps(
+            {
+                "html": result.html,
+                "used_columns": result.used_columns,
+                "filter_applicable": result.filter_applicable,
+                "execution_time_ms": result.execution_time_ms,
+            }
+        )
+        await self.redis.set(_redis_key(cache_key), payload, ex=self.ttl)
+
+    async def html(self, cache_key: str) -> str | None:
+        cached = await self.redis.get(_redis_key(cache_key))
+        if cached:
+            return str(orjson.loads(cached)["html"])
+        try:
+            response = await self.objects.s3.get_object(
+                Bucket=self.objects.bucket, Key=_s3_key(cache_key)
+            )
+        except ClientError:
+            return None
+        body = response["Body"]
+        try:
+            return (await body.read()).decode()
+        finally:
+            body.close()

@@ -1,0 +1,95 @@
+"""Execution records (imports, card runs, transform runs) share one lifecycle: conditional
+status transitions, heartbeats, and a sparse index of unfinished work for the sweeper."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from tilegraph.domain.clock import to_iso, utcnow
+from tilegraph.domain.executions import TERMINAL_STATUSES, ExecutionStatus
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition
+
+ACTIVE_SHARD = "ACTIVE"
+
+# Finds the table key of an execution id (transform runs are keyed by transform + time).
+KeyLocator = Callable[[str], Awaitable[dict[str, str] | None]]
+
+
+class ExecutionTable:
+    def __init__(self, db: Dynamo, table: str, locate: KeyLocator | None = None) -> None:
+        self.db = db
+        self.table = table
+        self._locate = locate
+
+    async def key_of(self, execution_id: str) -> dict[str, str] | None:
+        if self._locate is not None:
+            return await self._locate(execution_id)
+        return {"id": execution_id}
+
+    async def create(self, item: dict[str, Any]) -> None:
+        status = ExecutionStatus(item["status"])
+        if status not in TERMINAL_STATUSES:
+            item = {**item, "active_shard": ACTIVE_SHARD}
+        await self.db.put(self.table, item)
+
+    async def get(self, execution_id: str) -> dict[str, Any] | None:
+        key = await self.key_of(execution_id)
+        return await self.db.get(self.table, key) if key else None
+
+    async def transition(
+        self,
+        execution_id: str,
+        *,
+        allowed_from: Iterable[ExecutionStatus],
+        to: ExecutionStatus,
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Move to `to` only from one of `allowed_from`; None when another writer won."""
+        key = await self.key_of(execution_id)
+        if key is None:
+            return None
+        changes: dict[str, Any] = {"status": to.value, **(values or {})}
+        remove: list[str] = []
+        if to in TERMINAL_STATUSES:
+            remove.append("active_shard")
+            changes.setdefault("finished_at", to_iso(utcnow()))
+        allowed = [s.value for s in allowed_from]
+        placeholders = {f":from{i}": value for i, value in enumerate(allowed)}
+        try:
+            return await self.db.update(
+                self.table,
+                key,
+                set_values=changes,
+                remove=remove,
+                condition=f"#st IN ({', '.join(placeholders)})",
+                names={"#st": "status"},
+                values=placeholders,
+            )
+        except ConditionFailed:
+            return None
+
+    async def heartbeat(self, execution_id: str, values: dict[str, Any] | None = None) -> bool:
+        """Refresh the heartbeat of a RUNNING execution; False once it is no longer running."""
+        key = await self.key_of(execution_id)
+        if key is None:
+            return False
+        try:
+            await self.db.update(
+                self.table,
+                key,
+                set_values={"heartbeat_at": to_iso(utcnow()), **(values or {})},
+                condition="#st = :running",
+                names={"#st": "status"},
+                values={":running": ExecutionStatus.RUNNING.value},
+                bump_version=False,
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    async def active(self) -> list[dict[str, Any]]:
+        """Every QUEUED or RUNNING execution, oldest first."""
+        return await self.db.query_all(
+            self.table, KeyCondition("active_shard", ACTIVE_SHARD), index="by_active"
+        )

@@ -1,0 +1,123 @@
+"""Reading published dataset versions from S3 with pyarrow: previews read only the row
+groups they need, column values read one column, and card inputs push filters and
+column projection down to the Parquet scan. Blocking calls: run them in a thread."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from tilegraph.domain.filters import FilterKind, ResolvedFilter
+from tilegraph.settings import Settings
+
+
+class ParquetReader:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def filesystem(self) -> pafs.S3FileSystem:
+        kwargs: dict[str, Any] = {"region": self.settings.aws_region}
+        endpoint = self.settings.aws_endpoint_url
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs.update(endpoint_override=host, scheme=scheme)
+        if self.settings.aws_access_key_id:
+            kwargs.update(
+                access_key=self.settings.aws_access_key_id,
+                secret_key=self.settings.aws_secret_access_key,
+            )
+        return pafs.S3FileSystem(**kwargs)
+
+    def dataset(self, prefix: str) -> pads.Dataset:
+        return pads.dataset(
+            f"{self.settings.bucket}/{prefix}", filesystem=self.filesystem, format="parquet"
+        )
+
+    def head(self, prefix: str, limit: int) -> pa.Table:
+        return self.dataset(prefix).head(limit)
+
+    def read(
+        self, prefix: str, *, columns: list[str] | None = None, filter: pc.Expression | None = None
+    ) -> pa.Table:
+        return self.dataset(prefix).to_table(columns=columns, filter=filter)
+
+    def column_values(self, prefix: str, column: str, search: str | None, limit: int) -> list[str]:
+        """Distinct non-null values of one column as strings, sorted."""
+        data = self.dataset(prefix).to_table(columns=[column]).column(column)
+        distinct = pc.unique(data).drop_null()
+        text = as_text(distinct)
+        if search:
+            text = text.filter(pc.match_substring(text, search, ignore_case=True))
+        ordered = pc.array_sort_indices(text)
+        return list(text.take(ordered).slice(0, limit).to_pylist())
+
+
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S"
+
+
+def as_text(values: Any) -> Any:
+    """A column's values as the strings users see in filter options; works on arrays and
+    on scan expressions alike, so CATEGORY filters match exactly what columnValues lists."""
+    is_expression = isinstance(values, pc.Expression)
+    value_type = None if is_expression else values.type
+
+    def cast(target: pa.DataType) -> Any:
+        return (
+            values.cast(target, safe=False)
+            if is_expression
+            else pc.cast(values, target, safe=False)
+        )
+
+    if value_type is not None and pa.types.is_string(value_type):
+        return values
+    if value_type is not None and pa.types.is_timestamp(value_type):
+        return pc.strftime(cast(pa.timestamp("s")), format=TIMESTAMP_TEXT)
+    return cast(pa.string())
+
+
+def filter_expression(filters: list[ResolvedFilter], schema: pa.Schema) -> pc.Expression | None:
+    """One scan predicate from resolved filters (ANDed), pushed down into the Parquet read."""
+    combined: pc.Expression | None = None
+    for flt in filters:
+        field = pc.field(flt.column)
+        column_type = schema.field(flt.column).type
+        if flt.kind is FilterKind.CATEGORY:
+            text = field
+            if pa.types.is_timestamp(column_type):
+                text = pc.strftime(field.cast(pa.timestamp("s"), safe=False), format=TIMESTAMP_TEXT)
+            elif not (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
+                text = field.cast(pa.string(), safe=False)
+            condition = text.isin(list(flt.values))
+        else:
+            condition = None
+            if flt.lower is not None:
+                condition = field >= _scalar(flt.lower, column_type)
+            if flt.upper is not None:
+                bound = _scalar(flt.upper, column_type)
+                upper = field < bound if flt.upper_exclusive else field <= bound
+                condition = upper if condition is None else condition & upper
+            if condition is None:
+                condition = field.is_valid()
+        if flt.include_null:
+            condition = condition | field.is_null()
+        combined = condition if combined is None else combined & condition
+    return combined
+
+
+def _scalar(value: Any, column_type: pa.DataType) -> pa.Scalar:
+    if (
+        pa.types.is_timestamp(column_type)
+        and isinstance(value, date)
+        and not isinstance(value, datetime)
+    ):
+        value = datetime(value.year, value.month, value.day)
+    if pa.types.is_integer(column_type) and isinstance(value, float):
+        return pa.scalar(value, pa.float64())
+    return pa.scalar(value, column_type)

@@ -1,0 +1,257 @@
+"""Datasets through the API: upload, S3 import, typed Parquet, previews, filters' values,
+metadata, deletion, ownership, audit and the upload size cap."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from tests.conftest import Users
+from tests.support.client import Api
+from tests.support.datasets import (
+    DATASET,
+    IMPORT_S3,
+    csv_bytes,
+    follow_import,
+    import_and_wait,
+    upload,
+)
+from tests.support.stack import Stack
+
+SALES = [
+    ["region", "product", "amount", "day", "active", "flag"],
+    ["東京", "apple", 10, "2024/01/31", "yes", 1],
+    ["大阪", "pear", 2.5, "2024/02/01", "no", 0],
+    ["東京", "plum", "", "2024/02/02", "yes", 1],
+]
+
+
+async def test_upload_types_preview_and_column_values(api: Api, users: Users, worker: Any) -> None:
+    owner = await users.create("ds-owner")
+    content = csv_bytes(SALES, delimiter="\t", encoding="cp932")
+    uploaded, final = await import_and_wait(api, owner["token"], content, name="Sales")
+    assert uploaded["import"]["status"] == "QUEUED" and uploaded["dataset"]["version"] == 0
+    assert final["status"] == "SUCCEEDED", final
+    assert final["rowsProcessed"] == 3 and final["dataset"]["version"] == 1
+
+    data = await api.ok(DATASET, {"id": uploaded["dataset"]["id"]}, token=owner["token"])
+    dataset = data["dataset"]
+    assert dataset["rowCount"] == 3 and dataset["columnCount"] == 6
+    types = {c["name"]: (c["type"], c["nullable"]) for c in dataset["columns"]}
+    assert types == {
+        "region": ("STRING", False),
+        "product": ("STRING", False),
+        "amount": ("FLOAT64", True),
+        "day": ("DATE", False),
+        "active": ("BOOL", False),
+        "flag": ("INT64", False),
+    }
+    assert dataset["lastImportBy"]["id"] == owner["id"] and dataset["lastImportAt"]
+    assert dataset["latestImport"] == {"id": uploaded["import"]["id"], "status": "SUCCEEDED"}
+    assert dataset["sourceType"] == "CSV"
+
+    preview = await api.ok(
+        "query($id: ID!) { dataset(id: $id) { preview(limit: 2) { columns rows totalRows previewRows } } }",
+        {"id": dataset["id"]},
+        token=owner["token"],
+    )
+    p = preview["dataset"]["preview"]
+    assert p["columns"] == SALES[0] and p["totalRows"] == 3 and p["previewRows"] == 2
+    assert p["rows"][0] == ["東京", "apple", 10.0, "2024-01-31", True, 1]
+    assert p["rows"][1][2] == 2.5
+
+    values = "query($id: ID!, $c: String!, $s: String, $l: Int) { dataset(id: $id) { columnValues(column: $c, search: $s, limit: $l) } }"
+    regions = await api.ok(values, {"id": dataset["id"], "c": "region"}, token=owner["token"])
+    assert regions["dataset"]["columnValues"] == ["大阪", "東京"]
+    products = await api.ok(
+        values, {"id": dataset["id"], "c": "product", "s": "P"}, token=owner["token"]
+    )
+    assert products["dataset"]["columnValues"] == ["apple", "pear", "plum"]
+    limited = await api.ok(
+        values, {"id": dataset["id"], "c": "product", "l": 1}, token=owner["token"]
+    )
+    assert limited["dataset"]["columnValues"] == ["apple"]
+    amounts = await api.ok(values, {"id": dataset["id"], "c": "amount"}, token=owner["token"])
+    assert amounts["dataset"]["columnValues"] == ["10", "2.5"]
+
+    for query, variables in [
+        ("query($id: ID!) { dataset(id: $id) { preview(limit: 1001) { previewRows } } }", {}),
+        ("query($id: ID!) { dataset(id: $id) { preview(limit: 0) { previewRows } } }", {}),
+        (values, {"c": "region", "l": 501}),
+        (values, {"c": "no_such_column"}),
+    ]:
+        bad = await api.fail(query, {"id": dataset["id"], **variables}, token=owner["token"])
+        assert bad.code == "BAD_USER_INPUT", query
+
+
+async def test_late_subscriber_gets_the_final_state_once(
+    api: Api, users: Users, worker: Any
+) -> None:
+    owner = await users.create("late")
+    uploaded, final = await import_and_wait(api, owner["token"], csv_bytes([["a"], [1], [2]]))
+    assert final["status"] == "SUCCEEDED"
+    events = await follow_import(api, owner["token"], uploaded["import"]["id"])
+    assert [e["status"] for e in events] == ["SUCCEEDED"]
+    assert events[0]["rowsProcessed"] == 2 and events[0]["progress"] == 1.0
+
+
+async def test_bad_files_fail_cleanly(api: Api, users: Users, worker: Any) -> None:
+    owner = await users.create("badfiles")
+    cases = {
+        "ragged": (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3"),
+        "header only": (b"a,b,c\n", "no data rows"),
+        "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 20, "not a text"),
+    }
+    for name, (content, expected) in cases.items():
+        uploaded, final = await import_and_wait(api, owner["token"], content, name=name)
+        assert final["status"] == "FAILED", name
+        assert expected in final["error"]["message"], (name, final["error"])
+        assert final["error"]["code"] == "RUNTIME_ERROR"
+        if name == "ragged":
+            assert final["error"]["line"] == 3
+        data = await api.ok(DATASET, {"id": uploaded["dataset"]["id"]}, token=owner["token"])
+        assert data["dataset"]["version"] == 0 and data["dataset"]["rowCount"] == 0
+    empty = await upload(api, owner["token"], b"", name="empty")
+    assert empty["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_s3_import_and_a_missing_object(
+    api: Api, users: Users, worker: Any, s3: Any, source_bucket: str, stack: Stack
+) -> None:
+    owner = await users.create("s3import")
+    key = f"exports/{secrets.token_hex(4)}.csv"
+    s3.put_object(
+        Bucket=source_bucket,
+        Key=key,
+        Body=csv_bytes([["id", "score"], [1, 0.5], [2, 1.5]], delimiter=";"),
+    )
+    data = await api.ok(
+        IMPORT_S3,
+        {"input": {"name": "From S3", "bucket": source_bucket, "key": key}},
+        token=owner["token"],
+    )
+    payload = data["importDatasetFromS3"]
+    assert payload["dataset"]["sourceType"] == "S3_CSV"
+    assert payload["dataset"]["sourceConfig"] == {"bucket": source_bucket, "key": key}
+    final = (await follow_import(api, owner["token"], payload["import"]["id"]))[-1]
+    assert final["status"] == "SUCCEEDED" and final["rowsProcessed"] == 2
+
+    missing = await api.fail(
+        IMPORT_S3,
+        {"input": {"name": "x", "bucket": source_bucket, "key": "nope.csv"}},
+        token=owner["token"],
+    )
+    assert missing.code == "BAD_USER_INPUT" and missing.error["extensions"]["field"] == "key"
+    assert "does not exist" in missing.error["message"]
+    own_bucket = await api.fail(
+        IMPORT_S3,
+        {"input": {"name": "x", "bucket": stack.env["TILEGRAPH_BUCKET"], "key": "anything"}},
+        token=owner["token"],
+    )
+    assert own_bucket.code == "BAD_USER_INPUT"
+
+
+async def test_datasets_belong_to_their_owner(api: Api, users: Users, worker: Any) -> None:
+    owner = await users.create("mine")
+    stranger = await users.create("stranger")
+    uploaded, _ = await import_and_wait(api, owner["token"], csv_bytes([["a"], [1]]))
+    dataset_id, import_id = uploaded["dataset"]["id"], uploaded["import"]["id"]
+    for query, variables in [
+        (DATASET, {"id": dataset_id}),
+        ("query($id: ID!) { datasetImport(id: $id) { id } }", {"id": import_id}),
+        ("query($id: ID!) { node(id: $id) { id } }", {"id": dataset_id}),
+        (
+            'mutation($id: ID!) { updateDataset(input: {id: $id, name: "x"}) { dataset { id } } }',
+            {"id": dataset_id},
+        ),
+        (
+            "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId } }",
+            {"id": dataset_id},
+        ),
+        ("mutation($id: ID!) { cancelExecution(input: {id: $id}) { ok } }", {"id": import_id}),
+    ]:
+        response = await api.fail(query, variables, token=stranger["token"])
+        assert response.code == "NOT_FOUND", query
+    events = await follow_import(api, stranger["token"], import_id)
+    assert events[0]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    mine = await api.ok("{ datasets { totalCount edges { node { id } } } }", token=owner["token"])
+    assert [e["node"]["id"] for e in mine["datasets"]["edges"]] == [dataset_id]
+    theirs = await api.ok("{ datasets { totalCount } }", token=stranger["token"])
+    assert theirs["datasets"]["totalCount"] == 0
+
+
+async def test_update_delete_and_audit(
+    api: Api, users: Users, worker: Any, admin_token: str, s3: Any, stack: Stack
+) -> None:
+    owner = await users.create("lifecycle")
+    uploaded, _ = await import_and_wait(api, owner["token"], csv_bytes([["a", "b"], [1, 2]]))
+    dataset_id = uploaded["dataset"]["id"]
+    updated = await api.ok(
+        """mutation($id: ID!) { updateDataset(input: {id: $id, name: "Renamed", description: "d",
+           columns: [{name: "a", description: "the a"}]}) {
+           dataset { name description columns { name description } } } }""",
+        {"id": dataset_id},
+        token=owner["token"],
+    )
+    d = updated["updateDataset"]["dataset"]
+    assert d["name"] == "Renamed" and d["description"] == "d"
+    assert d["columns"] == [
+        {"name": "a", "description": "the a"},
+        {"name": "b", "description": None},
+    ]
+    unknown = await api.fail(
+        'mutation($id: ID!) { updateDataset(input: {id: $id, columns: [{name: "zz"}]}) { dataset { id } } }',
+        {"id": dataset_id},
+        token=owner["token"],
+    )
+    assert unknown.code == "BAD_USER_INPUT"
+
+    bucket = stack.env["TILEGRAPH_BUCKET"]
+    stored = s3.list_objects_v2(Bucket=bucket, Prefix=f"datasets/{dataset_id}/")
+    assert stored.get("KeyCount", 0) >= 1
+    deleted = await api.ok(
+        "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId } }",
+        {"id": dataset_id},
+        token=owner["token"],
+    )
+    assert deleted["deleteDataset"]["deletedId"] == dataset_id
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"datasets/{dataset_id}/").get("KeyCount") == 0
+    gone = await api.fail(DATASET, {"id": dataset_id}, token=owner["token"])
+    assert gone.code == "NOT_FOUND"
+
+    logs = await api.ok(
+        "query($t: String!) { auditLogs(filter: {targetId: $t}) { edges { node { eventType details user { id } } } } }",
+        {"t": dataset_id},
+        token=admin_token,
+    )
+    events = {e["node"]["eventType"]: e["node"] for e in logs["auditLogs"]["edges"]}
+    assert set(events) == {"DATASET_CREATED", "DATASET_IMPORTED", "DATASET_DELETED"}
+    imported = events["DATASET_IMPORTED"]["details"]
+    assert imported["rows"] == 1 and imported["version"] == 1 and imported["bytes"] > 0
+    assert all(e["user"]["id"] == owner["id"] for e in events.values())
+
+
+async def test_the_upload_size_cap(stack: Stack, users: Users, s3: Any) -> None:
+    capped = stack.start_api("api-capped", {"TILEGRAPH_UPLOAD_MAX_BYTES": str(1 << 20)})
+    api = Api(capped.url, capped.ws_url)
+    try:
+        owner = await users.create("capped")
+        bucket = stack.env["TILEGRAPH_BUCKET"]
+
+        def staged() -> set[str]:
+            listing = s3.list_objects_v2(Bucket=bucket, Prefix="staging/")
+            return {o["Key"] for o in listing.get("Contents", [])}
+
+        before = staged()
+        row = b"0123456789," * 9 + b"x\n"
+        just_over = await upload(api, owner["token"], row * ((1 << 20) // len(row) + 10))
+        assert just_over["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert just_over["errors"][0]["extensions"]["field"] == "file"
+        far_over = await upload(api, owner["token"], row * ((3 << 20) // len(row)))
+        assert far_over["status"] == 413
+        assert far_over["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert staged() == before  # nothing of the refused uploads was kept
+        under = await upload(api, owner["token"], row * 1000)
+        assert under["import"]["status"] == "QUEUED"
+    finally:
+        await api.close()
