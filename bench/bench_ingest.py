@@ -1,13 +1,13 @@
 """Benchmark: ``tilegraph.ingest.ingest_csv`` against a naive CSV → Parquet pipeline.
 
 The naive pipeline is what the original product did: detect the encoding on the whole file
-(chardet, or charset-normalizer when chardet is not installed), ``pandas.read_csv``, then
-``DataFrame.to_parquet``. Each pipeline runs in a freshly spawned process so its peak RSS
-(VmHWM) is its own; times are measured inside the child, excluding interpreter start-up and
-imports. Ours also runs on a file half the size, to show that peak memory does not grow with
-the file.
+(charset-normalizer by default; ``--baseline chardet`` for chardet, a bench-only dependency:
+``.venv/bin/pip install chardet``), ``pandas.read_csv``, then ``DataFrame.to_parquet``.
+Each pipeline runs in a freshly spawned process so its peak RSS (VmHWM) is its own; times
+are measured inside the child, excluding interpreter start-up and imports. Ours also runs on
+a file half the size, to show that peak memory does not grow with the file.
 
-    .venv/bin/python bench/bench_ingest.py --size-mb 200
+    .venv/bin/python bench/bench_ingest.py --size-mb 200 [--baseline chardet]
 """
 
 from __future__ import annotations
@@ -123,17 +123,23 @@ def _run_ours(csv_path: str, out_dir: str) -> dict[str, Any]:
     }
 
 
-def _run_naive(csv_path: str, out_dir: str) -> dict[str, Any]:
+def _run_naive(csv_path: str, out_dir: str, baseline: str = "charset-normalizer") -> dict[str, Any]:
+    import inspect
+
     import pandas as pd
 
-    try:
+    if baseline == "chardet":
         import chardet
 
-        def detect(data: bytes) -> str:
-            return str(chardet.detect(data)["encoding"])
+        # chardet >= 7 examines only ``max_bytes`` (200 kB by default): ask for the whole file.
+        whole = "max_bytes" in inspect.signature(chardet.detect).parameters
 
-        detector = "chardet"
-    except ImportError:
+        def detect(data: bytes) -> str:
+            found = chardet.detect(data, max_bytes=len(data)) if whole else chardet.detect(data)
+            return str(found["encoding"])
+
+        detector = f"chardet {chardet.__version__}"
+    else:
         import charset_normalizer
 
         def detect(data: bytes) -> str:
@@ -157,21 +163,25 @@ def _run_naive(csv_path: str, out_dir: str) -> dict[str, Any]:
     }
 
 
-def _child(target: str, csv_path: str, out_dir: str, conn: Connection) -> None:
-    func = {"ours": _run_ours, "naive": _run_naive}[target]
-    result = func(csv_path, out_dir)
+def _child(target: str, csv_path: str, out_dir: str, conn: Connection, baseline: str) -> None:
+    if target == "ours":
+        result = _run_ours(csv_path, out_dir)
+    else:
+        result = _run_naive(csv_path, out_dir, baseline)
     result["peak_mb"] = _peak_rss_mb()
     conn.send(result)
     conn.close()
 
 
-def run_isolated(target: str, csv_path: Path, out_dir: Path) -> dict[str, Any]:
+def run_isolated(
+    target: str, csv_path: Path, out_dir: Path, baseline: str = "charset-normalizer"
+) -> dict[str, Any]:
     """Run one pipeline in a fresh spawned process and return its figures."""
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(target, str(csv_path), str(out_dir), child))
+    proc = ctx.Process(target=_child, args=(target, str(csv_path), str(out_dir), child, baseline))
     proc.start()
     child.close()
     try:
@@ -193,17 +203,25 @@ def main() -> None:
         "--encoding", default="utf-8", help="encoding of the generated CSV (e.g. cp932)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--baseline",
+        choices=["charset-normalizer", "chardet"],
+        default="charset-normalizer",
+        help="encoding detector of the naive pipeline (chardet: pip install chardet)",
+    )
     args = parser.parse_args()
     work = args.out or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        _bench(work, args.size_mb, args.repeat, args.encoding)
+        _bench(work, args.size_mb, args.repeat, args.encoding, args.baseline)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _bench(work: Path, size_mb: int, repeat: int, encoding: str) -> None:
+def _bench(
+    work: Path, size_mb: int, repeat: int, encoding: str, baseline: str = "charset-normalizer"
+) -> None:
     files = {}
     for label, mb in (("full", size_mb), ("half", max(size_mb // 2, 1))):
         path = work / f"bench_{mb}mb_{encoding}.csv"
@@ -224,7 +242,7 @@ def _bench(work: Path, size_mb: int, repeat: int, encoding: str) -> None:
     # Interleaved, so a burst of load on this shared machine hits both pipelines alike.
     for _ in range(max(repeat, 1)):
         for name, label in (("ours", "full"), ("naive", "full"), ("ours", "half")):
-            result = run_isolated(name, files[label], work / f"{name}_{label}")
+            result = run_isolated(name, files[label], work / f"{name}_{label}", baseline)
             runs.setdefault((name, label), []).append(result)
     load_after = os.getloadavg()[0]
 

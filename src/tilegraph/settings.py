@@ -74,6 +74,7 @@ class Settings:
     max_directives: int = 50
     max_cost: int = 10_000
     max_page_size: int = 100
+    report_db_requests: bool = False
     # Logging.
     log_json: bool | None = None
     log_level: str = "INFO"

@@ -112,6 +112,7 @@ class Stack:
             "TILEGRAPH_INGEST_BLOCK_BYTES": str(1 << 20),
             "TILEGRAPH_CARD_TIMEOUT_SECONDS": "3",
             "TILEGRAPH_SANDBOX_SLOTS": "2",
+            "TILEGRAPH_REPORT_DB_REQUESTS": "1",
             "PYTHONUNBUFFERED": "1",
         }
         stack = cls(workdir=workdir, redis=redis, aws_port=aws_port, env=env)

@@ -32,5 +32,13 @@ class QueueLimit:
             await pipe.execute()
         return True
 
+    async def add(self, user_id: str, execution_id: str) -> None:
+        """Count a run that was admitted as part of a batch."""
+        key = f"{self.prefix}:{user_id}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {execution_id: time.time()})
+            pipe.expire(key, STALE_AFTER_SECONDS)
+            await pipe.execute()
+
     async def release(self, user_id: str, execution_id: str) -> None:
         await self.redis.zrem(f"{self.prefix}:{user_id}", execution_id)

@@ -6,9 +6,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from tilegraph.domain.cards import CardRecord
+from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
+from tilegraph.loaders.access import DashboardAccess
+from tilegraph.loaders.lists import ListLoader
 from tilegraph.loaders.records import RecordLoader
 
 if TYPE_CHECKING:
@@ -38,3 +41,31 @@ class Loaders:
     @cached_property
     def cards(self) -> RecordLoader[CardRecord]:
         return RecordLoader(self.services.repos.cards.get_many)
+
+    @cached_property
+    def dashboards(self) -> RecordLoader[DashboardRecord]:
+        return RecordLoader(self.services.repos.dashboards.get_many)
+
+    @cached_property
+    def shares(self) -> RecordLoader[ShareRecord]:
+        return RecordLoader(self.services.repos.dashboards.get_shares)
+
+    @cached_property
+    def filter_views(self) -> RecordLoader[FilterViewRecord]:
+        return RecordLoader(self.services.repos.dashboards.get_views)
+
+    @cached_property
+    def shares_of_dashboard(self) -> ListLoader[ShareRecord]:
+        return ListLoader(self.services.repos.dashboards.shares_of)
+
+    @cached_property
+    def views_of_dashboard(self) -> ListLoader[FilterViewRecord]:
+        return ListLoader(self.services.repos.dashboards.views_of)
+
+    @cached_property
+    def groups_of_user(self) -> ListLoader[str]:
+        return ListLoader(self.services.repos.groups.group_ids_of)
+
+    @cached_property
+    def access(self) -> DashboardAccess:
+        return DashboardAccess(self)

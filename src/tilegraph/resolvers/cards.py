@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -45,9 +45,21 @@ async def cards(
     return connection_from_page(page, Card.from_record)
 
 
-async def card(info: Info, id: strawberry.ID) -> Card | None:
-    principal = await info.context.require_principal()
-    return Card.from_record(await info.context.services.cards.get_readable(principal, str(id)))
+async def card(
+    info: Info,
+    id: strawberry.ID,
+    dashboard_id: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(description="A dashboard holding the card: lets its VIEWERs read it."),
+    ] = strawberry.UNSET,
+) -> Card | None:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    on = given(dashboard_id)
+    record = await ctx.services.cards.get_readable(
+        principal, str(id), str(on) if on else None, ctx.loaders.access
+    )
+    return Card.from_record(record)
 
 
 async def card_execution(info: Info, id: strawberry.ID) -> CardExecution | None:
@@ -111,6 +123,7 @@ async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayl
         principal,
         str(input.id),
         dashboard_id=str(dashboard_id) if dashboard_id else None,
+        access=info.context.loaders.access,
         filters=filters_of(input.filters),
         params=_params(input.params),
         use_cache=input.use_cache,

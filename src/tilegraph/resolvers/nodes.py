@@ -9,10 +9,12 @@ from strawberry.types import Info
 
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.ids import prefix_of
+from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
 from tilegraph.schema.node import Node
 from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
+from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
 from tilegraph.schema.types.datasets import Dataset, DatasetImport
 from tilegraph.schema.types.users import Group, User
 
@@ -60,7 +62,34 @@ async def _card_run(info: Info, principal: Principal, node_id: str) -> Node | No
     return CardExecution.from_record(record) if ok and record else None
 
 
+async def _dashboard(info: Info, principal: Principal, node_id: str) -> Node | None:
+    record = await info.context.loaders.dashboards.load(node_id)
+    if (
+        record is None
+        or await info.context.loaders.access.level_on(principal.user_id, record) is None
+    ):
+        return None
+    return Dashboard.from_record(record)
+
+
+async def _filter_view(info: Info, principal: Principal, node_id: str) -> Node | None:
+    ctx = info.context
+    view = await ctx.services.dashboards.get_view(principal, ctx.loaders.access, node_id)
+    return FilterView.from_record(view)
+
+
+async def _share(info: Info, principal: Principal, node_id: str) -> Node | None:
+    share = await info.context.loaders.shares.load(node_id)
+    if share is None:
+        return None
+    level = await info.context.loaders.access.level(principal.user_id, share.dashboard_id)
+    return DashboardShare.from_record(share) if level is PermissionLevel.OWNER else None
+
+
 RESOLVERS: dict[str, NodeResolver] = {
+    "dash": _dashboard,
+    "fv": _filter_view,
+    "share": _share,
     "card": _card,
     "cex": _card_run,
     "usr": _user,

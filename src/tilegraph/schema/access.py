@@ -12,10 +12,13 @@ from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
+from strawberry.types.unset import UnsetType
 
-from tilegraph.domain.errors import Forbidden
+from tilegraph.domain.errors import Forbidden, NotFound
+from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
 from tilegraph.domain.users import Role as DomainRole
+from tilegraph.loaders.access import NO_SUCH_DASHBOARD
 from tilegraph.schema.enums import PermissionLevel, Role
 
 
@@ -35,6 +38,42 @@ class RequiresRole:
 )
 class RequiresPermission:
     level: PermissionLevel
+
+
+async def _dashboard_of(loaders: Any, identifier: Any) -> str | None:
+    """A dashboard id, or the dashboard of a share or filter view id."""
+    if not identifier:
+        return None
+    text = str(identifier)
+    kind = prefix_of(text)
+    if kind == "dash":
+        return text
+    if kind == "share":
+        share = await loaders.shares.load(text)
+        return share.dashboard_id if share else None
+    if kind == "fv":
+        view = await loaders.filter_views.load(text)
+        return view.dashboard_id if view else None
+    return None
+
+
+async def locate_dashboard(loaders: Any, source: Any, kwargs: dict[str, Any]) -> str | None:
+    """The dashboard a field is about: its `dashboardId`, `id`, `input.dashboardId` or
+    `input.id` argument (a share or filter view id leads to its dashboard), else the
+    parent object."""
+    candidates: list[Any] = []
+    given_input = kwargs.get("input")
+    if given_input is not None:
+        candidates += [getattr(given_input, "dashboard_id", None), getattr(given_input, "id", None)]
+    candidates += [kwargs.get("dashboard_id"), kwargs.get("id")]
+    for candidate in candidates:
+        if candidate is not None and not isinstance(candidate, UnsetType):
+            return await _dashboard_of(loaders, candidate)
+    if source is not None:
+        return await _dashboard_of(
+            loaders, getattr(source, "dashboard_id", None) or getattr(source, "id", None)
+        )
+    return None
 
 
 class Access(FieldExtension):
@@ -69,7 +108,11 @@ class Access(FieldExtension):
                 raise Forbidden("Only administrators can do this")
             return
         assert self.level is not None
-        await info.context.require_dashboard_level(source, kwargs, self.level)
+        loaders = info.context.loaders
+        dashboard_id = await locate_dashboard(loaders, source, kwargs)
+        if dashboard_id is None:
+            raise NotFound(NO_SUCH_DASHBOARD, field="id")
+        await loaders.access.require(principal, dashboard_id, self.level)
 
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any

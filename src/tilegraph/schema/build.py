@@ -12,6 +12,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from tilegraph.schema.counting import RequestCounting
 from tilegraph.schema.errors import ErrorShaping
 from tilegraph.schema.limits import QueryLimits, QueryLimitsExtension
 from tilegraph.schema.mutation import Mutation
@@ -21,6 +22,7 @@ from tilegraph.schema.query import Query
 from tilegraph.schema.subscription import Subscription
 from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
+from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
 from tilegraph.schema.types.datasets import Dataset, DatasetImport
 from tilegraph.schema.types.users import Group, User
 from tilegraph.settings import Settings
@@ -48,13 +50,27 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: QueryLimitsExtension(limits=limits),
         lambda: ErrorShaping(suggestions=settings.field_suggestions_enabled),
     ]
+    if settings.report_db_requests:
+        extensions.append(RequestCounting)
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection())
     return TilegraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Node, User, Group, AuditLog, Dataset, DatasetImport, Card, CardExecution],
+        types=[
+            Node,
+            User,
+            Group,
+            AuditLog,
+            Dataset,
+            DatasetImport,
+            Card,
+            CardExecution,
+            Dashboard,
+            DashboardShare,
+            FilterView,
+        ],
         extensions=extensions,
     )
 

@@ -6,8 +6,10 @@ import strawberry
 
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardType
+from tilegraph.domain.dashboards import ShareTargetType
 from tilegraph.domain.datasets import ColumnType, DatasetSourceType
 from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
+from tilegraph.domain.filters import FilterType
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.schema_diff import SchemaChangeType
 from tilegraph.domain.users import Role
@@ -21,6 +23,8 @@ strawberry.enum(ExecutionStatus, name="ExecutionStatus")
 strawberry.enum(ExecutionErrorCode, name="ExecutionErrorCode")
 strawberry.enum(SchemaChangeType, name="SchemaChangeType")
 strawberry.enum(CardType, name="CardType")
+strawberry.enum(ShareTargetType, name="ShareTargetType")
+strawberry.enum(FilterType, name="FilterType")
 
 __all__ = [
     "AuditEventType",
@@ -29,7 +33,9 @@ __all__ = [
     "DatasetSourceType",
     "ExecutionErrorCode",
     "ExecutionStatus",
+    "FilterType",
     "PermissionLevel",
     "Role",
     "SchemaChangeType",
+    "ShareTargetType",
 ]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import strawberry
 
+from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.resolvers import auth as auth_r
 from tilegraph.resolvers import cards as cards_r
+from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import users as users_r
-from tilegraph.schema.access import admin_only
+from tilegraph.schema.access import admin_only, requires_permission
+
+VIEWER, EDITOR, OWNER = PermissionLevel.VIEWER, PermissionLevel.EDITOR, PermissionLevel.OWNER
 
 
 @strawberry.type
@@ -45,4 +49,34 @@ class Mutation:
     delete_card = strawberry.field(resolver=cards_r.delete_card)
     preview_card = strawberry.field(resolver=cards_r.preview_card)
     execute_card = strawberry.field(resolver=cards_r.execute_card)
+    execute_dashboard = strawberry.field(
+        resolver=dashboards_r.execute_dashboard, extensions=requires_permission(VIEWER)
+    )
     cancel_execution = strawberry.field(resolver=executions_r.cancel_execution)
+
+    create_dashboard = strawberry.field(resolver=dashboards_r.create_dashboard)
+    update_dashboard = strawberry.field(
+        resolver=dashboards_r.update_dashboard, extensions=requires_permission(EDITOR)
+    )
+    delete_dashboard = strawberry.field(
+        resolver=dashboards_r.delete_dashboard, extensions=requires_permission(OWNER)
+    )
+    clone_dashboard = strawberry.field(
+        resolver=dashboards_r.clone_dashboard, extensions=requires_permission(VIEWER)
+    )
+
+    share_dashboard = strawberry.field(
+        resolver=dashboards_r.share_dashboard, extensions=requires_permission(OWNER)
+    )
+    update_dashboard_share = strawberry.field(
+        resolver=dashboards_r.update_dashboard_share, extensions=requires_permission(OWNER)
+    )
+    remove_dashboard_share = strawberry.field(
+        resolver=dashboards_r.remove_dashboard_share, extensions=requires_permission(OWNER)
+    )
+
+    create_filter_view = strawberry.field(
+        resolver=dashboards_r.create_filter_view, extensions=requires_permission(VIEWER)
+    )
+    update_filter_view = strawberry.field(resolver=dashboards_r.update_filter_view)
+    delete_filter_view = strawberry.field(resolver=dashboards_r.delete_filter_view)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
+from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.resolvers import audit as audit_r
 from tilegraph.resolvers import auth as auth_r
 from tilegraph.resolvers import cards as cards_r
+from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import nodes as nodes_r
 from tilegraph.resolvers import users as users_r
-from tilegraph.schema.access import admin_only
+from tilegraph.schema.access import admin_only, requires_permission
 
 
 @strawberry.type
@@ -34,6 +36,15 @@ class Query:
     )
     card = strawberry.field(resolver=cards_r.card)
     card_execution = strawberry.field(resolver=cards_r.card_execution)
+    dashboards = strawberry.field(
+        resolver=dashboards_r.dashboards,
+        description="Dashboards the caller owns or has been shared (directly or via a group), "
+        "newest first.",
+    )
+    dashboard = strawberry.field(
+        resolver=dashboards_r.dashboard, extensions=requires_permission(PermissionLevel.VIEWER)
+    )
+    filter_view = strawberry.field(resolver=dashboards_r.filter_view)
     audit_logs = strawberry.field(
         resolver=audit_r.audit_logs, extensions=admin_only(), description="Newest first."
     )

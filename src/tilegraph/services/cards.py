@@ -3,9 +3,8 @@ reading results. Who may read or run a card is decided by `CardAccess`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
@@ -33,12 +32,11 @@ from tilegraph.store.cards import CardRepository, StaleCard, execution_to_item
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.pagination import Page
 
+if TYPE_CHECKING:
+    from tilegraph.loaders.access import DashboardAccess
+
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"
-
-# Extra ways to see a card (dashboards grant their VIEWERs their cards): given the caller,
-# the card and the dashboard the request names, True when the caller may read the card.
-CardGrant = Callable[[Principal, CardRecord, str | None], Awaitable[bool]]
 
 
 def filters_from_input(items: list[dict[str, Any]]) -> list[ColumnFilter]:
@@ -65,25 +63,34 @@ class CardService:
         self.events = events
         self.audit = audit
         self.queue_limit = queue_limit
-        self.grants: list[CardGrant] = []
 
     # ------------------------------------------------------------------ access
 
     async def readable(
-        self, principal: Principal, card: CardRecord, dashboard_id: str | None = None
+        self,
+        principal: Principal,
+        card: CardRecord,
+        dashboard_id: str | None = None,
+        access: DashboardAccess | None = None,
     ) -> bool:
+        """The owner reads a card; so do VIEWERs of a dashboard that holds it (named in
+        the request), when the dashboard lends it (see DashboardAccess)."""
         if card.owner_id == principal.user_id:
             return True
-        for grant in self.grants:
-            if await grant(principal, card, dashboard_id):
-                return True
-        return False
+        if dashboard_id is None or access is None:
+            return False
+        dashboard = await access.loaders.dashboards.load(dashboard_id)
+        return dashboard is not None and await access.card_on_dashboard(principal, card, dashboard)
 
     async def get_readable(
-        self, principal: Principal, card_id: str, dashboard_id: str | None = None
+        self,
+        principal: Principal,
+        card_id: str,
+        dashboard_id: str | None = None,
+        access: DashboardAccess | None = None,
     ) -> CardRecord:
         card = await self.cards.get(card_id)
-        if card is None or not await self.readable(principal, card, dashboard_id):
+        if card is None or not await self.readable(principal, card, dashboard_id, access):
             raise NotFound("No such card", field="id")
         return card
 
@@ -220,11 +227,12 @@ class CardService:
         card_id: str,
         *,
         dashboard_id: str | None,
+        access: DashboardAccess | None,
         filters: list[ColumnFilter],
         params: dict[str, Any] | None,
         use_cache: bool,
     ) -> CardExecutionRecord:
-        card = await self.get_readable(principal, card_id, dashboard_id)
+        card = await self.get_readable(principal, card_id, dashboard_id, access)
         return await self.start_card(
             principal,
             card,
@@ -243,6 +251,7 @@ class CardService:
         filters: list[ColumnFilter],
         params: dict[str, Any] | None,
         use_cache: bool,
+        check_queue: bool = True,
     ) -> CardExecutionRecord:
         found = await self.datasets.get_many(list(card.dataset_ids))
         datasets = [found[i] for i in card.dataset_ids if i in found]
@@ -256,6 +265,7 @@ class CardService:
             params=merged,
             use_cache=use_cache,
             dashboard_id=dashboard_id,
+            check_queue=check_queue,
         )
 
     async def _start(
@@ -269,6 +279,7 @@ class CardService:
         params: dict[str, Any] | None,
         use_cache: bool,
         dashboard_id: str | None,
+        check_queue: bool = True,
     ) -> CardExecutionRecord:
         column_types: dict[str, str] = {}
         for dataset in reversed(datasets):  # the first dataset's type wins
@@ -320,7 +331,9 @@ class CardService:
                         execution_time_ms=hit.execution_time_ms,
                     ),
                 )
-        if not await self.queue_limit.admit(principal.user_id, record.id):
+        if not check_queue:
+            await self.queue_limit.add(principal.user_id, record.id)
+        elif not await self.queue_limit.admit(principal.user_id, record.id):
             raise RateLimited(
                 f"You already have {self.settings.max_queued_cards_per_user} card runs waiting; "
                 "wait for them to finish"

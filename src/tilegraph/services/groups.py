@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
 from tilegraph.domain.ids import new_id
@@ -20,6 +22,8 @@ class GroupService:
     def __init__(self, groups: GroupRepository, users: UserRepository) -> None:
         self.groups = groups
         self.users = users
+        # Things that refer to a group and go with it (its dashboard shares).
+        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
 
     async def get(self, group_id: str) -> GroupRecord:
         group = await self.groups.get(group_id)
@@ -50,6 +54,8 @@ class GroupService:
     async def delete(self, group_id: str) -> str:
         group = await self.get(group_id)
         await self.groups.delete(group)
+        for cleanup in self.on_delete:
+            await cleanup(group.id)
         return group.id
 
     async def add_member(self, group_id: str, user_id: str) -> GroupRecord:

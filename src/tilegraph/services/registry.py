@@ -23,6 +23,7 @@ from tilegraph.jobs.queue import JobQueue
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
 from tilegraph.services.cards import CardService
+from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import CancelTarget, ExecutionService
 from tilegraph.services.groups import GroupService
@@ -32,6 +33,7 @@ from tilegraph.store.audit import AuditRepository
 from tilegraph.store.aws import AwsClients
 from tilegraph.store.card_results import CardResults
 from tilegraph.store.cards import CardRepository
+from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
@@ -54,6 +56,7 @@ class Repositories:
     datasets: DatasetRepository
     imports: ImportRepository
     cards: CardRepository
+    dashboards: DashboardRepository
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Services:
     card_results: CardResults
     card_queue_limit: QueueLimit
     cards: CardService
+    dashboards: DashboardService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -101,6 +105,7 @@ class Services:
             datasets=DatasetRepository(db),
             imports=ImportRepository(db),
             cards=CardRepository(db),
+            dashboards=DashboardRepository(db),
         )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         recorder = AuditRecorder(repos.audit)
@@ -150,6 +155,11 @@ class Services:
         executions.register("imp", CancelTarget(repos.imports.executions, started_by_caller))
         executions.register("cex", CancelTarget(repos.cards.executions, started_by_caller))
         datasets.usage_checks.append(cards_using)
+        dashboards = DashboardService(
+            repos.dashboards, repos.users, repos.groups, cards, recorder, card_queue_limit
+        )
+        groups = GroupService(repos.groups, repos.users)
+        groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         return cls(
             settings=settings,
             aws=aws,
@@ -159,7 +169,7 @@ class Services:
             audit_recorder=recorder,
             auth=AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder),
             users=UserService(repos.users, hasher),
-            groups=GroupService(repos.groups, repos.users),
+            groups=groups,
             audit=AuditService(repos.audit),
             objects=objects,
             parquet=parquet,
@@ -172,6 +182,7 @@ class Services:
             card_results=card_results,
             card_queue_limit=card_queue_limit,
             cards=cards,
+            dashboards=dashboards,
         )
 
     async def close(self) -> None:

@@ -1,0 +1,68 @@
+"""Who holds what on a dashboard, memoised for one request (or one subscription event):
+owner → OWNER; else the highest of the direct share and every group share; else none."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from tilegraph.domain.cards import CardRecord
+from tilegraph.domain.dashboards import DashboardRecord, resolve_level, standing_of
+from tilegraph.domain.errors import Forbidden, NotFound
+from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.domain.users import Principal
+
+if TYPE_CHECKING:
+    from tilegraph.loaders.registry import Loaders
+
+NO_SUCH_DASHBOARD = "No such dashboard"
+
+
+class DashboardAccess:
+    def __init__(self, loaders: Loaders) -> None:
+        self.loaders = loaders
+
+    async def level(self, user_id: str, dashboard_id: str) -> PermissionLevel | None:
+        dashboard = await self.loaders.dashboards.load(dashboard_id)
+        if dashboard is None:
+            return None
+        return await self.level_on(user_id, dashboard)
+
+    async def level_on(self, user_id: str, dashboard: DashboardRecord) -> PermissionLevel | None:
+        if dashboard.owner_id == user_id:
+            return PermissionLevel.OWNER
+        shares, groups = await asyncio.gather(
+            self.loaders.shares_of_dashboard.load(dashboard.id),
+            self.loaders.groups_of_user.load(user_id),
+        )
+        return resolve_level(standing_of(user_id, groups, dashboard.owner_id, shares))
+
+    async def require(
+        self, principal: Principal, dashboard_id: str, needed: PermissionLevel
+    ) -> DashboardRecord:
+        """The dashboard, if the caller holds `needed`: NOT_FOUND when they hold nothing
+        (its existence is not revealed), FORBIDDEN when they hold less."""
+        dashboard = await self.loaders.dashboards.load(dashboard_id)
+        level = await self.level_on(principal.user_id, dashboard) if dashboard else None
+        if dashboard is None or level is None:
+            raise NotFound(NO_SUCH_DASHBOARD, field="id")
+        if not level.allows(needed):
+            raise Forbidden(f"This needs {needed.value} on the dashboard; you are {level.value}")
+        return dashboard
+
+    async def card_on_dashboard(
+        self, principal: Principal, card: CardRecord, dashboard: DashboardRecord
+    ) -> bool:
+        """A dashboard lends its cards to its VIEWERs, when the card is in its layout and
+        the card's owner may publish there (owns or edits the dashboard) — so a copy of a
+        dashboard by someone else never lends cards the source did not."""
+        if card.id not in dashboard.layout.card_ids:
+            return False
+        caller, publisher = await asyncio.gather(
+            self.level_on(principal.user_id, dashboard), self.level_on(card.owner_id, dashboard)
+        )
+        return (
+            caller is not None
+            and publisher is not None
+            and publisher.allows(PermissionLevel.EDITOR)
+        )

@@ -1,0 +1,198 @@
+"""Dashboard queries and mutations. Levels are enforced by @requiresPermission before
+these run; the service re-reads the dashboard through the same request-memoised loaders."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from tilegraph.domain.errors import BadUserInput
+from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.types.cards import CardExecution, filters_of
+from tilegraph.schema.types.common import DeleteInput, DeletePayload
+from tilegraph.schema.types.dashboards import (
+    CloneDashboardInput,
+    CreateDashboardInput,
+    CreateFilterViewInput,
+    Dashboard,
+    DashboardExecutionPayload,
+    DashboardPayload,
+    DashboardShare,
+    DashboardSharePayload,
+    ExecuteDashboardInput,
+    FilterView,
+    FilterViewPayload,
+    ShareDashboardInput,
+    UpdateDashboardInput,
+    UpdateDashboardShareInput,
+    UpdateFilterViewInput,
+    filter_records,
+)
+from tilegraph.schema.values import given, page_size
+from tilegraph.store.pagination import Page
+
+
+async def dashboards(
+    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+) -> Connection[Dashboard]:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    found = await ctx.services.dashboards.list_page(
+        principal, ctx.loaders.access, page_size(first, 50), given(after)
+    )
+    page = Page(found.items, found.cursors, found.has_next, found.has_previous, found.count)
+    return connection_from_page(page, Dashboard.from_record)
+
+
+async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    record = await ctx.loaders.access.require(principal, str(id), PermissionLevel.VIEWER)
+    return Dashboard.from_record(record)
+
+
+async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    view = await ctx.services.dashboards.get_view(principal, ctx.loaders.access, str(id))
+    return FilterView.from_record(view)
+
+
+async def create_dashboard(info: Info, input: CreateDashboardInput) -> DashboardPayload:
+    principal = await info.context.require_principal()
+    layout = given(input.layout)
+    record = await info.context.services.dashboards.create(
+        principal,
+        name=input.name,
+        description=given(input.description),
+        layout=layout.to_layout() if layout is not None else None,
+        filters=filter_records(input.filters),
+    )
+    return DashboardPayload(dashboard=Dashboard.from_record(record))
+
+
+async def update_dashboard(info: Info, input: UpdateDashboardInput) -> DashboardPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    layout = given(input.layout)
+    default_view = input.default_filter_view_id
+    record = await ctx.services.dashboards.update(
+        principal,
+        ctx.loaders.access,
+        str(input.id),
+        name=given(input.name),
+        description=given(input.description),
+        layout=layout.to_layout() if layout is not None else None,
+        filters=filter_records(input.filters),
+        default_view_id=str(default_view) if given(default_view) else None,
+        clear_default_view=default_view is None,
+        expected_version=given(input.expected_version),
+    )
+    return DashboardPayload(dashboard=Dashboard.from_record(record))
+
+
+async def delete_dashboard(info: Info, input: DeleteInput) -> DeletePayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    deleted = await ctx.services.dashboards.delete(principal, ctx.loaders.access, str(input.id))
+    return DeletePayload(deleted_id=strawberry.ID(deleted))
+
+
+async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    record = await ctx.services.dashboards.clone(
+        principal, ctx.loaders.access, str(input.id), given(input.name)
+    )
+    return DashboardPayload(dashboard=Dashboard.from_record(record))
+
+
+async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSharePayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    share = await ctx.services.dashboards.share(
+        principal,
+        ctx.loaders.access,
+        dashboard_id=str(input.dashboard_id),
+        target_type=input.target_type,
+        target_id=str(input.target_id),
+        permission=input.permission,
+        request_id=ctx.request_id,
+    )
+    return DashboardSharePayload(share=DashboardShare.from_record(share))
+
+
+async def update_dashboard_share(
+    info: Info, input: UpdateDashboardShareInput
+) -> DashboardSharePayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    share = await ctx.services.dashboards.update_share(
+        principal, ctx.loaders.access, str(input.id), input.permission, ctx.request_id
+    )
+    return DashboardSharePayload(share=DashboardShare.from_record(share))
+
+
+async def remove_dashboard_share(info: Info, input: DeleteInput) -> DeletePayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    removed = await ctx.services.dashboards.remove_share(
+        principal, ctx.loaders.access, str(input.id), ctx.request_id
+    )
+    return DeletePayload(deleted_id=strawberry.ID(removed))
+
+
+async def create_filter_view(info: Info, input: CreateFilterViewInput) -> FilterViewPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    view = await ctx.services.dashboards.create_view(
+        principal,
+        ctx.loaders.access,
+        dashboard_id=str(input.dashboard_id),
+        name=input.name,
+        filter_state=input.filter_state,
+        is_shared=input.is_shared,
+        is_default=input.is_default,
+    )
+    return FilterViewPayload(filter_view=FilterView.from_record(view))
+
+
+async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> FilterViewPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    for name in ("is_shared", "is_default"):
+        if getattr(input, name) is None:
+            raise BadUserInput(f"`{name}` cannot be null", field=name)
+    view = await ctx.services.dashboards.update_view(
+        principal,
+        ctx.loaders.access,
+        str(input.id),
+        name=given(input.name),
+        filter_state=given(input.filter_state),
+        is_shared=given(input.is_shared),
+        is_default=given(input.is_default),
+    )
+    return FilterViewPayload(filter_view=FilterView.from_record(view))
+
+
+async def delete_filter_view(info: Info, input: DeleteInput) -> DeletePayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    deleted = await ctx.services.dashboards.delete_view(
+        principal, ctx.loaders.access, str(input.id)
+    )
+    return DeletePayload(deleted_id=strawberry.ID(deleted))
+
+
+async def execute_dashboard(info: Info, input: ExecuteDashboardInput) -> DashboardExecutionPayload:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    runs = await ctx.services.dashboards.execute(
+        principal,
+        ctx.loaders.access,
+        str(input.id),
+        filters=filters_of(input.filters),
+        use_cache=input.use_cache,
+    )
+    return DashboardExecutionPayload(executions=[CardExecution.from_record(r) for r in runs])

@@ -1,0 +1,397 @@
+"""A generated permission matrix: every dashboard-scoped operation against every relation
+a caller can have with the dashboard, asserted through GraphQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import Users
+from tests.support.cards import create_card, render
+from tests.support.client import Api, Response
+from tests.support.dashboards import (
+    REMOVE_MEMBER,
+    create_dashboard,
+    new_group,
+    share,
+)
+from tests.support.datasets import csv_bytes, import_and_wait
+
+RANK = {None: 0, "VIEWER": 1, "EDITOR": 2, "OWNER": 3}
+
+# relation -> the level it should give (None: no access at all)
+RELATIONS: dict[str, str | None] = {
+    "owner": "OWNER",
+    "direct VIEWER": "VIEWER",
+    "direct EDITOR": "EDITOR",
+    "direct OWNER": "OWNER",
+    "group VIEWER": "VIEWER",
+    "group EDITOR": "EDITOR",
+    "group OWNER": "OWNER",
+    "direct VIEWER + group EDITOR": "EDITOR",
+    "direct EDITOR + group VIEWER": "EDITOR",
+    "removed from group": None,
+    "stranger": None,
+    "admin stranger": None,
+}
+
+
+@dataclass
+class World:
+    """One dashboard, owned by `owner`, and a caller related to it as the case says."""
+
+    api: Api
+    owner: dict[str, str]
+    caller: dict[str, str]
+    dashboard_id: str
+    card_id: str
+    filter_id: str
+    owners_private_view: str
+    owners_shared_view: str
+    spare_share: str
+
+
+def expected(level: str | None, needed: str) -> str:
+    if level is None:
+        return "NOT_FOUND"
+    return "OK" if RANK[level] >= RANK[needed] else "FORBIDDEN"
+
+
+def outcome(response: Response, path: str) -> str:
+    if response.errors:
+        return str(response.code)
+    data = response.data
+    for key in path.split("."):
+        data = data[key]
+    return "OK" if data is not None else "NULL"
+
+
+@pytest.fixture(scope="module")
+async def dataset(api: Api, users: Users, worker: Any) -> tuple[dict[str, str], str]:
+    owner = await users.create("matrix-owner")
+    uploaded, final = await import_and_wait(
+        api, owner["token"], csv_bytes([["region", "v"], ["a", 1], ["b", 2]])
+    )
+    assert final["status"] == "SUCCEEDED"
+    return owner, str(uploaded["dataset"]["id"])
+
+
+async def build_world(
+    api: Api, users: Users, admin_token: str, relation: str, owner: dict[str, str], dataset_id: str
+) -> World:
+    card_id = await create_card(
+        api, owner["token"], render("return str(len(dataset))"), [dataset_id]
+    )
+    dash = await create_dashboard(
+        api,
+        owner["token"],
+        card_ids=[card_id],
+        filters=[{"type": "CATEGORY", "column": "region", "label": "Region"}],
+    )
+    dashboard_id, filter_id = dash["id"], dash["filters"][0]["id"]
+    if relation == "owner":
+        caller = owner
+    elif relation == "admin stranger":
+        caller = await users.create("admin-stranger", role="ADMIN")
+    else:
+        caller = await users.create("caller")
+    token = owner["token"]
+    if relation.startswith("direct"):
+        await share(api, token, dashboard_id, "USER", caller["id"], relation.split()[1])
+    if "group" in relation and relation != "removed from group":
+        level = relation.split()[-1]
+        group = await new_group(api, admin_token, [caller["id"]])
+        await share(api, token, dashboard_id, "GROUP", group, level)
+    if relation == "removed from group":
+        group = await new_group(api, admin_token, [caller["id"]])
+        await share(api, token, dashboard_id, "GROUP", group, "EDITOR")
+        await api.ok(REMOVE_MEMBER, {"g": group, "u": caller["id"]}, token=admin_token)
+    view = (
+        "mutation($i: CreateFilterViewInput!) { createFilterView(input: $i) { filterView { id } } }"
+    )
+    private = await api.ok(
+        view,
+        {"i": {"dashboardId": dashboard_id, "name": "mine", "filterState": {filter_id: ["a"]}}},
+        token=token,
+    )
+    shared = await api.ok(
+        view,
+        {"i": {"dashboardId": dashboard_id, "name": "ours", "filterState": {}, "isShared": True}},
+        token=token,
+    )
+    bystander = await users.create("bystander")
+    spare = await share(api, token, dashboard_id, "USER", bystander["id"], "VIEWER")
+    return World(
+        api,
+        owner,
+        caller,
+        dashboard_id,
+        card_id,
+        filter_id,
+        private["createFilterView"]["filterView"]["id"],
+        shared["createFilterView"]["filterView"]["id"],
+        spare,
+    )
+
+
+Operation = tuple[str, str, Callable[[World], Awaitable[str]]]
+
+
+async def _call(w: World, query: str, variables: dict[str, Any], path: str) -> str:
+    return outcome(await w.api.post(query, variables, token=w.caller["token"]), path)
+
+
+async def _own_view(w: World, shared: bool) -> str:
+    """Creates a view as the caller (as the owner when the caller may not); returns its id."""
+    query = (
+        "mutation($i: CreateFilterViewInput!) { createFilterView(input: $i) { filterView { id } } }"
+    )
+    response = await w.api.post(
+        query,
+        {"i": {"dashboardId": w.dashboard_id, "name": "x", "filterState": {}, "isShared": shared}},
+        token=w.caller["token"],
+    )
+    return str(response.data["createFilterView"]["filterView"]["id"]) if not response.errors else ""
+
+
+OPERATIONS: list[Operation] = [
+    (
+        "read dashboard",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            "query($id: ID!) { dashboard(id: $id) { id name myPermission cardCount } }",
+            {"id": w.dashboard_id},
+            "dashboard",
+        ),
+    ),
+    (
+        "read shares",
+        "OWNER",
+        lambda w: _call(
+            w,
+            "query($id: ID!) { dashboard(id: $id) { shares { id } } }",
+            {"id": w.dashboard_id},
+            "dashboard.shares",
+        ),
+    ),
+    (
+        "update dashboard",
+        "EDITOR",
+        lambda w: _call(
+            w,
+            'mutation($id: ID!) { updateDashboard(input: {id: $id, name: "renamed"}) { dashboard { id } } }',
+            {"id": w.dashboard_id},
+            "updateDashboard",
+        ),
+    ),
+    (
+        "clone dashboard",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            "mutation($id: ID!) { cloneDashboard(input: {id: $id}) { dashboard { id name } } }",
+            {"id": w.dashboard_id},
+            "cloneDashboard",
+        ),
+    ),
+    ("add share", "OWNER", lambda w: _new_share(w)),
+    (
+        "update share",
+        "OWNER",
+        lambda w: _call(
+            w,
+            "mutation($id: ID!) { updateDashboardShare(input: {id: $id, permission: EDITOR}) { share { id } } }",
+            {"id": w.spare_share},
+            "updateDashboardShare",
+        ),
+    ),
+    (
+        "create private view",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            'mutation($id: ID!) { createFilterView(input: {dashboardId: $id, name: "p", filterState: {}}) { filterView { id } } }',
+            {"id": w.dashboard_id},
+            "createFilterView",
+        ),
+    ),
+    (
+        "create shared view",
+        "EDITOR",
+        lambda w: _call(
+            w,
+            'mutation($id: ID!) { createFilterView(input: {dashboardId: $id, name: "s", filterState: {}, isShared: true}) { filterView { id } } }',
+            {"id": w.dashboard_id},
+            "createFilterView",
+        ),
+    ),
+    (
+        "read shared view",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            "query($id: ID!) { filterView(id: $id) { id } }",
+            {"id": w.owners_shared_view},
+            "filterView",
+        ),
+    ),
+    ("rename own view", "VIEWER", lambda w: _rename_own_view(w)),
+    ("share own view", "EDITOR", lambda w: _share_own_view(w)),
+    (
+        "execute card via dashboard",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            "mutation($c: ID!, $d: ID!) { executeCard(input: {id: $c, dashboardId: $d}) { execution { id } } }",
+            {"c": w.card_id, "d": w.dashboard_id},
+            "executeCard",
+        ),
+    ),
+    (
+        "read card via dashboard",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            "query($c: ID!, $d: ID!) { card(id: $c, dashboardId: $d) { id datasets { name } } }",
+            {"c": w.card_id, "d": w.dashboard_id},
+            "card",
+        ),
+    ),
+    (
+        "execute dashboard",
+        "VIEWER",
+        lambda w: _call(
+            w,
+            "mutation($id: ID!) { executeDashboard(input: {id: $id}) { executions { id } } }",
+            {"id": w.dashboard_id},
+            "executeDashboard",
+        ),
+    ),
+    (
+        "remove share",
+        "OWNER",
+        lambda w: _call(
+            w,
+            "mutation($id: ID!) { removeDashboardShare(input: {id: $id}) { deletedId } }",
+            {"id": w.spare_share},
+            "removeDashboardShare",
+        ),
+    ),
+    (
+        "delete dashboard",
+        "OWNER",
+        lambda w: _call(
+            w,
+            "mutation($id: ID!) { deleteDashboard(input: {id: $id}) { deletedId } }",
+            {"id": w.dashboard_id},
+            "deleteDashboard",
+        ),
+    ),
+]
+
+
+async def _new_share(w: World) -> str:
+    target = f"usr_{secrets.token_hex(8)}"  # any id: the level check comes first
+    query = "mutation($i: ShareDashboardInput!) { shareDashboard(input: $i) { share { id } } }"
+    response = await w.api.post(
+        query,
+        {
+            "i": {
+                "dashboardId": w.dashboard_id,
+                "targetType": "USER",
+                "targetId": target,
+                "permission": "VIEWER",
+            }
+        },
+        token=w.caller["token"],
+    )
+    if response.errors and response.code == "BAD_USER_INPUT":
+        return "OK"  # allowed to share; the made-up user does not exist
+    return outcome(response, "shareDashboard")
+
+
+async def _rename_own_view(w: World) -> str:
+    view_id = await _own_view(w, shared=False)
+    if not view_id:
+        return "NOT_FOUND" if not await _sees(w) else "FORBIDDEN"
+    return await _call(
+        w,
+        'mutation($id: ID!) { updateFilterView(input: {id: $id, name: "n"}) { filterView { id } } }',
+        {"id": view_id},
+        "updateFilterView",
+    )
+
+
+async def _share_own_view(w: World) -> str:
+    view_id = await _own_view(w, shared=False)
+    if not view_id:
+        return "NOT_FOUND" if not await _sees(w) else "FORBIDDEN"
+    return await _call(
+        w,
+        "mutation($id: ID!) { updateFilterView(input: {id: $id, isShared: true}) { filterView { id } } }",
+        {"id": view_id},
+        "updateFilterView",
+    )
+
+
+async def _sees(w: World) -> bool:
+    response = await w.api.post(
+        "query($id: ID!) { dashboard(id: $id) { id } }",
+        {"id": w.dashboard_id},
+        token=w.caller["token"],
+    )
+    return not response.errors
+
+
+@pytest.mark.parametrize("relation", list(RELATIONS))
+async def test_permission_matrix(
+    api: Api, users: Users, admin_token: str, dataset: tuple[dict[str, str], str], relation: str
+) -> None:
+    owner, dataset_id = dataset
+    world = await build_world(api, users, admin_token, relation, owner, dataset_id)
+    level = RELATIONS[relation]
+    mismatches = []
+    for name, needed, run in OPERATIONS:
+        got = await run(world)
+        want = expected(level, needed)
+        if got != want:
+            mismatches.append(f"{name}: expected {want}, got {got}")
+    assert mismatches == [], f"{relation} (level {level}):\n" + "\n".join(mismatches)
+
+
+async def test_private_views_are_their_owners_only(
+    api: Api, users: Users, admin_token: str, dataset: tuple[dict[str, str], str]
+) -> None:
+    owner, dataset_id = dataset
+    world = await build_world(api, users, admin_token, "direct OWNER", owner, dataset_id)
+    # Even a co-owner cannot see, change or delete someone else's private view.
+    for query in (
+        "query($id: ID!) { filterView(id: $id) { id } }",
+        'mutation($id: ID!) { updateFilterView(input: {id: $id, name: "x"}) { filterView { id } } }',
+        "mutation($id: ID!) { deleteFilterView(input: {id: $id}) { deletedId } }",
+    ):
+        response = await api.post(
+            query, {"id": world.owners_private_view}, token=world.caller["token"]
+        )
+        assert response.code == "NOT_FOUND", query
+    # A shared view can be seen, but only its owner changes it.
+    for query in (
+        'mutation($id: ID!) { updateFilterView(input: {id: $id, name: "x"}) { filterView { id } } }',
+        "mutation($id: ID!) { deleteFilterView(input: {id: $id}) { deletedId } }",
+    ):
+        response = await api.post(
+            query, {"id": world.owners_shared_view}, token=world.caller["token"]
+        )
+        assert response.code == "FORBIDDEN", query
+    listed = await api.ok(
+        "query($id: ID!) { dashboard(id: $id) { filterViews { id } } }",
+        {"id": world.dashboard_id},
+        token=world.caller["token"],
+    )
+    ids = {v["id"] for v in listed["dashboard"]["filterViews"]}
+    assert world.owners_shared_view in ids and world.owners_private_view not in ids
