@@ -13,11 +13,16 @@ from tilegraph.settings import Settings, SettingsError
 
 
 def _settings() -> Settings:
+    """The settings, with logs going to stderr (stdout is the command's own output)."""
+    from tilegraph.logs import configure_logging
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         print(f"tilegraph: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    configure_logging(settings)
+    return settings
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -104,6 +109,25 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule_tick(args: argparse.Namespace) -> int:
+    from tilegraph.domain.clock import from_iso
+    from tilegraph.jobs.transforms import schedule_tick
+    from tilegraph.services.registry import Services
+
+    settings = _settings()
+    at = from_iso(args.at) if args.at else None
+
+    async def tick() -> int:
+        services = await Services.open(settings)
+        try:
+            return await schedule_tick(services, at)
+        finally:
+            await services.close()
+
+    print(f"queued {asyncio.run(tick())} scheduled run(s)")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tilegraph.local.importer import run_import
 
@@ -157,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--token", help="a token; defaults to TILEGRAPH_TOKEN")
     upload.add_argument("--email", help="sign in with this email instead of a token")
     upload.set_defaults(func=cmd_import)
+
+    ticker = sub.add_parser(
+        "schedule-tick", help="queue due scheduled transforms once (workers do this every minute)"
+    )
+    ticker.add_argument("--at", help="evaluate schedules as of this ISO time instead of now")
+    ticker.set_defaults(func=cmd_schedule_tick)
 
     emulator = sub.add_parser("aws-emulator", help="the local AWS emulator used by `dev`")
     emulator.add_argument("--host", default="127.0.0.1")

@@ -102,6 +102,12 @@ class Settings:
     card_cache_ttl_seconds: int = 3600
     max_queued_cards_per_user: int = 20
     max_code_bytes: int = 256 << 10
+    # Transforms and schedules.
+    transform_timeout_seconds: float = 300.0
+    transform_memory_bytes: int = 8 << 30
+    transform_output_max_bytes: int = 2 << 30
+    schedule_min_interval_seconds: int = 60
+    schedule_tick_seconds: int = 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -113,6 +113,8 @@ class Stack:
             "TILEGRAPH_CARD_TIMEOUT_SECONDS": "3",
             "TILEGRAPH_SANDBOX_SLOTS": "2",
             "TILEGRAPH_REPORT_DB_REQUESTS": "1",
+            "TILEGRAPH_TRANSFORM_TIMEOUT_SECONDS": "6",
+            "TILEGRAPH_TRANSFORM_OUTPUT_MAX_BYTES": str(8 << 20),
             "PYTHONUNBUFFERED": "1",
         }
         stack = cls(workdir=workdir, redis=redis, aws_port=aws_port, env=env)

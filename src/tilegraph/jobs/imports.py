@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tilegraph.domain.audit import AuditEventType
-from tilegraph.domain.clock import to_iso, utcnow
-from tilegraph.domain.datasets import ColumnSpec, data_prefix, versions_to_delete
+from tilegraph.domain.datasets import ColumnSpec
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.schema_diff import diff_schemas
@@ -23,6 +22,7 @@ from tilegraph.ingest import (
     scan_csv,
 )
 from tilegraph.jobs.lifecycle import CancelledByUser, ExecutionFailed, ExecutionRun
+from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
 from tilegraph.store.imports import import_from_item
 from tilegraph.store.objects import ObjectMissing
@@ -98,29 +98,16 @@ class DatasetImporter:
                         f"planned ({names}); re-import with force",
                     )
             await run.check_cancel()
-            version = await services.repos.datasets.reserve_version(dataset.id)
-            prefix = data_prefix(dataset.id, version)
-            for name in result.files:
-                await services.objects.upload_file(out_dir / name, prefix + name)
-        published = await services.repos.datasets.publish_version(
-            dataset.id,
-            version,
-            columns=result.columns,
-            row_count=result.row_count,
-            imported_at=to_iso(utcnow()),
-            imported_by=record.owner_id,
-        )
-        if published is None:
-            await services.objects.delete_prefix(prefix)
-            raise _failed(
-                ExecutionErrorCode.INPUT_UNAVAILABLE,
-                "The dataset was deleted or re-imported meanwhile",
+            published = await publish_files(
+                services,
+                dataset.id,
+                out_dir,
+                result.files,
+                columns=result.columns,
+                row_count=result.row_count,
+                published_by=record.owner_id,
             )
-        stale = versions_to_delete(published.published_versions)
-        for old in stale:
-            await services.objects.delete_prefix(data_prefix(dataset.id, old))
-        if stale:
-            await services.repos.datasets.forget_versions(dataset.id, stale)
+        version = published.version
         await services.audit_recorder.record(
             AuditEventType.DATASET_IMPORTED,
             user_id=record.owner_id,

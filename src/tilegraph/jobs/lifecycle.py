@@ -55,6 +55,10 @@ class ExecutionRun:
         self.cancel_requested = False
         self._last_report = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
+        # Runs once the run has ended (audit, unlocks, cleanup), before the end is published,
+        # so whoever sees the final state also sees its consequences.
+        self.on_terminal: Callable[[ExecutionRun], Awaitable[None]] | None = None
+        self._terminal_done = False
 
     @property
     def id(self) -> str:
@@ -114,8 +118,18 @@ class ExecutionRun:
         if item is None:
             return False
         self.item = item
+        await self.run_terminal_hook()
         await self.publish()
         return True
+
+    async def run_terminal_hook(self) -> None:
+        if self.on_terminal is None or self._terminal_done:
+            return
+        self._terminal_done = True
+        try:
+            await self.on_terminal(self)
+        except Exception:
+            log.exception("execution_terminal_hook_failed", execution_id=self.id)
 
     async def __aenter__(self) -> ExecutionRun:
         self._heartbeat = asyncio.create_task(self._beat(), name=f"heartbeat-{self.id}")
@@ -151,7 +165,8 @@ async def run_execution(
     on_finished: Callable[[ExecutionRun], Awaitable[None]] | None = None,
 ) -> None:
     """Runs `body` and records how it ended; unexpected errors are logged and reported
-    without internals."""
+    without internals. `on_finished` runs exactly once, however the run ended."""
+    run.on_terminal = on_finished
     async with run:
         try:
             values = await body(run)
@@ -174,6 +189,4 @@ async def run_execution(
         else:
             await run.finish(ExecutionStatus.SUCCEEDED, values=values)
         finally:
-            if on_finished is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(on_finished(run))
+            await asyncio.shield(run.run_terminal_hook())

@@ -70,9 +70,10 @@ async def sweep(
             elif status is ExecutionStatus.QUEUED:
                 if now - from_iso(item["queued_at"]) < timedelta(seconds=requeue_grace):
                     continue
-                if await queue.exists(item["id"]):
+                job_id = item.get("job_id") or item["id"]
+                if await queue.exists(job_id):
                     continue
-                if await queue.enqueue(target.job_function, item["id"], item["id"]):
+                if await queue.enqueue(target.job_function, job_id, item["id"]):
                     report.requeued += 1
                     log.warning("execution_requeued", execution_id=item["id"])
     return report

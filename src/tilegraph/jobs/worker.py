@@ -14,6 +14,7 @@ from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
 from tilegraph.jobs.lifecycle import ExecutionRun, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
+from tilegraph.jobs.transforms import TransformRunner, channels_of, record_outcome, schedule_tick
 from tilegraph.logs import configure_logging
 from tilegraph.services.registry import Services, redis_settings
 from tilegraph.settings import Settings
@@ -51,6 +52,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
     ctx["services"] = await Services.open(settings)
     await sandbox.start()
     ctx["cards"] = CardRunner(ctx["services"], sandbox)
+    ctx["transforms"] = TransformRunner(ctx["services"], sandbox)
     log.info("worker_started", queue=settings.queue_name, sandbox=settings.sandbox)
 
 
@@ -82,6 +84,15 @@ async def run_card(ctx: dict[str, Any], execution_id: str) -> None:
         await run_execution(run, runner.run, on_finished=runner.finished)
 
 
+async def run_transform(ctx: dict[str, Any], run_id: str) -> None:
+    runner: TransformRunner = ctx["transforms"]
+    await runner.start(run_id)
+
+
+async def tick_schedules(ctx: dict[str, Any]) -> int:
+    return await schedule_tick(ctx["services"])
+
+
 async def plan_reimport(ctx: dict[str, Any], import_item: dict[str, Any]) -> dict[str, Any]:
     return await plan_source_schema(ctx["services"], import_from_item(import_item))
 
@@ -90,9 +101,19 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
     async def release_card_slot(item: dict[str, Any]) -> None:
         await services.card_queue_limit.release(item["owner_id"], item["id"])
 
+    async def release_transform(item: dict[str, Any]) -> None:
+        await services.repos.transforms.unlock(item["transform_id"], item["id"])
+        await record_outcome(services, item)
+
     return [
         SweepTarget(services.repos.imports.executions, "import_dataset"),
         SweepTarget(services.repos.cards.executions, "run_card", on_lost=release_card_slot),
+        SweepTarget(
+            services.repos.transforms.runs,
+            "run_transform",
+            channels=channels_of,
+            on_lost=release_transform,
+        ),
     ]
 
 
@@ -113,14 +134,23 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     configure_logging(settings)
     sandbox = open_sandbox(settings)
     every = max(1, min(settings.sweeper_interval_seconds, 60))
+    tick = max(1, min(settings.schedule_tick_seconds, 60))
     return Worker(
         functions=[
             ping,
             func(import_dataset, timeout=settings.import_timeout_seconds, max_tries=3),
             func(plan_reimport, timeout=settings.plan_timeout_seconds, max_tries=1),
             func(run_card, timeout=settings.card_timeout_seconds + 60, max_tries=3),
+            func(run_transform, timeout=settings.transform_timeout_seconds + 600, max_tries=3),
         ],
         cron_jobs=[
+            cron(
+                tick_schedules,
+                second=set(range(0, 60, tick)),
+                run_at_startup=True,
+                unique=True,
+                timeout=120,
+            ),
             cron(
                 sweep_executions,
                 second=set(range(0, 60, every)),

@@ -9,6 +9,7 @@ from tilegraph.domain.cards import CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.transforms import TransformRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
 from tilegraph.loaders.access import DashboardAccess
 from tilegraph.loaders.lists import ListLoader
@@ -41,6 +42,10 @@ class Loaders:
     @cached_property
     def cards(self) -> RecordLoader[CardRecord]:
         return RecordLoader(self.services.repos.cards.get_many)
+
+    @cached_property
+    def transforms(self) -> RecordLoader[TransformRecord]:
+        return RecordLoader(self.services.repos.transforms.get_many)
 
     @cached_property
     def dashboards(self) -> RecordLoader[DashboardRecord]:

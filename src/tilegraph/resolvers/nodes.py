@@ -16,6 +16,7 @@ from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
 from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
 from tilegraph.schema.types.datasets import Dataset, DatasetImport
+from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
 
 NodeResolver = Callable[[Info, Principal, str], Awaitable[Node | None]]
@@ -86,7 +87,21 @@ async def _share(info: Info, principal: Principal, node_id: str) -> Node | None:
     return DashboardShare.from_record(share) if level is PermissionLevel.OWNER else None
 
 
+async def _transform(info: Info, principal: Principal, node_id: str) -> Node | None:
+    record = await info.context.loaders.transforms.load(node_id)
+    ok = record is not None and record.owner_id == principal.user_id
+    return Transform.from_record(record) if ok and record else None
+
+
+async def _transform_run(info: Info, principal: Principal, node_id: str) -> Node | None:
+    run = await info.context.services.repos.transforms.get_run(node_id)
+    ok = run is not None and run.owner_id == principal.user_id
+    return TransformExecution.from_record(run) if ok and run else None
+
+
 RESOLVERS: dict[str, NodeResolver] = {
+    "tf": _transform,
+    "tex": _transform_run,
     "dash": _dashboard,
     "fv": _filter_view,
     "share": _share,

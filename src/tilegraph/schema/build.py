@@ -24,6 +24,7 @@ from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
 from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
 from tilegraph.schema.types.datasets import Dataset, DatasetImport
+from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
 from tilegraph.settings import Settings
 
@@ -70,6 +71,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             Dashboard,
             DashboardShare,
             FilterView,
+            Transform,
+            TransformExecution,
         ],
         extensions=extensions,
     )

@@ -12,6 +12,7 @@ from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import FilterType
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.schema_diff import SchemaChangeType
+from tilegraph.domain.transforms import TriggerType
 from tilegraph.domain.users import Role
 
 strawberry.enum(Role, name="Role")
@@ -25,6 +26,7 @@ strawberry.enum(SchemaChangeType, name="SchemaChangeType")
 strawberry.enum(CardType, name="CardType")
 strawberry.enum(ShareTargetType, name="ShareTargetType")
 strawberry.enum(FilterType, name="FilterType")
+strawberry.enum(TriggerType, name="TriggerType")
 
 __all__ = [
     "AuditEventType",
@@ -38,4 +40,5 @@ __all__ = [
     "Role",
     "SchemaChangeType",
     "ShareTargetType",
+    "TriggerType",
 ]

@@ -39,8 +39,8 @@ def shape_error(error: GraphQLError, *, request_id: str | None, suggestions: boo
         extensions = dict(error.extensions or {})
     elif isinstance(error, GraphQLSyntaxError) and _TOKEN_LIMIT in error.message:
         extensions = {"code": "QUERY_TOO_COMPLEX"}
-    elif original is None or error.path is None:
-        # Parse, validation and variable coercion errors: the request itself is wrong.
+    elif original is None or (error.path is None and error.message.startswith("Variable '$")):
+        # Parse and validation errors, and variables that do not coerce: the request is wrong.
         extensions = {"code": "BAD_USER_INPUT"}
         if not suggestions:
             message = _SUGGESTION.sub("", message)
@@ -48,7 +48,7 @@ def shape_error(error: GraphQLError, *, request_id: str | None, suggestions: boo
         log.error(
             "unhandled_error",
             request_id=request_id,
-            path=list(error.path),
+            path=list(error.path) if error.path else None,
             exc_info=(type(original), original, original.__traceback__),
         )
         extensions = {"code": "INTERNAL_SERVER_ERROR"}

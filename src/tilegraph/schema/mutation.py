@@ -11,6 +11,7 @@ from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
+from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only, requires_permission
 
@@ -80,3 +81,8 @@ class Mutation:
     )
     update_filter_view = strawberry.field(resolver=dashboards_r.update_filter_view)
     delete_filter_view = strawberry.field(resolver=dashboards_r.delete_filter_view)
+
+    create_transform = strawberry.field(resolver=transforms_r.create_transform)
+    update_transform = strawberry.field(resolver=transforms_r.update_transform)
+    delete_transform = strawberry.field(resolver=transforms_r.delete_transform)
+    execute_transform = strawberry.field(resolver=transforms_r.execute_transform)

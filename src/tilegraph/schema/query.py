@@ -12,6 +12,7 @@ from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import nodes as nodes_r
+from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only, requires_permission
 
@@ -45,6 +46,11 @@ class Query:
         resolver=dashboards_r.dashboard, extensions=requires_permission(PermissionLevel.VIEWER)
     )
     filter_view = strawberry.field(resolver=dashboards_r.filter_view)
+    transforms = strawberry.field(
+        resolver=transforms_r.transforms, description="The caller's own transforms, newest first."
+    )
+    transform = strawberry.field(resolver=transforms_r.transform)
+    transform_execution = strawberry.field(resolver=transforms_r.transform_execution)
     audit_logs = strawberry.field(
         resolver=audit_r.audit_logs, extensions=admin_only(), description="Newest first."
     )

@@ -6,6 +6,7 @@ import strawberry
 
 from tilegraph.resolvers import cards as cards_r
 from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import transforms as transforms_r
 
 
 @strawberry.type
@@ -15,6 +16,15 @@ class Subscription:
         description="The execution's state now, then every change until it reaches SUCCEEDED, "
         "FAILED or CANCELLED; then the stream completes. Subscribing after the end yields the "
         "final state once.",
+    )
+    transform_execution = strawberry.subscription(
+        resolver=transforms_r.transform_execution_updates,
+        description="As cardExecution, for a transform run.",
+    )
+    transform_executions = strawberry.subscription(
+        resolver=transforms_r.transform_runs_updates,
+        description="Every run of one transform, manual or scheduled, as it changes. "
+        "Never completes.",
     )
     dataset_import = strawberry.subscription(
         resolver=datasets_r.dataset_import_updates,

@@ -17,6 +17,7 @@ from tilegraph.auth.tokens import TokenService
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.users import Principal
 from tilegraph.events.bus import EventBus
+from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.jobs.lifecycle import Runtime
 from tilegraph.jobs.queue import JobQueue
@@ -27,6 +28,7 @@ from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import CancelTarget, ExecutionService
 from tilegraph.services.groups import GroupService
+from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
 from tilegraph.store.audit import AuditRepository
@@ -41,6 +43,7 @@ from tilegraph.store.imports import ImportRepository
 from tilegraph.store.objects import ObjectStore
 from tilegraph.store.parquet import ParquetReader
 from tilegraph.store.tables import ensure_bucket, ensure_tables
+from tilegraph.store.transforms import TransformRepository
 from tilegraph.store.users import UserRepository
 
 
@@ -57,6 +60,7 @@ class Repositories:
     imports: ImportRepository
     cards: CardRepository
     dashboards: DashboardRepository
+    transforms: TransformRepository
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Services:
     card_queue_limit: QueueLimit
     cards: CardService
     dashboards: DashboardService
+    transforms: TransformService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -106,6 +111,7 @@ class Services:
             imports=ImportRepository(db),
             cards=CardRepository(db),
             dashboards=DashboardRepository(db),
+            transforms=TransformRepository(db),
         )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         recorder = AuditRecorder(repos.audit)
@@ -160,6 +166,24 @@ class Services:
         )
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
+        transforms = TransformService(settings, repos.transforms, repos.datasets, queue, events)
+
+        async def transforms_using(dataset: DatasetRecord) -> list[str]:
+            using = await repos.transforms.using_dataset(dataset.owner_id, dataset.id)
+            return [f"transform {t.name!r} ({t.id})" for t in using]
+
+        async def owns_transform_run(principal: Principal, item: dict[str, Any]) -> bool:
+            return bool(item.get("owner_id") == principal.user_id)
+
+        datasets.usage_checks.append(transforms_using)
+        executions.register(
+            "tex",
+            CancelTarget(
+                repos.transforms.runs,
+                owns_transform_run,
+                lambda item: [transform_runs_channel(str(item["transform_id"]))],
+            ),
+        )
         return cls(
             settings=settings,
             aws=aws,
@@ -183,6 +207,7 @@ class Services:
             card_queue_limit=card_queue_limit,
             cards=cards,
             dashboards=dashboards,
+            transforms=transforms,
         )
 
     async def close(self) -> None:

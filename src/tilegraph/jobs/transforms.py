@@ -1,0 +1,267 @@
+"""Transform runs and the scheduler tick.
+
+A run takes a conditional lock on its transform, so runs never overlap: a run that finds
+another holding it is recorded as skipped. The output goes through the same versioned
+publish as imports. The tick reads due schedules from the sparse index and advances each
+with a conditional write, so two workers ticking together queue each due run once."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import structlog
+
+from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.clock import to_iso, utcnow
+from tilegraph.domain.datasets import ColumnSpec, ColumnType, DatasetRecord, DatasetSourceType
+from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
+from tilegraph.domain.ids import new_id
+from tilegraph.domain.transforms import (
+    TransformRecord,
+    TriggerType,
+    plan_due_run,
+    skipped_run_error,
+)
+from tilegraph.events.channels import transform_runs_channel
+from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, run_execution
+from tilegraph.jobs.publishing import publish_files
+from tilegraph.services.registry import Services
+from tilegraph.store.transforms import run_from_item
+
+log = structlog.get_logger("tilegraph.transforms")
+TICK_CONCURRENCY = 32
+
+
+def _unavailable(message: str) -> ExecutionFailed:
+    return ExecutionFailed(ExecutionError(ExecutionErrorCode.INPUT_UNAVAILABLE, message))
+
+
+def transform_limits(services: Services) -> SandboxLimits:
+    settings = services.settings
+    return SandboxLimits(
+        wall_seconds=settings.transform_timeout_seconds,
+        cpu_seconds=max(1, int(settings.transform_timeout_seconds)),
+        memory_bytes=settings.transform_memory_bytes,
+        max_processes=64,
+        max_file_bytes=1 << 30,
+        max_open_files=256,
+        max_output_bytes=settings.transform_output_max_bytes,
+    )
+
+
+def column_specs(table: pa.Table) -> list[ColumnSpec]:
+    """The dataset columns an output table publishes (types were checked in the sandbox)."""
+    specs = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        if pa.types.is_boolean(kind):
+            column_type = ColumnType.BOOL
+        elif pa.types.is_integer(kind):
+            column_type = ColumnType.INT64
+        elif pa.types.is_floating(kind):
+            column_type = ColumnType.FLOAT64
+        elif pa.types.is_date(kind):
+            column_type = ColumnType.DATE
+        elif pa.types.is_timestamp(kind):
+            column_type = ColumnType.DATETIME
+        else:
+            column_type = ColumnType.STRING
+        specs.append(ColumnSpec(field.name, column_type, column.null_count > 0))
+    return specs
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, row_group_size=128 * 1024, compression="zstd")
+
+
+def channels_of(item: dict[str, Any]) -> list[str]:
+    return [transform_runs_channel(str(item["transform_id"]))]
+
+
+class TransformRunner:
+    def __init__(self, services: Services, sandbox: Sandbox) -> None:
+        self.services = services
+        self.sandbox = sandbox
+
+    @property
+    def table(self) -> Any:
+        return self.services.repos.transforms.runs
+
+    async def start(self, run_id: str) -> None:
+        """The job: lock, run, record; or record the run as skipped."""
+        repo = self.services.repos.transforms
+        item = await self.table.get(run_id)
+        if item is None or ExecutionStatus(item["status"]) is not ExecutionStatus.QUEUED:
+            return
+        transform_id = str(item["transform_id"])
+        holder = await repo.lock(transform_id, run_id)
+        if holder is not None:
+            skipped = await self.table.transition(
+                run_id,
+                allowed_from=[ExecutionStatus.QUEUED],
+                to=ExecutionStatus.CANCELLED,
+                values={"error": skipped_run_error(holder).to_item()},
+            )
+            if skipped is not None:
+                log.info("transform_run_skipped", run_id=run_id, running=holder)
+                await self.services.events.publish(skipped, channels_of(skipped))
+            return
+        run = await ExecutionRun.begin(self.services.runtime, self.table, run_id, channels_of(item))
+        if run is None:
+            await repo.unlock(transform_id, run_id)
+            return
+        await run_execution(run, self.run, on_finished=self.finished)
+
+    async def run(self, run: ExecutionRun) -> dict[str, Any]:
+        services = self.services
+        record = run_from_item(run.item)
+        transform = await services.repos.transforms.get(record.transform_id)
+        if transform is None:
+            raise _unavailable("The transform was deleted")
+        inputs = await self._inputs(transform)
+        await run.check_cancel()
+        started = time.perf_counter()
+        result = await self.sandbox.run(
+            TransformJob(code=transform.code, params=transform.params or {}, inputs=inputs),
+            transform_limits(services),
+        )
+        if result.error is not None:
+            raise ExecutionFailed(result.error)
+        output = result.output
+        assert isinstance(output, TransformOutput)
+        await run.report(progress=0.8, force=True)
+        dataset = await self._output_dataset(transform)
+        with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
+            out_dir = Path(tmp)
+            await asyncio.to_thread(write_parquet, output.table, out_dir / "part-00000.parquet")
+            published = await publish_files(
+                services,
+                dataset.id,
+                out_dir,
+                ["part-00000.parquet"],
+                columns=column_specs(output.table),
+                row_count=output.table.num_rows,
+                published_by=record.triggered_by_user,
+            )
+        return {
+            "duration_ms": (time.perf_counter() - started) * 1000,
+            "output_row_count": output.table.num_rows,
+            "output_dataset_id": dataset.id,
+            "output_version": published.version,
+        }
+
+    async def _inputs(self, transform: TransformRecord) -> list[tuple[str, pa.Table]]:
+        services = self.services
+        found = await services.repos.datasets.get_many(list(transform.input_dataset_ids))
+        tables = []
+        for dataset_id in transform.input_dataset_ids:
+            dataset = found.get(dataset_id)
+            if dataset is None or dataset.owner_id != transform.owner_id:
+                raise _unavailable(f"Input dataset {dataset_id} was deleted")
+            if dataset.version == 0:
+                raise _unavailable(f"Input dataset {dataset.name!r} has no data yet")
+            try:
+                table = await asyncio.to_thread(services.parquet.read, dataset.data_prefix())
+            except (OSError, pa.ArrowException) as exc:
+                raise _unavailable(f"Input dataset {dataset.name!r} cannot be read") from exc
+            tables.append((dataset_id, table))
+        return tables
+
+    async def _output_dataset(self, transform: TransformRecord) -> DatasetRecord:
+        """The transform's dataset; the first successful run creates it."""
+        repos = self.services.repos
+        if transform.output_dataset_id:
+            existing = await repos.datasets.get(transform.output_dataset_id)
+            if existing is not None:
+                return existing
+        now = utcnow()
+        dataset = DatasetRecord(
+            id=new_id("ds"),
+            owner_id=transform.owner_id,
+            name=f"{transform.name} (output)",
+            description=f"Written by transform {transform.name}",
+            source_type=DatasetSourceType.TRANSFORM,
+            source_config={"transformId": transform.id},
+            version=0,
+            row_count=0,
+            columns=(),
+            created_at=now,
+            updated_at=now,
+        )
+        await repos.datasets.create(dataset)
+        await repos.transforms.set_output(transform.id, dataset.id)
+        return dataset
+
+    async def finished(self, run: ExecutionRun) -> None:
+        record = run_from_item(run.item)
+        await self.services.repos.transforms.unlock(record.transform_id, record.id)
+        await record_outcome(self.services, run.item)
+
+
+async def record_outcome(services: Services, item: dict[str, Any]) -> None:
+    """TRANSFORM_EXECUTED or TRANSFORM_FAILED; scheduled runs have no acting user."""
+    record = run_from_item(item)
+    if record.status is ExecutionStatus.SUCCEEDED:
+        event = AuditEventType.TRANSFORM_EXECUTED
+        details: dict[str, Any] = {
+            "executionId": record.id,
+            "rows": record.output_row_count,
+            "durationMs": record.duration_ms,
+            "version": record.output_version,
+            "triggeredBy": record.triggered_by.value,
+        }
+    elif record.status is ExecutionStatus.FAILED:
+        event = AuditEventType.TRANSFORM_FAILED
+        details = {
+            "executionId": record.id,
+            "triggeredBy": record.triggered_by.value,
+            "code": record.error.code.value if record.error else None,
+        }
+    else:
+        return
+    user = record.triggered_by_user if record.triggered_by is TriggerType.MANUAL else None
+    await services.audit_recorder.record(
+        event, user_id=user, target_type="transform", target_id=record.transform_id, details=details
+    )
+
+
+async def schedule_tick(services: Services, now: datetime | None = None) -> int:
+    """Queue every due scheduled run once; returns how many this tick queued."""
+    moment = now or utcnow()
+    due = await services.repos.transforms.due(to_iso(moment))
+    limit = asyncio.Semaphore(TICK_CONCURRENCY)
+
+    async def queue_one(transform: TransformRecord) -> bool:
+        if not transform.schedule_cron or transform.next_run_at is None:
+            return False
+        plan = plan_due_run(transform.schedule_cron, transform.next_run_at, moment)
+        if plan is None:
+            return False
+        due_at, next_at = plan
+        async with limit:
+            advanced = await services.repos.transforms.advance_schedule(
+                transform.id, to_iso(due_at), to_iso(next_at)
+            )
+            if not advanced:
+                return False  # another scheduler took this due run
+            await services.transforms.queue_run(
+                transform,
+                TriggerType.SCHEDULE,
+                user_id=None,
+                due_at=due_at,
+                job_id=f"tf:{transform.id}:{to_iso(due_at)}",
+            )
+        return True
+
+    queued = sum(await asyncio.gather(*(queue_one(t) for t in due)))
+    if queued:
+        log.info("schedule_tick", queued=queued)
+    return queued

@@ -1,0 +1,135 @@
+"""Transform queries, mutations and the two run subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from tilegraph.domain.errors import NotFound
+from tilegraph.domain.users import Principal
+from tilegraph.events.bus import RESYNC
+from tilegraph.events.channels import transform_runs_channel
+from tilegraph.resolvers.executions import follow_execution
+from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.types.common import DeleteInput, DeletePayload
+from tilegraph.schema.types.transforms import (
+    CreateTransformInput,
+    ExecuteTransformInput,
+    Transform,
+    TransformExecution,
+    TransformExecutionPayload,
+    TransformPayload,
+    UpdateTransformInput,
+)
+from tilegraph.schema.values import given, page_size
+from tilegraph.store.transforms import run_from_item
+
+
+async def transforms(
+    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+) -> Connection[Transform]:
+    principal = await info.context.require_principal()
+    page = await info.context.services.transforms.list_page(
+        principal, page_size(first, 50), given(after)
+    )
+    return connection_from_page(page, Transform.from_record)
+
+
+async def transform(info: Info, id: strawberry.ID) -> Transform | None:
+    principal = await info.context.require_principal()
+    return Transform.from_record(
+        await info.context.services.transforms.get_owned(principal, str(id))
+    )
+
+
+async def transform_execution(info: Info, id: strawberry.ID) -> TransformExecution | None:
+    principal = await info.context.require_principal()
+    run = await info.context.services.transforms.get_run(principal, str(id))
+    return TransformExecution.from_record(run)
+
+
+async def create_transform(info: Info, input: CreateTransformInput) -> TransformPayload:
+    principal = await info.context.require_principal()
+    record = await info.context.services.transforms.create(
+        principal,
+        name=input.name,
+        input_dataset_ids=[str(i) for i in input.input_dataset_ids],
+        code=input.code,
+        schedule_cron=given(input.schedule_cron),
+        schedule_enabled=input.schedule_enabled,
+    )
+    return TransformPayload(transform=Transform.from_record(record))
+
+
+async def update_transform(info: Info, input: UpdateTransformInput) -> TransformPayload:
+    principal = await info.context.require_principal()
+    ids = given(input.input_dataset_ids)
+    record = await info.context.services.transforms.update(
+        principal,
+        str(input.id),
+        name=given(input.name),
+        input_dataset_ids=[str(i) for i in ids] if ids is not None else None,
+        code=given(input.code),
+        schedule_cron=given(input.schedule_cron),
+        cron_given=input.schedule_cron is not strawberry.UNSET,
+        schedule_enabled=given(input.schedule_enabled),
+    )
+    return TransformPayload(transform=Transform.from_record(record))
+
+
+async def delete_transform(info: Info, input: DeleteInput) -> DeletePayload:
+    principal = await info.context.require_principal()
+    deleted = await info.context.services.transforms.delete(principal, str(input.id))
+    return DeletePayload(deleted_id=strawberry.ID(deleted))
+
+
+async def execute_transform(info: Info, input: ExecuteTransformInput) -> TransformExecutionPayload:
+    principal = await info.context.require_principal()
+    run = await info.context.services.transforms.execute(principal, str(input.id))
+    return TransformExecutionPayload(execution=TransformExecution.from_record(run))
+
+
+async def _owns_run(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
+    if item.get("owner_id") != principal.user_id:
+        return False
+    return await info.context.loaders.transforms.load(item["transform_id"]) is not None
+
+
+def _convert(item: dict[str, Any]) -> TransformExecution:
+    return TransformExecution.from_record(run_from_item(item))
+
+
+async def transform_execution_updates(
+    info: Info, id: strawberry.ID
+) -> AsyncGenerator[TransformExecution, None]:
+    async for update in follow_execution(
+        info,
+        str(id),
+        table=info.context.services.repos.transforms.runs,
+        authorize=_owns_run,
+        convert=_convert,
+    ):
+        yield update
+
+
+async def transform_runs_updates(
+    info: Info, transform_id: strawberry.ID
+) -> AsyncGenerator[TransformExecution, None]:
+    """Every change of every run of one transform, manual or scheduled; never completes.
+    Ownership is checked again before each event."""
+    ctx = info.context
+    principal = await ctx.require_principal()
+    await ctx.services.transforms.get_owned(principal, str(transform_id))
+    async with ctx.services.bus.subscribe(transform_runs_channel(str(transform_id))) as sub:
+        while True:
+            message = await sub.get()
+            if message is RESYNC or message.get("__resync__"):
+                continue  # each run's next change carries its whole state
+            ctx.renew_loaders()
+            principal = await ctx.services.auth.authenticate(ctx.authorization) or principal
+            if not await _owns_run(info, principal, message):
+                raise NotFound("No such transform", field="transformId")
+            yield _convert(message)

@@ -1,0 +1,209 @@
+"""Transforms: CRUD and runs for their owner, schedules validated with croniter, and the
+queueing shared by manual runs and the scheduler."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tilegraph.domain.clock import utcnow
+from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
+from tilegraph.domain.executions import ExecutionStatus
+from tilegraph.domain.ids import new_id
+from tilegraph.domain.paging import check_first
+from tilegraph.domain.transforms import (
+    TransformRecord,
+    TransformRunRecord,
+    TriggerType,
+    check_cron,
+    next_fire,
+    started_key,
+)
+from tilegraph.domain.users import Principal
+from tilegraph.domain.validation import check_name
+from tilegraph.events.channels import transform_runs_channel
+from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.jobs.queue import JobQueue
+from tilegraph.settings import Settings
+from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.pagination import Page
+from tilegraph.store.transforms import StaleTransform, TransformRepository, run_to_item
+
+TRANSFORM_JOB = "run_transform"
+
+
+class TransformService:
+    def __init__(
+        self,
+        settings: Settings,
+        transforms: TransformRepository,
+        datasets: DatasetRepository,
+        queue: JobQueue,
+        events: ExecutionEvents,
+    ) -> None:
+        self.settings = settings
+        self.transforms = transforms
+        self.datasets = datasets
+        self.queue = queue
+        self.events = events
+
+    async def get_owned(self, principal: Principal, transform_id: str) -> TransformRecord:
+        record = await self.transforms.get(transform_id)
+        if record is None or record.owner_id != principal.user_id:
+            raise NotFound("No such transform", field="id")
+        return record
+
+    async def list_page(
+        self, principal: Principal, first: int, after: str | None
+    ) -> Page[TransformRecord]:
+        return await self.transforms.list_page(principal.user_id, check_first(first), after)
+
+    async def get_run(self, principal: Principal, run_id: str) -> TransformRunRecord:
+        run = await self.transforms.get_run(run_id)
+        if run is None or run.owner_id != principal.user_id:
+            raise NotFound("No such transform execution", field="id")
+        return run
+
+    async def runs_page(
+        self, transform: TransformRecord, first: int, after: str | None
+    ) -> Page[TransformRunRecord]:
+        return await self.transforms.runs_page(transform.id, check_first(first), after)
+
+    async def _check_inputs(self, principal: Principal, dataset_ids: list[str]) -> None:
+        if not dataset_ids:
+            raise BadUserInput(
+                "A transform needs at least one input dataset", field="inputDatasetIds"
+            )
+        if len(set(dataset_ids)) != len(dataset_ids):
+            raise BadUserInput("A dataset is listed twice", field="inputDatasetIds")
+        found = await self.datasets.get_many(dataset_ids)
+        for dataset_id in dataset_ids:
+            record = found.get(dataset_id)
+            if record is None or record.owner_id != principal.user_id:
+                raise NotFound(f"No such dataset: {dataset_id}", field="inputDatasetIds")
+
+    def _check_code(self, code: str) -> str:
+        if not code.strip():
+            raise BadUserInput("The code is empty", field="code")
+        if len(code.encode()) > self.settings.max_code_bytes:
+            raise BadUserInput(
+                f"The code is larger than {self.settings.max_code_bytes} bytes", field="code"
+            )
+        return code
+
+    def _schedule(
+        self, cron: str | None, enabled: bool
+    ) -> tuple[str | None, bool, datetime | None]:
+        """(cron, enabled, next run) after the rules: enabling needs a valid cron."""
+        checked = None
+        if cron is not None and cron.strip():
+            checked = check_cron(
+                cron, min_interval_seconds=self.settings.schedule_min_interval_seconds
+            )
+        if enabled and checked is None:
+            raise BadUserInput(
+                "Give a cron expression to enable the schedule", field="scheduleEnabled"
+            )
+        next_run = next_fire(checked, utcnow()) if enabled and checked else None
+        return checked, enabled, next_run
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        input_dataset_ids: list[str],
+        code: str,
+        schedule_cron: str | None,
+        schedule_enabled: bool,
+    ) -> TransformRecord:
+        name = check_name(name)
+        await self._check_inputs(principal, input_dataset_ids)
+        cron, enabled, next_run = self._schedule(schedule_cron, schedule_enabled)
+        now = utcnow()
+        record = TransformRecord(
+            id=new_id("tf"),
+            owner_id=principal.user_id,
+            name=name,
+            input_dataset_ids=tuple(input_dataset_ids),
+            code=self._check_code(code),
+            created_at=now,
+            updated_at=now,
+            schedule_cron=cron,
+            schedule_enabled=enabled,
+            next_run_at=next_run,
+        )
+        await self.transforms.create(record)
+        return record
+
+    async def update(
+        self,
+        principal: Principal,
+        transform_id: str,
+        *,
+        name: str | None,
+        input_dataset_ids: list[str] | None,
+        code: str | None,
+        schedule_cron: str | None,
+        cron_given: bool,
+        schedule_enabled: bool | None,
+    ) -> TransformRecord:
+        record = await self.get_owned(principal, transform_id)
+        changes: dict[str, object] = {"updated_at": utcnow()}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if input_dataset_ids is not None:
+            await self._check_inputs(principal, input_dataset_ids)
+            changes["input_dataset_ids"] = tuple(input_dataset_ids)
+        if code is not None:
+            changes["code"] = self._check_code(code)
+        cron = schedule_cron if cron_given else record.schedule_cron
+        enabled = record.schedule_enabled if schedule_enabled is None else schedule_enabled
+        if cron != record.schedule_cron or enabled != record.schedule_enabled:
+            checked, enabled, next_run = self._schedule(cron, enabled)
+            changes.update(schedule_cron=checked, schedule_enabled=enabled, next_run_at=next_run)
+        try:
+            return await self.transforms.save(record.with_changes(**changes), record.version)
+        except StaleTransform as exc:
+            raise Conflict("The transform changed meanwhile; try again") from exc
+
+    async def delete(self, principal: Principal, transform_id: str) -> str:
+        """The output dataset stays: it belongs to the owner, like any other dataset."""
+        record = await self.get_owned(principal, transform_id)
+        await self.transforms.delete(record.id)
+        return record.id
+
+    async def execute(self, principal: Principal, transform_id: str) -> TransformRunRecord:
+        record = await self.get_owned(principal, transform_id)
+        if record.running_execution_id:
+            raise Conflict(
+                f"A run of this transform is in progress ({record.running_execution_id})",
+                field="id",
+            )
+        return await self.queue_run(record, TriggerType.MANUAL, user_id=principal.user_id)
+
+    async def queue_run(
+        self,
+        record: TransformRecord,
+        trigger: TriggerType,
+        *,
+        user_id: str | None,
+        due_at: datetime | None = None,
+        job_id: str | None = None,
+    ) -> TransformRunRecord:
+        run_id = new_id("tex")
+        queued_at = utcnow()
+        run = TransformRunRecord(
+            id=run_id,
+            transform_id=record.id,
+            owner_id=record.owner_id,
+            status=ExecutionStatus.QUEUED,
+            triggered_by=trigger,
+            queued_at=queued_at,
+            started=started_key(queued_at, run_id),
+            triggered_by_user=user_id,
+            due_at=due_at,
+        )
+        await self.transforms.create_run(run, job_id or run_id)
+        await self.events.publish(run_to_item(run), [transform_runs_channel(record.id)])
+        await self.queue.enqueue(TRANSFORM_JOB, job_id or run_id, run_id)
+        return run

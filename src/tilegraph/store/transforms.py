@@ -1,0 +1,275 @@
+"""Transforms (with a sparse index of enabled schedules and a run lock) and their runs,
+keyed by transform and start time."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from tilegraph.domain.clock import from_iso, to_iso
+from tilegraph.domain.executions import ExecutionError, ExecutionStatus
+from tilegraph.domain.transforms import TransformRecord, TransformRunRecord, TriggerType
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition
+from tilegraph.store.executions import ExecutionTable
+from tilegraph.store.pagination import Page
+
+TRANSFORMS = "transforms"
+RUNS = "transform_executions"
+SCHEDULE_SHARD = "S"
+
+
+class StaleTransform(Exception):
+    pass
+
+
+def _iso(value: Any) -> str | None:
+    return to_iso(value) if value is not None else None
+
+
+def transform_to_item(record: TransformRecord) -> dict[str, Any]:
+    scheduled = record.schedule_enabled and record.next_run_at is not None
+    return {
+        "id": record.id,
+        "owner_id": record.owner_id,
+        "name": record.name,
+        "input_dataset_ids": list(record.input_dataset_ids),
+        "code": record.code,
+        "params": record.params,
+        "schedule_cron": record.schedule_cron,
+        "schedule_enabled": record.schedule_enabled,
+        "next_run_at": _iso(record.next_run_at),
+        # Only enabled schedules are in the index: the tick never reads anything else.
+        "schedule_shard": SCHEDULE_SHARD if scheduled else None,
+        "output_dataset_id": record.output_dataset_id,
+        "running_execution_id": record.running_execution_id,
+        "created_at": to_iso(record.created_at),
+        "updated_at": to_iso(record.updated_at),
+        "version": record.version,
+    }
+
+
+def transform_from_item(item: dict[str, Any]) -> TransformRecord:
+    next_run = item.get("next_run_at")
+    return TransformRecord(
+        id=item["id"],
+        owner_id=item["owner_id"],
+        name=item["name"],
+        input_dataset_ids=tuple(item.get("input_dataset_ids", [])),
+        code=item["code"],
+        params=item.get("params"),
+        schedule_cron=item.get("schedule_cron"),
+        schedule_enabled=bool(item.get("schedule_enabled", False)),
+        next_run_at=from_iso(next_run) if next_run else None,
+        output_dataset_id=item.get("output_dataset_id"),
+        running_execution_id=item.get("running_execution_id"),
+        created_at=from_iso(item["created_at"]),
+        updated_at=from_iso(item["updated_at"]),
+        version=int(item.get("version", 1)),
+    )
+
+
+def run_to_item(record: TransformRunRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": "transform",
+        "transform_id": record.transform_id,
+        "owner_id": record.owner_id,
+        "status": record.status.value,
+        "triggered_by": record.triggered_by.value,
+        "triggered_by_user": record.triggered_by_user,
+        "queued_at": to_iso(record.queued_at),
+        "started": record.started,
+        "due_at": _iso(record.due_at),
+        "started_at": _iso(record.started_at),
+        "finished_at": _iso(record.finished_at),
+        "progress": record.progress,
+        "duration_ms": record.duration_ms,
+        "output_row_count": record.output_row_count,
+        "output_dataset_id": record.output_dataset_id,
+        "output_version": record.output_version,
+        "error": record.error.to_item() if record.error else None,
+    }
+
+
+def run_from_item(item: dict[str, Any]) -> TransformRunRecord:
+    def when(key: str) -> Any:
+        return from_iso(item[key]) if item.get(key) else None
+
+    error = item.get("error")
+    return TransformRunRecord(
+        id=item["id"],
+        transform_id=item["transform_id"],
+        owner_id=item["owner_id"],
+        status=ExecutionStatus(item["status"]),
+        triggered_by=TriggerType(item["triggered_by"]),
+        queued_at=from_iso(item["queued_at"]),
+        started=item["started"],
+        triggered_by_user=item.get("triggered_by_user"),
+        due_at=when("due_at"),
+        started_at=when("started_at"),
+        finished_at=when("finished_at"),
+        progress=item.get("progress"),
+        duration_ms=item.get("duration_ms"),
+        output_row_count=item.get("output_row_count"),
+        output_dataset_id=item.get("output_dataset_id"),
+        output_version=item.get("output_version"),
+        error=ExecutionError.from_item(error) if error else None,
+    )
+
+
+class TransformRepository:
+    def __init__(self, db: Dynamo) -> None:
+        self.db = db
+        self.runs = ExecutionTable(db, RUNS, locate=self._locate_run)
+
+    async def _locate_run(self, run_id: str) -> dict[str, str] | None:
+        if not run_id.startswith("tex_"):
+            return None
+        items = await self.db.query_all(RUNS, KeyCondition("id", run_id), index="by_id", limit=1)
+        if not items:
+            return None
+        return {"transform_id": items[0]["transform_id"], "started": items[0]["started"]}
+
+    # ---------------------------------------------------------------- transforms
+
+    async def create(self, record: TransformRecord) -> None:
+        await self.db.put_new(TRANSFORMS, transform_to_item(record))
+
+    async def get(self, transform_id: str) -> TransformRecord | None:
+        if not transform_id.startswith("tf_"):
+            return None
+        item = await self.db.get(TRANSFORMS, {"id": transform_id})
+        return transform_from_item(item) if item else None
+
+    async def get_many(self, ids: list[str]) -> dict[str, TransformRecord]:
+        wanted = [i for i in ids if i.startswith("tf_")]
+        items = await self.db.batch_get(TRANSFORMS, [{"id": i} for i in wanted])
+        return {item["id"]: transform_from_item(item) for item in items}
+
+    async def list_page(
+        self, owner_id: str, first: int, after: str | None
+    ) -> Page[TransformRecord]:
+        page = await self.db.query_page(
+            TRANSFORMS,
+            KeyCondition("owner_id", owner_id),
+            index="by_owner",
+            first=first,
+            after=after,
+            forward=False,
+        )
+        return page.map(transform_from_item)
+
+    async def using_dataset(self, owner_id: str, dataset_id: str) -> list[TransformRecord]:
+        items = await self.db.query_all(
+            TRANSFORMS,
+            KeyCondition("owner_id", owner_id),
+            index="by_owner",
+            flt=Filter("contains(#fi, :fi)", {"#fi": "input_dataset_ids"}, {":fi": dataset_id}),
+        )
+        return [transform_from_item(i) for i in items]
+
+    async def save(self, record: TransformRecord, expected_version: int) -> TransformRecord:
+        """Replace the whole record if nobody changed it meanwhile."""
+        item = transform_to_item(record.with_changes(version=expected_version + 1))
+        try:
+            await self.db.put(
+                TRANSFORMS,
+                item,
+                condition="#v = :v",
+                names={"#v": "version"},
+                values={":v": expected_version},
+            )
+        except ConditionFailed as exc:
+            raise StaleTransform(record.id) from exc
+        return transform_from_item(item)
+
+    async def delete(self, transform_id: str) -> None:
+        items = await self.db.query_all(RUNS, KeyCondition("transform_id", transform_id))
+        await self.db.batch_delete(
+            RUNS, [{"transform_id": transform_id, "started": i["started"]} for i in items]
+        )
+        await self.db.delete(TRANSFORMS, {"id": transform_id})
+
+    async def due(self, now_iso: str) -> list[TransformRecord]:
+        """Enabled schedules whose next run is at or before now (a Query, never a Scan)."""
+        items = await self.db.query_all(
+            TRANSFORMS,
+            KeyCondition("schedule_shard", SCHEDULE_SHARD, "next_run_at", "<=", (now_iso,)),
+            index="by_schedule",
+        )
+        return [transform_from_item(i) for i in items]
+
+    async def advance_schedule(self, transform_id: str, due_iso: str, next_iso: str) -> bool:
+        """Move the next run forward, only if it is still the due time we saw: of two
+        schedulers ticking together, exactly one wins."""
+        try:
+            await self.db.update(
+                TRANSFORMS,
+                {"id": transform_id},
+                set_values={"next_run_at": next_iso},
+                condition="#n = :due AND #e = :yes",
+                names={"#n": "next_run_at", "#e": "schedule_enabled"},
+                values={":due": due_iso, ":yes": True},
+                bump_version=False,
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    async def lock(self, transform_id: str, run_id: str) -> str | None:
+        """Take the run lock; the id of the run holding it when that is someone else."""
+        try:
+            await self.db.update(
+                TRANSFORMS,
+                {"id": transform_id},
+                set_values={"running_execution_id": run_id},
+                condition="attribute_not_exists(#r) OR #r = :me",
+                names={"#r": "running_execution_id"},
+                values={":me": run_id},
+                bump_version=False,
+            )
+        except ConditionFailed:
+            current = await self.get(transform_id)
+            return current.running_execution_id if current else None
+        return None
+
+    async def unlock(self, transform_id: str, run_id: str) -> None:
+        with contextlib.suppress(ConditionFailed):  # released already, or never taken
+            await self.db.update(
+                TRANSFORMS,
+                {"id": transform_id},
+                remove=["running_execution_id"],
+                condition="#r = :me",
+                names={"#r": "running_execution_id"},
+                values={":me": run_id},
+                bump_version=False,
+            )
+
+    async def set_output(self, transform_id: str, dataset_id: str) -> None:
+        await self.db.update(
+            TRANSFORMS,
+            {"id": transform_id},
+            set_values={"output_dataset_id": dataset_id},
+            bump_version=False,
+        )
+
+    # ---------------------------------------------------------------- runs
+
+    async def create_run(self, record: TransformRunRecord, job_id: str) -> None:
+        await self.runs.create({**run_to_item(record), "job_id": job_id})
+
+    async def get_run(self, run_id: str) -> TransformRunRecord | None:
+        item = await self.runs.get(run_id)
+        return run_from_item(item) if item else None
+
+    async def runs_page(
+        self, transform_id: str, first: int, after: str | None
+    ) -> Page[TransformRunRecord]:
+        page = await self.db.query_page(
+            RUNS,
+            KeyCondition("transform_id", transform_id),
+            first=first,
+            after=after,
+            forward=False,
+        )
+        return page.map(run_from_item)
