@@ -43,8 +43,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tilegraph.app import create_app
+    from tilegraph.chat import ChatConfigError, make_provider
 
     settings = _settings()
+    from tilegraph.services.chat import chat_settings
+
+    try:  # refuse bad chat settings here, with the variable named, not deep in start-up
+        make_provider(chat_settings(settings))
+    except ChatConfigError as exc:
+        print(f"tilegraph: TILEGRAPH_CHAT_*: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -135,6 +143,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     return run_import(Path(args.file), args.name, args.server, token, args.email)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tilegraph.local.demo import DemoError, run_demo
+
+    email = args.admin_email or os.environ.get("TILEGRAPH_ADMIN_EMAIL", "admin@tilegraph.local")
+    password = os.environ.get("TILEGRAPH_ADMIN_PASSWORD") or getpass.getpass(
+        f"Password for {email}: "
+    )
+    try:
+        result = run_demo(args.server, email, password)
+    except DemoError as exc:
+        print(f"tilegraph demo: {exc}", file=sys.stderr)
+        return 1
+    if result.created:
+        print(f"Demo workspace created. Sign in as {result.email} / {result.password}")
+    else:
+        print(f"The demo workspace already exists ({result.email}).")
+    return 0
+
+
 def cmd_aws_emulator(args: argparse.Namespace) -> int:
     from tilegraph.local.emulator import serve
 
@@ -187,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ticker.add_argument("--at", help="evaluate schedules as of this ISO time instead of now")
     ticker.set_defaults(func=cmd_schedule_tick)
+
+    demo = sub.add_parser("demo", help="create the demo workspace on a running server")
+    demo.add_argument("--server", default="http://127.0.0.1:8000")
+    demo.add_argument("--admin-email", help="defaults to TILEGRAPH_ADMIN_EMAIL")
+    demo.set_defaults(func=cmd_demo)
 
     emulator = sub.add_parser("aws-emulator", help="the local AWS emulator used by `dev`")
     emulator.add_argument("--host", default="127.0.0.1")

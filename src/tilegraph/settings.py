@@ -108,6 +108,17 @@ class Settings:
     transform_output_max_bytes: int = 2 << 30
     schedule_min_interval_seconds: int = 60
     schedule_tick_seconds: int = 60
+    # The dashboard chatbot.
+    chat_provider: str = "builtin"
+    chat_openai_base_url: str = "https://api.openai.com/v1"
+    chat_openai_model: str | None = None
+    chat_openai_api_key: str | None = None
+    chat_openai_auth_style: str = "auto"
+    chat_openai_timeout_seconds: float = 120.0
+    chat_vertex_project: str | None = None
+    chat_vertex_location: str = "us-central1"
+    chat_vertex_model: str = "gemini-2.5-flash"
+    chat_questions_per_minute: int = 5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -28,7 +28,6 @@ def _start_dev(
             str(port),
             "--data-dir",
             str(data_dir),
-            "--no-demo",
         ],
         env=env,
         stdout=log.open("ab"),
@@ -92,5 +91,18 @@ def test_dev_restart_keeps_a_created_user(stack: Stack, tmp_path: Path) -> None:
         # The admin was not created twice, and its password was not reset.
         assert "Admin: owner@dev.example (password from" in first_log.read_text()
         assert "Admin: owner@dev.example\n" in second_log.read_text()
+        # The demo workspace came with the first start only, and survived the restart.
+        assert "Demo: demo@tilegraph.local / password: " in first_log.read_text()
+        assert "Demo:" not in second_log.read_text()
+        demo_password = (
+            first_log.read_text().split("Demo: demo@tilegraph.local / password: ")[1].split()[0]
+        )
+        demo = _gql(url, LOGIN, {"i": {"email": "demo@tilegraph.local", "password": demo_password}})
+        demo_token = demo["data"]["login"]["token"]  # type: ignore[index]
+        boards = _gql(url, "{ dashboards { edges { node { name cardCount } } } }", {}, demo_token)
+        assert boards["data"]["dashboards"]["edges"][0]["node"] == {
+            "name": "Sales overview",
+            "cardCount": 3,
+        }  # type: ignore[index]
     finally:
         assert _stop_dev(second) == 0

@@ -116,6 +116,28 @@ async def _prepare_store(settings: Settings) -> tuple[str, str | None, bool]:
         await services.close()
 
 
+def _first_start_demo(
+    data_dir: Path, server: str, admin_email: str, admin_password: str | None
+) -> None:
+    """Once per data dir: a working dashboard instead of an empty screen."""
+    from tilegraph.local.demo import DemoError, run_demo
+
+    marker = data_dir / "demo-created"
+    if marker.exists():
+        return
+    if not admin_password:
+        print("Demo workspace: run `tilegraph demo` to create it.", flush=True)
+        return
+    try:
+        result = run_demo(server, admin_email, admin_password)
+    except DemoError as exc:
+        print(f"Demo workspace not created: {exc}", file=sys.stderr, flush=True)
+        return
+    marker.write_text(result.email + "\n")
+    if result.created:
+        print(f"Demo: {result.email} / password: {result.password}  (shown once)", flush=True)
+
+
 def run_dev(options: DevOptions) -> int:
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +196,13 @@ def run_dev(options: DevOptions) -> int:
             print(f"Admin: {email} (password from TILEGRAPH_ADMIN_PASSWORD)", flush=True)
         else:
             print(f"Admin: {email}", flush=True)
+        if options.demo:
+            _first_start_demo(
+                data_dir,
+                f"http://{options.host}:{options.port}",
+                email,
+                generated or settings.admin_password,
+            )
         print(f"Data: {data_dir}. Press Ctrl-C to stop.", flush=True)
         while not stopping:
             for child in children:

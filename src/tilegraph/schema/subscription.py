@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.resolvers import cards as cards_r
+from tilegraph.resolvers import chat as chat_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import transforms as transforms_r
+from tilegraph.schema.access import requires_permission
 
 
 @strawberry.type
@@ -25,6 +28,12 @@ class Subscription:
         resolver=transforms_r.transform_runs_updates,
         description="Every run of one transform, manual or scheduled, as it changes. "
         "Never completes.",
+    )
+    dashboard_chat = strawberry.subscription(
+        resolver=chat_r.dashboard_chat,
+        extensions=requires_permission(PermissionLevel.VIEWER),
+        description="Streams the answer to one question about a dashboard's data; ends with "
+        "DONE or ERROR.",
     )
     dataset_import = strawberry.subscription(
         resolver=datasets_r.dataset_import_updates,

@@ -24,6 +24,7 @@ from tilegraph.jobs.queue import JobQueue
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
 from tilegraph.services.cards import CardService
+from tilegraph.services.chat import ChatService
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import CancelTarget, ExecutionService
@@ -88,6 +89,7 @@ class Services:
     cards: CardService
     dashboards: DashboardService
     transforms: TransformService
+    chat: ChatService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -208,9 +210,11 @@ class Services:
             cards=cards,
             dashboards=dashboards,
             transforms=transforms,
+            chat=ChatService(settings, redis, parquet, dashboards, recorder),
         )
 
     async def close(self) -> None:
+        await self.chat.close()
         await self.bus.close()
         await self.redis.aclose()
         await self.aws.close()

@@ -1,0 +1,1 @@
+"""Chat providers: the built-in summary answerer, OpenAI-compatible servers, Vertex AI."""

@@ -1,0 +1,32 @@
+"""The dashboard chat subscription (VIEWER on the dashboard, enforced by the directive)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.types import Info
+
+from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.schema.types.chat import ChatEvent, ChatMessageInput
+from tilegraph.schema.values import given
+
+
+async def dashboard_chat(
+    info: Info,
+    dashboard_id: strawberry.ID,
+    message: str,
+    history: list[ChatMessageInput] | None = strawberry.UNSET,
+) -> AsyncGenerator[ChatEvent, None]:
+    ctx = info.context
+    principal = await ctx.require_principal()
+    access = ctx.loaders.access
+    dashboard = await access.require(principal, str(dashboard_id), PermissionLevel.VIEWER)
+    given_history: list[ChatMessageInput] = given(history) or []
+    turns = [(turn.role, turn.content) for turn in given_history]
+    chat = ctx.services.chat
+    prepared = await chat.prepare(principal, access, dashboard, message, turns)
+    async for event in chat.answer(
+        principal, dashboard, prepared, message_length=len(message), request_id=ctx.request_id
+    ):
+        yield ChatEvent.from_record(event)

@@ -1,0 +1,182 @@
+"""The dashboard chatbot: checks and grounds a question, streams the provider's answer,
+and audits how it ended (not what was asked)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tilegraph.audit.recorder import AuditRecorder
+from tilegraph.chat import (
+    ChatConfigError,
+    ChatEvent,
+    ChatInputError,
+    ChatProvider,
+    ChatSettings,
+    ChatTurn,
+    DatasetSource,
+    PreparedChat,
+    SummaryLoader,
+    make_provider,
+    prepare_chat,
+    stream_answer,
+)
+from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.dashboards import DashboardRecord
+from tilegraph.domain.errors import BadUserInput, RateLimited
+from tilegraph.domain.users import Principal
+from tilegraph.loaders.access import DashboardAccess
+from tilegraph.services.dashboards import DashboardService
+from tilegraph.settings import Settings, SettingsError
+from tilegraph.store.parquet import ParquetReader
+
+SUMMARY_TTL_SECONDS = 7 * 24 * 3600
+
+
+class RedisSummaryCache:
+    """Summaries by dataset version: a re-import changes the key, old ones expire."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.redis.get(key)
+        return bytes(value) if value is not None else None
+
+    async def set(self, key: str, value: str) -> None:
+        await self.redis.set(key, value, ex=SUMMARY_TTL_SECONDS)
+
+
+def chat_settings(settings: Settings) -> ChatSettings:
+    return ChatSettings(
+        provider=settings.chat_provider,
+        openai_base_url=settings.chat_openai_base_url,
+        openai_model=settings.chat_openai_model,
+        openai_api_key=settings.chat_openai_api_key,
+        openai_auth_style=settings.chat_openai_auth_style,
+        openai_timeout_seconds=settings.chat_openai_timeout_seconds,
+        vertex_project=settings.chat_vertex_project,
+        vertex_location=settings.chat_vertex_location,
+        vertex_model=settings.chat_vertex_model,
+    )
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Any,
+        parquet: ParquetReader,
+        dashboards: DashboardService,
+        audit: AuditRecorder,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.parquet = parquet
+        self.dashboards = dashboards
+        self.audit = audit
+        try:
+            self.provider: ChatProvider = make_provider(chat_settings(settings))
+        except ChatConfigError as exc:
+            raise SettingsError(f"TILEGRAPH_CHAT_*: {exc}") from exc
+        self.summaries = SummaryLoader(RedisSummaryCache(redis))
+
+    async def close(self) -> None:
+        await self.provider.aclose()
+
+    async def _count_question(self, user_id: str) -> None:
+        """A sliding minute per user; over the limit, nothing is streamed."""
+        key = f"chat:asked:{user_id}"
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, 0, now - 60)
+            pipe.zcard(key)
+            _, asked = await pipe.execute()
+        if int(asked) >= self.settings.chat_questions_per_minute:
+            raise RateLimited(
+                f"At most {self.settings.chat_questions_per_minute} questions a minute; "
+                "try again shortly"
+            )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {f"{now}": now})
+            pipe.expire(key, 60)
+            await pipe.execute()
+
+    async def prepare(
+        self,
+        principal: Principal,
+        access: DashboardAccess,
+        dashboard: DashboardRecord,
+        message: str,
+        history: list[tuple[str, str]],
+    ) -> PreparedChat:
+        """Everything that can refuse the question, before any answer streams."""
+        turns = [ChatTurn(role, content) for role, content in history]
+        try:
+            prepare_chat(
+                dashboard_name=dashboard.name,
+                cards=[],
+                summaries=[],
+                unavailable=[],
+                history=turns,
+                question=message,
+            )
+        except ChatInputError as exc:
+            raise BadUserInput(str(exc), field="message") from exc
+        await self._count_question(principal.user_id)
+        cards = await self.dashboards.visible_cards(principal, dashboard, access)
+        dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
+        datasets = await access.loaders.datasets.load_many(dataset_ids)
+        sources = [
+            DatasetSource(
+                dataset_id=dataset.id,
+                name=dataset.name,
+                version=dataset.version,
+                open=self._opener(dataset.data_prefix()),
+                column_types={c.name: c.type.value for c in dataset.columns},
+            )
+            for dataset in datasets
+            if dataset is not None
+        ]
+        grounding = await self.summaries.load(sources)
+        return prepare_chat(
+            dashboard_name=dashboard.name,
+            cards=[(card.name, card.description) for card in cards],
+            summaries=grounding.summaries,
+            unavailable=grounding.unavailable,
+            history=turns,
+            question=message,
+        )
+
+    def _opener(self, prefix: str) -> Any:
+        return lambda: self.parquet.dataset(prefix)
+
+    async def answer(
+        self,
+        principal: Principal,
+        dashboard: DashboardRecord,
+        prepared: PreparedChat,
+        *,
+        message_length: int,
+        request_id: str | None,
+    ) -> AsyncIterator[ChatEvent]:
+        outcome = "DISCONNECTED"
+        try:
+            async for event in stream_answer(self.provider, prepared):
+                if event.type != "TOKEN":
+                    outcome = event.type
+                yield event
+        finally:
+            await self.audit.record(
+                AuditEventType.CHATBOT_QUERY,
+                user_id=principal.user_id,
+                target_type="dashboard",
+                target_id=dashboard.id,
+                details={
+                    "messageLength": message_length,
+                    "provider": self.provider.name,
+                    "outcome": outcome,
+                },
+                request_id=request_id,
+            )
