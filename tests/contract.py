@@ -23,17 +23,16 @@ from graphql import (
     print_ast,
 )
 
-CONTRACT_CANDIDATES = (
-    Path(__file__).resolve().parents[1] / "api" / "schema.graphql",
-    Path(__file__).resolve().parents[2] / "shared" / "api" / "schema.graphql",
-)
+REPO = Path(__file__).resolve().parents[1]
+# The contract lives in the shared folder beside the repository; a copy is kept in the
+# repository so a checkout anywhere (CI) can check itself against it.
+SHARED_CONTRACT = REPO.parent / "shared" / "api" / "schema.graphql"
+VENDORED_CONTRACT = REPO / "contract" / "schema.graphql"
 
 
 def contract_sdl() -> str:
-    for path in CONTRACT_CANDIDATES:
-        if path.exists():
-            return path.read_text()
-    raise FileNotFoundError("the API contract schema.graphql was not found")
+    path = SHARED_CONTRACT if SHARED_CONTRACT.exists() else VENDORED_CONTRACT
+    return path.read_text()
 
 
 def _default(arg: GraphQLArgument | GraphQLInputField) -> str | None:

@@ -82,12 +82,33 @@ def prepare(job_sock: socket.socket, config: ChildConfig) -> None:
     runner.rehearse()
 
 
+def _python_under_tmp() -> list[str]:
+    """The interpreter's own directories that live under /tmp (a checkout or venv there, or
+    the staged runner modules in process mode): the private /tmp must not hide them, or a
+    library that reads its package data lazily (plotly's JavaScript) fails mid-job."""
+    prefix = TMP.rstrip("/") + "/"
+    candidates = {sys.prefix, sys.base_prefix, *(p for p in sys.path if p)}
+    inside = sorted(
+        {
+            os.path.realpath(p)
+            for p in candidates
+            if os.path.realpath(p).startswith(prefix) and os.path.isdir(p)
+        }
+    )
+    return [p for p in inside if not any(p.startswith(q.rstrip("/") + "/") for q in inside)]
+
+
 def _mount_private_tmp(uid: int, gid: int, size: int) -> None:
     """With a mount namespace: a fresh tmpfs on /tmp (and /dev/shm) that no other job can see.
     Done while still privileged; it dies with the namespace."""
     opts = f"size={size},nr_inodes=16384,mode=0700,uid={uid},gid={gid}"
     flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC  # nothing dropped there may run
+    keep = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in _python_under_tmp()}
     linux.mount("tmpfs", TMP, "tmpfs", flags, opts)
+    for path, fd in keep.items():  # bind the held directories back at their old paths
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC, None)
+        os.close(fd)
     if os.path.isdir("/dev/shm"):
         linux.mount("tmpfs", "/dev/shm", "tmpfs", flags, opts)
 

@@ -107,16 +107,26 @@ class CardRunner:
             raise ExecutionFailed(result.error)
         output = result.output
         assert isinstance(output, CardOutput)
-        await services.card_results.store(
-            cache_key,
-            CachedCard(
-                output.html, output.used_columns, output.filter_applicable, result.duration_ms
-            ),
-        )
-        if card is not None and (output.used_columns or output.filter_applicable):
-            await services.repos.cards.learn_columns(
-                card.id, code, output.used_columns, output.filter_applicable, code_fingerprint(code)
+        # The cached copy and what the code used are independent writes: do them together.
+        writes = [
+            services.card_results.store(
+                cache_key,
+                CachedCard(
+                    output.html, output.used_columns, output.filter_applicable, result.duration_ms
+                ),
             )
+        ]
+        if card is not None and (output.used_columns or output.filter_applicable):
+            writes.append(
+                services.repos.cards.learn_columns(
+                    card.id,
+                    code,
+                    output.used_columns,
+                    output.filter_applicable,
+                    code_fingerprint(code),
+                )
+            )
+        await asyncio.gather(*writes)
         return {
             "result": CardResultRecord(
                 cache_key,

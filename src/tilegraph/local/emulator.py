@@ -79,6 +79,8 @@ class PersistingApp:
         self.last_change = 0.0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        # One request at a time even without snapshots: moto's conditional writes are not
+        # atomic across threads, and DynamoDB's are.
         with self.lock:
             body = b"".join(self.app(environ, start_response))
             if self.store is not None and self._may_write(environ):

@@ -3,6 +3,7 @@ durable copy in S3 under the same key, so an execution's HTML outlives the cache
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +48,7 @@ class CardResults:
         )
 
     async def store(self, cache_key: str, result: CachedCard) -> None:
-        await self.objects.s3.put_object(
-            Bucket=self.objects.bucket,
-            Key=_s3_key(cache_key),
-            Body=result.html.encode(),
-            ContentType="text/html; charset=utf-8",
-        )
+        """Both copies at once: the fast one for hits, the durable one for later reads."""
         payload = orjson.dumps(
             {
                 "html": result.html,
@@ -61,7 +57,15 @@ class CardResults:
                 "execution_time_ms": result.execution_time_ms,
             }
         )
-        await self.redis.set(_redis_key(cache_key), payload, ex=self.ttl)
+        await asyncio.gather(
+            self.redis.set(_redis_key(cache_key), payload, ex=self.ttl),
+            self.objects.s3.put_object(
+                Bucket=self.objects.bucket,
+                Key=_s3_key(cache_key),
+                Body=result.html.encode(),
+                ContentType="text/html; charset=utf-8",
+            ),
+        )
 
     async def html(self, cache_key: str) -> str | None:
         cached = await self.redis.get(_redis_key(cache_key))

@@ -4,6 +4,8 @@ column projection down to the Parquet scan. Blocking calls: run them in a thread
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -16,10 +18,14 @@ import pyarrow.fs as pafs
 from tilegraph.domain.filters import FilterKind, ResolvedFilter
 from tilegraph.settings import Settings
 
+DISCOVERY_CACHE_SIZE = 512
+
 
 class ParquetReader:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._datasets: OrderedDict[str, pads.Dataset] = OrderedDict()
+        self._lock = threading.Lock()
 
     @cached_property
     def filesystem(self) -> pafs.S3FileSystem:
@@ -36,9 +42,21 @@ class ParquetReader:
         return pafs.S3FileSystem(**kwargs)
 
     def dataset(self, prefix: str) -> pads.Dataset:
-        return pads.dataset(
+        """A published version never changes, so its file listing and schema are looked up
+        once per process (the prefix names the version). Called from worker threads."""
+        with self._lock:
+            found = self._datasets.get(prefix)
+            if found is not None:
+                self._datasets.move_to_end(prefix)
+                return found
+        found = pads.dataset(
             f"{self.settings.bucket}/{prefix}", filesystem=self.filesystem, format="parquet"
         )
+        with self._lock:
+            self._datasets[prefix] = found
+            while len(self._datasets) > DISCOVERY_CACHE_SIZE:
+                self._datasets.popitem(last=False)
+        return found
 
     def head(self, prefix: str, limit: int) -> pa.Table:
         return self.dataset(prefix).head(limit)
