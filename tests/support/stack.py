@@ -113,7 +113,7 @@ class Stack:
             "TILEGRAPH_CARD_TIMEOUT_SECONDS": "8",
             "TILEGRAPH_SANDBOX_SLOTS": "2",
             "TILEGRAPH_REPORT_DB_REQUESTS": "1",
-            "TILEGRAPH_TRANSFORM_TIMEOUT_SECONDS": "6",
+            "TILEGRAPH_TRANSFORM_TIMEOUT_SECONDS": "12",
             "TILEGRAPH_TRANSFORM_OUTPUT_MAX_BYTES": str(8 << 20),
             "PYTHONUNBUFFERED": "1",
         }
