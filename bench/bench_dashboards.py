@@ -47,6 +47,7 @@ from common import (  # noqa: E402
     create_user,
     load_line,
     ms_between,
+    open_api,
     percentile,
     upload_csv,
 )
@@ -319,19 +320,25 @@ AGGREGATES = (
 
 def card_codes(count: int) -> list[tuple[str, str]]:
     """`count` different groupby cards (name, code): every key with every aggregate, then
-    row counts per key; each returns a small HTML table."""
+    row counts per key; each returns a small HTML table and declares the columns it used
+    (``HTMLResult.used_columns``), so runs after the first read only those."""
     codes = []
     for column, how in AGGREGATES:
         for key in KEYS:
             body = f'dataset.groupby("{key}")["{column}"].{how}().round(3).to_frame()'
-            codes.append((f"{how} of {column} by {key}", body))
+            codes.append((f"{how} of {column} by {key}", body, [key, column]))
     for key in KEYS:
-        codes.append((f"rows by {key}", f'dataset.groupby("{key}").size().to_frame("rows")'))
+        body = f'dataset.groupby("{key}").size().to_frame("rows")'
+        codes.append((f"rows by {key}", body, [key]))
     if count > len(codes):
         raise SystemExit(f"at most {len(codes)} different cards")
     return [
-        (name, f"def render(dataset, filters, params):\n    return {body}.to_html()\n")
-        for name, body in codes[:count]
+        (
+            name,
+            "def render(dataset, filters, params):\n"
+            f"    return HTMLResult(html={body}.to_html(), used_columns={used!r})\n",
+        )
+        for name, body, used in codes[:count]
     ]
 
 
@@ -479,6 +486,65 @@ async def execute_dashboards(
             f"{cached['total_ms']:.1f} ms",
             flush=True,
         )
+    learned = await api.ok(
+        "query($id: ID!) { card(id: $id) { usedColumns } }", {"id": cards[0]}, token=owner["token"]
+    )
+    out["alone"] = await card_alone(
+        args.env, dataset, card_codes(1)[0], learned["card"]["usedColumns"], args.alone_runs
+    )
+    return out
+
+
+async def card_alone(
+    env: dict[str, str],
+    dataset: dict[str, Any],
+    card: tuple[str, str],
+    columns: list[str],
+    runs: int,
+) -> dict[str, Any]:
+    """The first card's pieces in this process, with the worker idle: the Parquet scan of its
+    learned columns from the emulator, ``Sandbox.run`` of it on that table (bwrap, 1 slot),
+    and the same code with plain pandas (``to_pandas`` + render), no sandbox."""
+    import pyarrow as pa
+
+    from tilegraph.domain.datasets import data_prefix
+    from tilegraph.executor import CARD_LIMITS, CardJob, Sandbox
+    from tilegraph.settings import Settings
+    from tilegraph.store.parquet import ParquetReader
+
+    reader = ParquetReader(Settings.from_env(env))
+    prefix = data_prefix(dataset["id"], dataset["version"])
+
+    def scan() -> pa.Table:
+        return reader.dataset(prefix).to_table(columns=columns)
+
+    def plain(table: pa.Table) -> str:
+        namespace: dict[str, Any] = {"HTMLResult": lambda html, used_columns: html}
+        exec(card[1], namespace)
+        return str(namespace["render"](table.to_pandas(), [], None))
+
+    out: dict[str, Any] = {"name": card[0], "columns": columns}
+    table = await asyncio.to_thread(scan)  # opens the filesystem
+    out["scan_ms"], out["plain_ms"], out["sandbox_ms"] = [], [], []
+    sandbox = Sandbox(mode="bwrap", slots=1)
+    await sandbox.start()
+    try:
+        job = CardJob(code=card[1], params=None, filters=[], inputs=[table])
+        for n in range(runs + 1):  # the first of each is a warm-up
+            started = time.perf_counter()
+            table = await asyncio.to_thread(scan)
+            scanned = time.perf_counter()
+            plain(table)
+            done = time.perf_counter()
+            result = await sandbox.run(job, CARD_LIMITS)
+            if result.error is not None:
+                raise RuntimeError(f"sandbox run failed: {result.error}")
+            if n:
+                out["scan_ms"].append((scanned - started) * 1000)
+                out["plain_ms"].append((done - scanned) * 1000)
+                out["sandbox_ms"].append((time.perf_counter() - done) * 1000)
+    finally:
+        await sandbox.close()
     return out
 
 
@@ -527,6 +593,13 @@ def report_b(out: dict[str, Any], args: argparse.Namespace) -> None:
         f"{moto['s3']:.0f} S3 = per card {moto['dynamodb'] / args.cards:.1f} DynamoDB, "
         f"{moto['s3'] / args.cards:.1f} S3 (mutation, runs, subscriptions)"
     )
+    alone = out["alone"]
+    print(
+        f"one card alone ({alone['name']!r}, learned columns {alone['columns']}), medians of "
+        f"{len(alone['scan_ms'])} in this process with the worker idle: Parquet scan "
+        f"{med(alone['scan_ms']):.0f} ms; Sandbox.run (bwrap) {med(alone['sandbox_ms']):.0f} ms; "
+        f"the same code without sandbox (to_pandas + render) {med(alone['plain_ms']):.0f} ms"
+    )
     print(
         f"ratio cold / cached = {cold / cached:.1f}x; first / cold = "
         f"{out['first']['total_ms'] / cold:.2f}x; cold queuedAt -> startedAt over all cards: "
@@ -545,7 +618,7 @@ async def drive(
     args: argparse.Namespace,
     trees: dict[str, list[int]],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    api = Api(server.url, server.ws_url)
+    api = await open_api(server.url, server.ws_url)
     try:
         admin = await api.login(*ADMIN)
         rows = await part_a(api, admin, env, args) if args.part in ("a", "all") else []
@@ -565,11 +638,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the dataset, (b)")
     parser.add_argument("--cards", type=int, default=20, help="cards on the dashboard, (b)")
     parser.add_argument("--runs", type=int, default=3, help="cold + cached pairs, (b)")
+    parser.add_argument("--alone-runs", type=int, default=5, help="one card's pieces, (b)")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's logs and data")
     args = parser.parse_args()
 
     print(f"start: {load_line()}", flush=True)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_dashboards_") as tmp:
+        if args.keep:
+            tmp = tempfile.mkdtemp(prefix="bench_dashboards_")
+            print(f"keeping the stack's logs in {tmp}", flush=True)
         work = Path(tmp)
         stack = Stack.create(work / "stack")
         try:
@@ -585,6 +663,7 @@ def main() -> None:
                 "bench": [0],
             }
             args.emulator_log = stack.workdir / "aws-emulator.log"
+            args.env = stack.env
             rows, out = asyncio.run(drive(server, stack.env, work, args, trees))
         finally:
             stack.close()

@@ -50,6 +50,7 @@ from common import (  # noqa: E402
     create_user,
     load_line,
     ms_between,
+    open_api,
     percentile,
     upload_csv,
 )
@@ -223,7 +224,7 @@ async def drive(stack: Stack, server: Any, args: argparse.Namespace) -> dict[str
     from tilegraph.settings import Settings
 
     out: dict[str, Any] = {"bursts": {}, "single": {}}
-    api = Api(server.url, server.ws_url)
+    api = await open_api(server.url, server.ws_url)
     services = await Services.open(Settings.from_env(stack.env))
     workers = [stack.start_worker("worker-1", env=args.worker_env)]
     try:
@@ -391,6 +392,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="creates in flight (setup)")
     parser.add_argument("--sandbox-slots", type=int, default=2, help="per worker")
     parser.add_argument("--tick-child", metavar="AT", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help="keep the stack's logs and data")
     args = parser.parse_args()
     if args.tick_child:
         tick_child(args.tick_child)
@@ -404,6 +406,9 @@ def main() -> None:
     print(f"start: {load_line()}", flush=True)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_schedules_") as tmp:
+        if args.keep:
+            tmp = tempfile.mkdtemp(prefix="bench_schedules_")
+            print(f"keeping the stack's logs in {tmp}", flush=True)
         stack = Stack.create(Path(tmp) / "stack")
         try:
             created = stack.run_cli("create-admin", "--email", ADMIN[0], "--password", ADMIN[1])

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from tests.support.client import Api
 
 ADMIN = ("bench-admin@example.com", "Bench-passw0rd!")
@@ -141,6 +142,18 @@ def cpu_line(spent: dict[str, float], wall: float) -> str:
 
 
 # --------------------------------------------------------------------------- the API
+
+
+async def open_api(url: str, ws_url: str) -> Api:
+    """The tests' client, but dropping idle connections after 2 s: httpx keeps them 5 s by
+    default, exactly uvicorn's keep-alive timeout, so a request sent on a connection idle for
+    ~5 s can race the server closing it (httpx.ReadError) after a long step in between."""
+    api = Api(url, ws_url)
+    await api.http.aclose()
+    api.http = httpx.AsyncClient(
+        base_url=url, timeout=60, limits=httpx.Limits(keepalive_expiry=2.0)
+    )
+    return api
 
 
 async def create_user(api: Api, admin_token: str, name: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ GraphQL: it only runs code on Arrow tables and returns HTML or a table.
 
 from .bwrap import bwrap_available
 from .jobs import CardJob, CardOutput, SandboxResult, TransformJob, TransformOutput
-from .limits import CARD_LIMITS, TRANSFORM_LIMITS, SandboxLimits
+from .limits import CARD_LIMITS, TRANSFORM_LIMITS, SandboxLimits, job_limits
 from .sandbox import Sandbox, SandboxError
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "TransformJob",
     "TransformOutput",
     "bwrap_available",
+    "job_limits",
 ]

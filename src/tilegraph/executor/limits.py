@@ -60,3 +60,18 @@ TRANSFORM_LIMITS = SandboxLimits(
     max_output_bytes=2 * GiB,
 )
 """DESIGN.md defaults for transforms: 300 s."""
+
+
+def job_limits(
+    wall_seconds: float, memory_bytes: int, output_bytes: int, *, file_bytes: int
+) -> SandboxLimits:
+    """Limits for one kind of job from its settings; the rest are the same for every job."""
+    return SandboxLimits(
+        wall_seconds=wall_seconds,
+        cpu_seconds=max(1, int(wall_seconds)),
+        memory_bytes=memory_bytes,
+        max_processes=64,
+        max_file_bytes=file_bytes,
+        max_open_files=256,
+        max_output_bytes=output_bytes,
+    )

@@ -18,7 +18,7 @@ from tilegraph.domain.cards import (
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError, ResolvedFilter, resolve_filters
-from tilegraph.executor import CardJob, CardOutput, Sandbox, SandboxLimits
+from tilegraph.executor import CardJob, CardOutput, Sandbox, SandboxLimits, job_limits
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 from tilegraph.store.card_results import CachedCard
@@ -32,14 +32,11 @@ def _unavailable(message: str) -> ExecutionFailed:
 
 def card_limits(services: Services) -> SandboxLimits:
     settings = services.settings
-    return SandboxLimits(
-        wall_seconds=settings.card_timeout_seconds,
-        cpu_seconds=max(1, int(settings.card_timeout_seconds)),
-        memory_bytes=settings.card_memory_bytes,
-        max_processes=64,
-        max_file_bytes=64 << 20,
-        max_open_files=256,
-        max_output_bytes=settings.card_output_max_bytes,
+    return job_limits(
+        settings.card_timeout_seconds,
+        settings.card_memory_bytes,
+        settings.card_output_max_bytes,
+        file_bytes=64 << 20,
     )
 
 

@@ -30,7 +30,7 @@ from tilegraph.domain.transforms import (
     skipped_run_error,
 )
 from tilegraph.events.channels import transform_runs_channel
-from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput
+from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, run_execution
 from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
@@ -46,14 +46,11 @@ def _unavailable(message: str) -> ExecutionFailed:
 
 def transform_limits(services: Services) -> SandboxLimits:
     settings = services.settings
-    return SandboxLimits(
-        wall_seconds=settings.transform_timeout_seconds,
-        cpu_seconds=max(1, int(settings.transform_timeout_seconds)),
-        memory_bytes=settings.transform_memory_bytes,
-        max_processes=64,
-        max_file_bytes=1 << 30,
-        max_open_files=256,
-        max_output_bytes=settings.transform_output_max_bytes,
+    return job_limits(
+        settings.transform_timeout_seconds,
+        settings.transform_memory_bytes,
+        settings.transform_output_max_bytes,
+        file_bytes=1 << 30,
     )
 
 

@@ -21,6 +21,7 @@ from tilegraph.domain.errors import BadUserInput, Conflict, Forbidden, NotFound,
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError, resolve_filters
 from tilegraph.domain.ids import new_id
+from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
@@ -108,14 +109,8 @@ class CardService:
     async def _own_datasets(
         self, principal: Principal, dataset_ids: list[str]
     ) -> list[DatasetRecord]:
-        if len(dataset_ids) != len(set(dataset_ids)):
-            raise BadUserInput("A dataset is listed twice", field="datasetIds")
         found = await self.datasets.get_many(dataset_ids)
-        for dataset_id in dataset_ids:
-            record = found.get(dataset_id)
-            if record is None or record.owner_id != principal.user_id:
-                raise NotFound(f"No such dataset: {dataset_id}", field="datasetIds")
-        return [found[i] for i in dataset_ids]
+        return all_owned(found, dataset_ids, principal, "dataset", field="datasetIds")
 
     def _check_code(self, code: str, card_type: CardType) -> str:
         if len(code.encode()) > self.settings.max_code_bytes:
@@ -359,10 +354,7 @@ class CardService:
         return done
 
     async def get_execution(self, principal: Principal, execution_id: str) -> CardExecutionRecord:
-        record = await self.cards.get_execution(execution_id)
-        if record is None or record.owner_id != principal.user_id:
-            raise NotFound("No such card execution", field="id")
-        return record
+        return owned(await self.cards.get_execution(execution_id), principal, "card execution")
 
     async def result_html(self, result: CardResultRecord) -> str:
         if result.cache_key.startswith(TEXT_RESULT_PREFIX):

@@ -15,10 +15,11 @@ from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import ColumnSpec, DatasetRecord, DatasetSourceType
-from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
+from tilegraph.domain.errors import BadUserInput, Conflict
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.ownership import owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.schema_diff import SchemaChange, diff_schemas
 from tilegraph.domain.users import Principal
@@ -100,10 +101,7 @@ class DatasetService:
     # ------------------------------------------------------------------ reading
 
     async def get_owned(self, principal: Principal, dataset_id: str) -> DatasetRecord:
-        record = await self.datasets.get(dataset_id)
-        if record is None or record.owner_id != principal.user_id:
-            raise NotFound("No such dataset", field="id")
-        return record
+        return owned(await self.datasets.get(dataset_id), principal, "dataset")
 
     async def list_page(
         self, principal: Principal, first: int, after: str | None
@@ -111,10 +109,7 @@ class DatasetService:
         return await self.datasets.list_page(principal.user_id, check_first(first), after)
 
     async def get_import(self, principal: Principal, import_id: str) -> ImportRecord:
-        record = await self.imports.get(import_id)
-        if record is None or record.owner_id != principal.user_id:
-            raise NotFound("No such import", field="id")
-        return record
+        return owned(await self.imports.get(import_id), principal, "import")
 
     async def preview(self, record: DatasetRecord, limit: int) -> Preview:
         if not 1 <= limit <= self.settings.preview_max_rows:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from tilegraph.domain.clock import utcnow
-from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
+from tilegraph.domain.errors import BadUserInput, Conflict
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
+from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.transforms import (
     TransformRecord,
@@ -47,10 +48,7 @@ class TransformService:
         self.events = events
 
     async def get_owned(self, principal: Principal, transform_id: str) -> TransformRecord:
-        record = await self.transforms.get(transform_id)
-        if record is None or record.owner_id != principal.user_id:
-            raise NotFound("No such transform", field="id")
-        return record
+        return owned(await self.transforms.get(transform_id), principal, "transform")
 
     async def list_page(
         self, principal: Principal, first: int, after: str | None
@@ -58,10 +56,7 @@ class TransformService:
         return await self.transforms.list_page(principal.user_id, check_first(first), after)
 
     async def get_run(self, principal: Principal, run_id: str) -> TransformRunRecord:
-        run = await self.transforms.get_run(run_id)
-        if run is None or run.owner_id != principal.user_id:
-            raise NotFound("No such transform execution", field="id")
-        return run
+        return owned(await self.transforms.get_run(run_id), principal, "transform execution")
 
     async def runs_page(
         self, transform: TransformRecord, first: int, after: str | None
@@ -73,13 +68,8 @@ class TransformService:
             raise BadUserInput(
                 "A transform needs at least one input dataset", field="inputDatasetIds"
             )
-        if len(set(dataset_ids)) != len(dataset_ids):
-            raise BadUserInput("A dataset is listed twice", field="inputDatasetIds")
         found = await self.datasets.get_many(dataset_ids)
-        for dataset_id in dataset_ids:
-            record = found.get(dataset_id)
-            if record is None or record.owner_id != principal.user_id:
-                raise NotFound(f"No such dataset: {dataset_id}", field="inputDatasetIds")
+        all_owned(found, dataset_ids, principal, "dataset", field="inputDatasetIds")
 
     def _check_code(self, code: str) -> str:
         if not code.strip():
