@@ -97,6 +97,31 @@ def load_wrk(
     return rps, percentiles
 
 
+async def emulator_get_rate(stack: Stack, seconds: float, concurrency: int) -> float:
+    """GetItem/s the emulator serves on its own, through the product's store layer."""
+    from tilegraph.services.registry import Services
+    from tilegraph.settings import Settings
+
+    services = await Services.open(Settings.from_env(stack.env))
+    try:
+        user = await services.repos.users.get_by_email(ADMIN[0])
+        assert user is not None
+        done = 0
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                await services.repos.users.get(user.id)
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - started)
+    finally:
+        await services.close()
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -137,19 +162,27 @@ def main() -> None:
             token = asyncio.run(login(api.url))
             headers = {"Authorization": f"Bearer {token}"}
             targets = {
-                "tilegraph { me { id email } }": f"{api.url}/graphql",
-                "plain Starlette JSON": f"http://127.0.0.1:{plain_port}/graphql",
+                "tilegraph { me { id email } }": (f"{api.url}/graphql", body),
+                # Signed in (JWT check + Redis revocation lookup) but no DynamoDB read.
+                'tilegraph { users(query: "") }': (
+                    f"{api.url}/graphql",
+                    {"query": '{ users(query: "") { id } }'},
+                ),
+                "plain Starlette JSON": (f"http://127.0.0.1:{plain_port}/graphql", body),
             }
             results: dict[str, tuple[float, float, float]] = {}
-            for name, url in targets.items():
+            for name, (url, query) in targets.items():
                 if args.tool == "wrk":
                     rps, pcts = load_wrk(
-                        url, body, token, args.seconds, args.concurrency, Path(tmp)
+                        url, query, token, args.seconds, args.concurrency, Path(tmp)
                     )
                     results[name] = (rps, pcts[0.5] * 1000, pcts[0.99] * 1000)
                 else:
-                    rps, lat = asyncio.run(load(url, body, headers, args.seconds, args.concurrency))
+                    rps, lat = asyncio.run(
+                        load(url, query, headers, args.seconds, args.concurrency)
+                    )
                     results[name] = (rps, pct(lat, 0.5), pct(lat, 0.99))
+            store_rate = asyncio.run(emulator_get_rate(stack, args.seconds / 2, args.concurrency))
         finally:
             plain.terminate()
             plain.wait()
@@ -157,8 +190,13 @@ def main() -> None:
     print(f"{'endpoint':<32}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, (rps, p50, p99) in results.items():
         print(f"{name:<32}{rps:>10.0f}{p50:>10.2f}{p99:>10.2f}")
-    ours, base = results.values()
-    print(f"ratio tilegraph/plain: req/s {ours[0] / base[0]:.2f}, p50 {ours[1] / base[1]:.2f}")
+    ours, no_store, base = results.values()
+    print(f"ratio tilegraph/plain: req/s {ours[0] / base[0]:.3f}, p50 {ours[1] / base[1]:.1f}")
+    print(f"ratio tilegraph without a store read/plain: req/s {no_store[0] / base[0]:.3f}")
+    print(
+        f"the AWS emulator alone serves {store_rate:.0f} GetItem/s (16 concurrent, one at a "
+        f"time inside): `me` runs at {ours[0] / store_rate:.0%} of that ceiling"
+    )
     print(
         f"(load from {args.tool}, concurrency {args.concurrency}, {args.seconds:.0f} s each, "
         "one API process, 2 cores shared by server and load generator)"

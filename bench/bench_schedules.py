@@ -8,13 +8,20 @@ next run, in a child process (``bench_schedules.py --tick-child``: the same work
 what it queues. Reported: tick start -> all runs queued (the tick's duration), tick start ->
 all runs finished (the last ``finished_at``; completion is watched by polling the sparse
 ``by_active`` index of the runs table), and queuedAt -> startedAt p50/p99 over the runs
-(read from DynamoDB after they finished).
+(read from DynamoDB after they finished), with the CPU each process spent meanwhile.
 (ii) One at a time: ``executeTransform`` with the worker idle, followed to its end over
 ``Subscription.transformExecution``, then the next, for TILEGRAPH_WORKER_POLL_DELAY_SECONDS
-0.5 (arq's default) and 0.01 (ours). A random pause before each run keeps its arrival
-uncorrelated with the worker's poll cycle.
+0.5 (arq's default) and 0.01 (ours). A random pause of up to one poll delay before each run
+keeps its arrival uncorrelated with the worker's poll cycle. (ii) runs before (i), while the
+runs table is small: the emulator's index queries scan the whole table, so every run in it
+slows the next ones down.
 
-    .venv/bin/python bench/bench_schedules.py [--transforms 1000] [--workers 1,2] [--runs 50]
+On this 2-core machine the default (1,000 transforms, one worker) takes ~6 minutes, almost
+all of it the burst, which the AWS emulator bounds (see its CPU line). Each burst leaves
+1,000 more runs in the table, so a second burst in the same run (``--workers 1,2``) is
+slowed by the first; ``--workers 2 --poll-delays ''`` measures 2 workers on a fresh stack.
+
+    .venv/bin/python bench/bench_schedules.py [--transforms 1000] [--workers 1] [--runs 50]
 """
 
 from __future__ import annotations
@@ -194,7 +201,7 @@ async def burst(
 async def one_at_a_time(
     api: Api, token: str, transform_ids: list[str], jitter: float
 ) -> dict[str, Any]:
-    waits, totals, runs = [], [], []
+    waits, totals, runs, sandbox = [], [], [], []
     async with Subscriptions.open(api, token) as subs:
         for transform_id in transform_ids:
             await asyncio.sleep(random.uniform(0, jitter))
@@ -207,7 +214,8 @@ async def one_at_a_time(
             totals.append((seen - started) * 1000)
             waits.append(ms_between(final["queuedAt"], final["startedAt"]))
             runs.append(ms_between(final["startedAt"], final["finishedAt"]))
-    return {"wait_ms": waits, "total_ms": totals, "run_ms": runs}
+            sandbox.append(float(final["durationMs"]))
+    return {"wait_ms": waits, "total_ms": totals, "run_ms": runs, "sandbox_ms": sandbox}
 
 
 # --------------------------------------------------------------------------- main
@@ -226,7 +234,7 @@ async def drive(stack: Stack, server: Any, args: argparse.Namespace) -> dict[str
     out: dict[str, Any] = {"bursts": {}, "single": {}}
     api = await open_api(server.url, server.ws_url)
     services = await Services.open(Settings.from_env(stack.env))
-    workers = [stack.start_worker("worker-1", env=args.worker_env)]
+    workers = [stack.start_worker("worker-import", env=args.worker_env)]
     try:
         admin = await api.login(*ADMIN)
         owner = await create_user(api, admin, "tf-owner")
@@ -260,13 +268,37 @@ async def drive(stack: Stack, server: Any, args: argparse.Namespace) -> dict[str
             flush=True,
         )
 
+        # (ii) first, while the runs table is small (the emulator's index queries scan it).
+        for process in workers:
+            stop_process(process, timeout=15)
+        workers.clear()
+        singles = ids[: args.runs]
+        for delay in args.poll_delays:
+            env = {**args.worker_env, "TILEGRAPH_WORKER_POLL_DELAY_SECONDS": str(delay)}
+            worker = stack.start_worker(f"worker-poll-{delay}", env=env)
+            workers.append(worker)
+            await one_at_a_time(api, owner["token"], singles[:3], 0)  # warm the worker up
+            jitter = delay if args.jitter is None else args.jitter
+            result = await one_at_a_time(api, owner["token"], singles, jitter)
+            out["single"][delay] = result
+            print(
+                f"  poll delay {delay} s: {len(singles)} runs one at a time, queuedAt -> "
+                f"startedAt p50 {percentile(result['wait_ms'], 0.5):.0f} ms",
+                flush=True,
+            )
+            stop_process(worker, timeout=15)
+            workers.remove(worker)
+
         for count in args.worker_counts:
             while len(workers) < count:
                 workers.append(
                     stack.start_worker(f"worker-{len(workers) + 1}", env=args.worker_env)
                 )
             next_run = await next_run_of(api, owner["token"], ids[0])
-            print(f"  tick as of {next_run} + 30 s with {count} worker(s) ({load_line()})")
+            print(
+                f"  tick as of {next_run} + 30 s with {count} worker(s) ({load_line()})",
+                flush=True,
+            )
             trees = {
                 "workers": [w.pid for w in workers],
                 "emulator": [stack.processes[0].pid],
@@ -282,25 +314,6 @@ async def drive(stack: Stack, server: Any, args: argparse.Namespace) -> dict[str
                 f"{result['finished_s']:.1f} s after the tick started",
                 flush=True,
             )
-        for process in workers:
-            stop_process(process, timeout=15)
-        workers.clear()
-
-        singles = ids[: args.runs]
-        for delay in args.poll_delays:
-            env = {**args.worker_env, "TILEGRAPH_WORKER_POLL_DELAY_SECONDS": str(delay)}
-            worker = stack.start_worker(f"worker-poll-{delay}", env=env)
-            workers.append(worker)
-            await one_at_a_time(api, owner["token"], singles[:3], 0)  # warm the worker up
-            result = await one_at_a_time(api, owner["token"], singles, args.jitter)
-            out["single"][delay] = result
-            print(
-                f"  poll delay {delay} s: {len(singles)} runs one at a time, queuedAt -> "
-                f"startedAt p50 {percentile(result['wait_ms'], 0.5):.0f} ms",
-                flush=True,
-            )
-            stop_process(worker, timeout=15)
-            workers.remove(worker)
     finally:
         for process in workers:
             stop_process(process, timeout=15)
@@ -310,6 +323,13 @@ async def drive(stack: Stack, server: Any, args: argparse.Namespace) -> dict[str
 
 
 def report(out: dict[str, Any], args: argparse.Namespace) -> None:
+    if out["bursts"]:
+        report_bursts(out["bursts"], args)
+    if out["single"]:
+        report_singles(out["single"], args)
+
+
+def report_bursts(bursts: dict[int, dict[str, Any]], args: argparse.Namespace) -> None:
     med = statistics.median
     print(
         f"\n(i) one scheduler tick, {args.transforms} transforms due in the same minute "
@@ -322,7 +342,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(header)
     print("-" * len(header))
-    for count, r in out["bursts"].items():
+    for count, r in bursts.items():
         print(
             f"{count:>8}{r['tick_s']:>9.2f}{r['finished_s']:>12.1f}"
             f"{args.transforms / r['finished_s']:>9.1f}"
@@ -334,45 +354,52 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
         "tick start -> last finishedAt; wait = queuedAt -> startedAt; run = startedAt -> "
         "finishedAt; sandbox = the run's durationMs"
     )
-    for count, r in out["bursts"].items():
+    for count, r in bursts.items():
         print(
             f"  {count} worker(s): last queuedAt {r['last_queued_s']:.2f} s after tick start; "
             f"completion seen by polling {r['seen_s']:.1f} s after it ({r['polls']} polls "
             f"every {args.poll} s)"
         )
         print(f"    {cpu_line(r['cpu'], r['cpu_wall'])}")
+        served = r["moto"]["dynamodb"] + r["moto"]["s3"]
         print(
             f"    emulator requests per run (tick + run + polling): "
             f"{r['moto']['dynamodb'] / args.transforms:.1f} DynamoDB, "
-            f"{r['moto']['s3'] / args.transforms:.1f} S3"
+            f"{r['moto']['s3'] / args.transforms:.1f} S3; emulator CPU per request "
+            f"{r['cpu']['emulator'] / served * 1000:.1f} ms"
         )
-    bursts = list(out["bursts"].values())
-    if len(bursts) == 2:
+    done = [r["finished_s"] for r in bursts.values()]
+    if len(done) > 1:
         print(
-            f"  speed-up with 2 workers: {bursts[0]['finished_s'] / bursts[1]['finished_s']:.2f}x"
-            " (the second burst's runs publish version 2 of outputs the first burst created)"
+            f"  first burst / last burst all-done time: {done[0] / done[-1]:.2f}x (later bursts "
+            "start with the earlier bursts' runs in the table, and publish version 2+ of outputs)"
         )
 
+
+def report_singles(singles: dict[float, dict[str, Any]], args: argparse.Namespace) -> None:
+    med = statistics.median
+    pause = "one poll delay" if args.jitter is None else f"{args.jitter} s"
     print(
         f"\n(ii) {args.runs} runs queued one at a time with the worker idle (executeTransform, "
-        f"followed over the subscription; random 0-{args.jitter} s pause before each)"
+        f"followed over the subscription; a random pause of 0 to {pause} before each)"
     )
     header = (
         f"{'poll delay s':>13}{'wait p50 ms':>13}{'wait p99 ms':>13}{'wait mean ms':>14}"
-        f"{'run p50 ms':>12}{'E2E p50 ms':>12}{'E2E p99 ms':>12}"
+        f"{'run p50 ms':>12}{'sandbox p50':>13}{'E2E p50 ms':>12}{'E2E p99 ms':>12}"
     )
     print(header)
     print("-" * len(header))
-    for delay, r in out["single"].items():
+    for delay, r in singles.items():
         print(
             f"{delay:>13}{percentile(r['wait_ms'], 0.5):>13.1f}"
             f"{percentile(r['wait_ms'], 0.99):>13.1f}{statistics.fmean(r['wait_ms']):>14.1f}"
-            f"{med(r['run_ms']):>12.1f}{percentile(r['total_ms'], 0.5):>12.1f}"
+            f"{med(r['run_ms']):>12.1f}{med(r['sandbox_ms']):>13.1f}"
+            f"{percentile(r['total_ms'], 0.5):>12.1f}"
             f"{percentile(r['total_ms'], 0.99):>12.1f}"
         )
-    singles = list(out["single"].items())
-    if len(singles) == 2:
-        (slow, a), (fast, b) = singles
+    pairs = list(singles.items())
+    if len(pairs) == 2:
+        (slow, a), (fast, b) = pairs
         print(
             f"  queuedAt -> startedAt p50 ratio {slow} s / {fast} s = "
             f"{percentile(a['wait_ms'], 0.5) / percentile(b['wait_ms'], 0.5):.1f}x; "
@@ -384,10 +411,12 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transforms", type=int, default=1000, help="transforms due together")
-    parser.add_argument("--workers", default="1,2", help="worker counts for the burst")
+    parser.add_argument("--workers", default="1", help="worker counts for bursts, e.g. 1,2")
     parser.add_argument("--runs", type=int, default=50, help="runs one at a time, per delay")
     parser.add_argument("--poll-delays", default="0.5,0.01", help="worker poll delays (s)")
-    parser.add_argument("--jitter", type=float, default=0.5, help="max pause before a run (s)")
+    parser.add_argument(
+        "--jitter", type=float, default=None, help="max pause before a run (s; default: the delay)"
+    )
     parser.add_argument("--poll", type=float, default=0.2, help="completion poll interval (s)")
     parser.add_argument("--concurrency", type=int, default=8, help="creates in flight (setup)")
     parser.add_argument("--sandbox-slots", type=int, default=2, help="per worker")
@@ -399,7 +428,7 @@ def main() -> None:
         return
     args.worker_counts = [int(n) for n in args.workers.split(",") if n]
     args.poll_delays = [float(d) for d in args.poll_delays.split(",") if d]
-    if args.runs > args.transforms:
+    if args.poll_delays and args.runs > args.transforms:
         parser.error("--runs cannot exceed --transforms")
     args.worker_env = {**PRODUCTION, "TILEGRAPH_SANDBOX_SLOTS": str(args.sandbox_slots)}
 

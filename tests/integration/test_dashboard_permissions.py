@@ -295,6 +295,18 @@ OPERATIONS: list[Operation] = [
 ]
 
 
+async def _chat(w: World) -> str:
+    query = """subscription($d: ID!) { dashboardChat(dashboardId: $d, message: "How many rows?") {
+      type } }"""
+    async with w.api.websocket({"authorization": f"Bearer {w.caller['token']}"}) as session:
+        assert (await session.receive())["type"] == "connection_ack"
+        op = await session.subscribe(query, {"d": w.dashboard_id})
+        events = [payload async for payload in session.messages(op)]
+    if events and events[0].get("errors"):
+        return str(events[0]["errors"][0]["extensions"]["code"])
+    return "OK" if events[-1]["data"]["dashboardChat"]["type"] == "DONE" else "NULL"
+
+
 async def _new_share(w: World) -> str:
     target = f"usr_{secrets.token_hex(8)}"  # any id: the level check comes first
     query = "mutation($i: ShareDashboardInput!) { shareDashboard(input: $i) { share { id } } }"
