@@ -1,0 +1,143 @@
+"""Platform guarantees: batched reads, CORS, audit failures, re-checked subscriptions and
+the worker's refusal to run user code without its sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+import boto3
+import httpx
+
+from tests.conftest import Users
+from tests.support.client import Api
+from tests.support.datasets import FOLLOW, csv_bytes, upload
+from tests.support.stack import ROOT, Stack
+from tilegraph.services.registry import Services
+from tilegraph.settings import Settings
+from tilegraph.store.aws import RequestCounter
+
+
+async def test_batch_gets_are_deduplicated_and_chunked_by_100(stack: Stack) -> None:
+    services = await Services.open(Settings.from_env(stack.env))
+    try:
+        ids = [f"usr_batch{secrets.token_hex(4)}{i}" for i in range(250)]
+        await services.db.batch_write(
+            "users", puts=[{"id": i, "name": i, "email": f"{i}@x.example"} for i in ids]
+        )
+        counter = RequestCounter()
+        token = counter.bind()
+        try:
+            found = await services.db.batch_get("users", [{"id": i} for i in ids + ids[:50]])
+        finally:
+            RequestCounter.unbind(token)
+        assert sorted(item["id"] for item in found) == sorted(ids)
+        assert counter.dynamodb == 3  # 250 distinct keys: 100 + 100 + 50
+    finally:
+        await services.close()
+
+
+async def test_cors_follows_the_allow_list(stack: Stack) -> None:
+    server = stack.start_api("api-cors", {"TILEGRAPH_CORS_ORIGINS": "https://bi.example"})
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        allowed = await client.options(
+            "/graphql",
+            headers={
+                "Origin": "https://bi.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        other = await client.options(
+            "/graphql",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://bi.example"
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_a_failing_audit_write_never_fails_the_request(stack: Stack) -> None:
+    prefix = f"a{secrets.token_hex(3)}_"
+    env = {"TILEGRAPH_TABLE_PREFIX": prefix}
+    created = stack.run_cli(
+        "create-admin", "--email", "audit@tests.example", "--password", "Audit-passw0rd!", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    server = stack.start_api("api-no-audit", env)
+    boto3.client(
+        "dynamodb",
+        endpoint_url=stack.env["TILEGRAPH_AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).delete_table(TableName=f"{prefix}audit_logs")
+    api = Api(server.url, server.ws_url)
+    try:
+        token = await api.login("audit@tests.example", "Audit-passw0rd!")  # audits USER_LOGIN
+        assert (await api.ok("{ me { email } }", token=token))["me"]["email"]
+    finally:
+        await api.close()
+    assert "audit_write_failed" in server.log.read_text()
+
+
+async def test_subscriptions_check_access_again_on_every_event(stack: Stack, users: Users) -> None:
+    env = {"TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}"}
+    server = stack.start_api("api-recheck", env)
+    api = Api(server.url, server.ws_url)
+    try:
+        owner = await users.create("recheck")
+        uploaded = await upload(api, owner["token"], csv_bytes([["a"], [1]]))
+        async with api.websocket({"authorization": f"Bearer {owner['token']}"}) as session:
+            assert (await session.receive())["type"] == "connection_ack"
+            op = await session.subscribe(FOLLOW, {"id": uploaded["import"]["id"]})
+            messages = session.messages(op)
+            first = await anext(messages)
+            assert first["data"]["datasetImport"]["status"] == "QUEUED"
+            await api.ok("mutation { logout { ok } }", token=owner["token"])  # revoke it
+            stack.start_worker("worker-recheck", env)
+            after = [payload async for payload in messages]
+        assert after[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert not any(p.get("data") for p in after)
+    finally:
+        await api.close()
+
+
+async def test_the_worker_refuses_to_run_user_code_without_its_sandbox(
+    stack: Stack, tmp_path: Any
+) -> None:
+    # A PATH without bubblewrap: the worker must not quietly run user code unsandboxed.
+    env = {**stack.env, "PATH": str(tmp_path)}
+    refused = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tilegraph.cli", "worker", "--burst"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert refused.returncode != 0
+    assert (
+        "refuses to run user code" in refused.stderr
+        and "TILEGRAPH_SANDBOX=process" in refused.stderr
+    )
+    allowed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tilegraph.cli", "worker", "--burst"],
+        env={
+            **env,
+            "TILEGRAPH_SANDBOX": "process",
+            "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "sandbox_weakened" in allowed.stderr
