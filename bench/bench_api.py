@@ -54,7 +54,7 @@ async def load(
 
 WRK_SCRIPT = """
 wrk.method = "POST"
-wrk.body = '{body}'
+wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
 """
