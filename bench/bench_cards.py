@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.client import Api  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
 
-ADMIN = ("bench-admin@example.com", "Bench-passw0rd!")
-# Production timings instead of the test stack's short ones; the worker keeps INFO logs
-# because its readiness marker is an INFO line.
-PRODUCTION = {
-    "TILEGRAPH_INGEST_BLOCK_BYTES": str(8 << 20),
-    "TILEGRAPH_HEARTBEAT_SECONDS": "5",
-    "TILEGRAPH_HEARTBEAT_TIMEOUT_SECONDS": "30",
-    "TILEGRAPH_SWEEPER_INTERVAL_SECONDS": "10",
-    "TILEGRAPH_REQUEUE_GRACE_SECONDS": "30",
-    "TILEGRAPH_CARD_TIMEOUT_SECONDS": "10",
-}
+from common import (  # noqa: E402
+    ADMIN,
+    FOLLOW_IMPORT,
+    PRODUCTION,
+    QUIET_API,
+    admin_stack,
+    cold_import_pandas,
+    describe,
+    ms_between,
+    start_upload,
+    work_dir,
+)
 
+LABEL_WIDTH = 46
 NOOP = "def render(dataset, filters, params):\n    return 'ok'\n"
 SUMMARY = """def render(dataset, filters, params):
     summary = dataset.groupby("region")[["amount", "quantity"]].sum()
@@ -53,11 +50,6 @@ SUMMARY = """def render(dataset, filters, params):
 """
 CATEGORIES = ["A", "B", "C", "D"]
 
-UPLOAD = """mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) {
-  dataset { id } import { id status } } }"""
-FOLLOW_IMPORT = """subscription($id: ID!) { datasetImport(id: $id) {
-  status startedAt finishedAt error { code message }
-  dataset { id version rowCount columnCount } } }"""
 CREATE = """mutation($i: CreateCardInput!) { createCard(input: $i) { card { id } } }"""
 EXECUTE = """mutation($i: ExecuteCardInput!) { executeCard(input: $i) { execution {
   id status queuedAt startedAt finishedAt result { cached html executionTimeMs } } } }"""
@@ -67,22 +59,6 @@ FOLLOW = """subscription($id: ID!) { cardExecution(id: $id) { id status
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def describe(name: str, samples: list[float]) -> str:
-    return (
-        f"{name:<46} n={len(samples):<4} p50={percentile(samples, 0.5):8.1f} ms"
-        f"  p95={percentile(samples, 0.95):8.1f} ms"
-    )
-
-
-def ms_between(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000
 
 
 def breakdown(samples: list[float], results: list[dict[str, Any]]) -> str:
@@ -146,23 +122,9 @@ class Client:
         self.session = session
 
     async def upload(self, name: str, content: bytes) -> dict[str, Any]:
-        variables = {"input": {"name": name, "file": None}}
-        response = await self.api.http.post(
-            "/graphql",
-            data={
-                "operations": json.dumps({"query": UPLOAD, "variables": variables}),
-                "map": json.dumps({"0": ["variables.input.file"]}),
-            },
-            files={"0": (f"{name}.csv", content, "text/csv")},
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=600,
-        )
-        body = response.json()
-        if body.get("errors"):
-            raise RuntimeError(f"upload failed: {body['errors']}")
-        op = await self.session.subscribe(
-            FOLLOW_IMPORT, {"id": body["data"]["uploadDataset"]["import"]["id"]}
-        )
+        """Upload, then follow the import over this client's WebSocket; the final state."""
+        import_id = await start_upload(self.api, self.token, name, content, wait_s=600)
+        op = await self.session.subscribe(FOLLOW_IMPORT, {"id": import_id})
         final: dict[str, Any] = {}
         async for payload in self.session.messages(op, timeout=600):
             final = payload["data"]["datasetImport"] if payload.get("data") else payload
@@ -276,15 +238,6 @@ def parquet_scan_alone(
     return samples
 
 
-def cold_import_pandas(runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import pandas"], check=True)
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -361,17 +314,10 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench_cards_") as tmp:
-        work = Path(tmp)
-        stack = Stack.create(work / "stack")
-        try:
-            created = stack.run_cli("create-admin", "--email", ADMIN[0], "--password", ADMIN[1])
-            assert created.returncode == 0, created.stderr
-            server = stack.start_api(env={**PRODUCTION, "TILEGRAPH_LOG_LEVEL": "WARNING"})
-            stack.start_worker(env=PRODUCTION)
-            out = asyncio.run(api_part(server.url, server.ws_url, args, work, stack.env))
-        finally:
-            stack.close()
+    with work_dir("bench_cards_") as work, admin_stack(work) as stack:
+        server = stack.start_api(env=QUIET_API)
+        stack.start_worker(env=PRODUCTION)
+        out = asyncio.run(api_part(server.url, server.ws_url, args, work, stack.env))
     load_after = os.getloadavg()
 
     med = statistics.median
@@ -381,10 +327,10 @@ def main() -> None:
         "one WebSocket reused for every run\n"
     )
     print("(a) sandbox overhead")
-    print(describe("no-op card, API end to end (useCache false)", out["noop"]))
+    print(describe("no-op card, API end to end (useCache false)", out["noop"], LABEL_WIDTH))
     print(out["noop_split"])
-    print(describe("no-op card, Sandbox.run alone (bwrap)", out["sandbox"]))
-    print(describe('cold `python -c "import pandas"`', out["cold"]))
+    print(describe("no-op card, Sandbox.run alone (bwrap)", out["sandbox"], LABEL_WIDTH))
+    print(describe('cold `python -c "import pandas"`', out["cold"], LABEL_WIDTH))
     noop, alone, cold = med(out["noop"]), med(out["sandbox"]), med(out["cold"])
     print(
         f"p50 ratios: API end to end / Sandbox.run = {noop / alone:.1f}x; "
@@ -398,10 +344,10 @@ def main() -> None:
         f"CATEGORY filter keeping {out['filtered_rows']:,} rows, groupby + to_html; "
         "the card declares no used columns, so every column is read"
     )
-    print(describe("cold run, API end to end (useCache false)", out["cold_card"]))
+    print(describe("cold run, API end to end (useCache false)", out["cold_card"], LABEL_WIDTH))
     print(out["cold_card_split"])
-    print(describe("filtered Parquet scan from the emulator, alone", out["scan"]))
-    print(describe("cache hit, mutation -> SUCCEEDED", out["hit"]))
+    print(describe("filtered Parquet scan from the emulator, alone", out["scan"], LABEL_WIDTH))
+    print(describe("cache hit, mutation -> SUCCEEDED", out["hit"], LABEL_WIDTH))
     print(
         f"p50 ratio cold / cache hit = {med(out['cold_card']) / med(out['hit']):.1f}x; "
         f"cold big card / no-op card = {med(out['cold_card']) / noop:.1f}x"

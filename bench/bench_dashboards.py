@@ -24,7 +24,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.client import Api  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
 
 from common import (  # noqa: E402
     ADMIN,
@@ -42,6 +40,7 @@ from common import (  # noqa: E402
     CpuMeter,
     EmulatorLog,
     Subscriptions,
+    admin_stack,
     bounded,
     cpu_line,
     create_user,
@@ -49,7 +48,9 @@ from common import (  # noqa: E402
     ms_between,
     open_api,
     percentile,
+    stack_trees,
     upload_csv,
+    work_dir,
 )
 
 PAGE = """query($id: ID!) { dashboard(id: $id) {
@@ -644,29 +645,13 @@ def main() -> None:
 
     print(f"start: {load_line()}", flush=True)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench_dashboards_") as tmp:
-        if args.keep:
-            tmp = tempfile.mkdtemp(prefix="bench_dashboards_")
-            print(f"keeping the stack's logs in {tmp}", flush=True)
-        work = Path(tmp)
-        stack = Stack.create(work / "stack")
-        try:
-            created = stack.run_cli("create-admin", "--email", ADMIN[0], "--password", ADMIN[1])
-            assert created.returncode == 0, created.stderr
-            server = stack.start_api(env={**QUIET_API, "TILEGRAPH_REPORT_DB_REQUESTS": "1"})
-            worker = stack.start_worker(env={**PRODUCTION, "TILEGRAPH_SANDBOX_SLOTS": "2"})
-            trees = {
-                "worker": [worker.pid],
-                "emulator": [stack.processes[0].pid],
-                "api": [server.process.pid],
-                "redis": [stack.redis.process.pid],
-                "bench": [0],
-            }
-            args.emulator_log = stack.workdir / "aws-emulator.log"
-            args.env = stack.env
-            rows, out = asyncio.run(drive(server, stack.env, work, args, trees))
-        finally:
-            stack.close()
+    with work_dir("bench_dashboards_", args.keep) as work, admin_stack(work) as stack:
+        server = stack.start_api(env={**QUIET_API, "TILEGRAPH_REPORT_DB_REQUESTS": "1"})
+        worker = stack.start_worker(env={**PRODUCTION, "TILEGRAPH_SANDBOX_SLOTS": "2"})
+        trees = {"worker": [worker.pid], **stack_trees(stack, server), "bench": [0]}
+        args.emulator_log = stack.workdir / "aws-emulator.log"
+        args.env = stack.env
+        rows, out = asyncio.run(drive(server, stack.env, work, args, trees))
     load_after = os.getloadavg()
     print(
         f"\n{os.cpu_count()} cores; load average {load_before[0]:.2f} -> {load_after[0]:.2f}; "

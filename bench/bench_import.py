@@ -34,20 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ADMIN = ("bench-admin@example.com", "Bench-passw0rd!")
 CHUNK_ROWS = 100_000
 PROBE_BYTES = 8 << 20  # chardet is first timed on this prefix to decide whether to extrapolate
-
-# Production timings instead of the test stack's short ones (heartbeats every 0.5 s, 1 MiB
-# ingest blocks); the worker keeps INFO logs because its readiness marker is an INFO line.
-PRODUCTION = {
-    "TILEGRAPH_INGEST_BLOCK_BYTES": str(8 << 20),
-    "TILEGRAPH_HEARTBEAT_SECONDS": "5",
-    "TILEGRAPH_HEARTBEAT_TIMEOUT_SECONDS": "30",
-    "TILEGRAPH_SWEEPER_INTERVAL_SECONDS": "10",
-    "TILEGRAPH_REQUEUE_GRACE_SECONDS": "30",
-    "TILEGRAPH_CARD_TIMEOUT_SECONDS": "10",
-}
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "東京", "München", "Zoë")
 
 UPLOAD = """mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) {
   dataset { id name } import { id status queuedAt } } }"""
@@ -59,52 +48,9 @@ FOLLOW = """subscription($id: ID!) { datasetImport(id: $id) {
 # --------------------------------------------------------------------------- the data
 
 
-def generate_csv(path: Path, size_mb: int, seed: int = 11) -> int:
-    """A CSV of at least ``size_mb`` MiB: int (with nulls), float, string (some non-ASCII),
-    date and bool columns, built in blocks with numpy/pyarrow. Returns the data rows."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    rng = np.random.default_rng(seed)
-    words = pa.array(["alpha", "bravo", "charlie", "delta", "echo", "東京", "München", "Zoë"])
-    cities = pa.array(["Tokyo", "Osaka", "Nagoya", "Sapporo", "Fukuoka", "Kobe", "Kyoto"])
-    target = size_mb << 20
-    n = min(CHUNK_ROWS, max(10_000, size_mb * 2_000))  # ~95 bytes a row
-    rows = 0
-    writer: Any = None
-    try:
-        while writer is None or path.stat().st_size < target:
-            table = pa.table(
-                {
-                    "id": pa.array(np.arange(rows, rows + n, dtype=np.int64)),
-                    "quantity": pa.array(
-                        rng.integers(-1_000, 100_000, n), mask=rng.random(n) < 0.01
-                    ),
-                    "price": pa.array(np.round(rng.random(n) * 1000, 2)),
-                    "score": pa.array(rng.standard_normal(n)),
-                    "name": pc.binary_join_element_wise(
-                        words.take(pa.array(rng.integers(0, len(words), n))),
-                        pc.cast(pa.array(rng.integers(0, 100_000, n)), pa.string()),
-                        "-",
-                    ),
-                    "city": cities.take(pa.array(rng.integers(0, len(cities), n))),
-                    "day": pa.array(rng.integers(18_000, 20_000, n).astype("datetime64[D]")),
-                    "active": pa.array(rng.random(n) < 0.5),
-                    "comment": pc.binary_join_element_wise(
-                        "note", pc.cast(pa.array(rng.integers(0, 10**9, n)), pa.string()), " "
-                    ),
-                }
-            )
-            if writer is None:
-                writer = pcsv.CSVWriter(str(path), table.schema)
-            writer.write_table(table)
-            rows += n
-    finally:
-        if writer is not None:
-            writer.close()
-    return rows
+def block_rows(size_mb: int) -> int:
+    """Rows per generated block: ~95 bytes a row, at most ``CHUNK_ROWS``."""
+    return min(CHUNK_ROWS, max(10_000, size_mb * 2_000))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -275,6 +221,7 @@ def measured_import(
     RSS is far below the measured import's, so VmHWM still belongs to the measured import."""
     from tests.support.client import Api
 
+    from common import ADMIN, PRODUCTION
     from tilegraph.local.processes import stop_process
 
     worker = stack.start_worker(name=f"worker-{name}", env=PRODUCTION)
@@ -335,14 +282,14 @@ def main() -> None:
 
 
 def bench(work: Path, args: argparse.Namespace) -> None:
-    from tests.support.stack import Stack
+    from common import QUIET_API, admin_stack, generate_csv
 
     files: dict[str, Path] = {}
     rows: dict[str, int] = {}
     for label, mb in (("full", args.size_mb), ("half", max(args.size_mb // 2, 1)), ("warm", 1)):
         path = work / f"import_{mb}mb.csv"
         started = time.perf_counter()
-        rows[label] = generate_csv(path, mb)
+        rows[label] = generate_csv(path, mb, seed=11, block_rows=block_rows(mb), words=WORDS)
         files[label] = path
         if label != "warm":
             print(
@@ -352,13 +299,10 @@ def bench(work: Path, args: argparse.Namespace) -> None:
             )
 
     load_before = os.getloadavg()
-    stack = Stack.create(work / "stack")
     ours: dict[str, list[dict[str, Any]]] = {"full": [], "half": []}
     naive: list[dict[str, Any]] = []
-    try:
-        created = stack.run_cli("create-admin", "--email", ADMIN[0], "--password", ADMIN[1])
-        assert created.returncode == 0, created.stderr
-        api_server = stack.start_api(env={**PRODUCTION, "TILEGRAPH_LOG_LEVEL": "WARNING"})
+    with admin_stack(work) as stack:
+        api_server = stack.start_api(env=QUIET_API)
         measured_import(stack, api_server, files["warm"], "warm-up", files["warm"])  # the API
         for n in range(max(args.repeat, 1)):
             # Interleaved, so a burst of load on this shared machine hits every pipeline.
@@ -382,8 +326,6 @@ def bench(work: Path, args: argparse.Namespace) -> None:
                         flush=True,
                     )
         api_peak = vm_kb(api_server.process.pid, "VmHWM") / 1024
-    finally:
-        stack.close()
     load_after = os.getloadavg()
     report(files, rows, ours, naive, api_peak, load_before, load_after, args.repeat)
 

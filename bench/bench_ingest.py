@@ -17,63 +17,18 @@ import multiprocessing as mp
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
 CHUNK_ROWS = 250_000
-
-
-def generate_csv(path: Path, size_mb: int, seed: int = 7) -> int:
-    """Write a CSV of at least ``size_mb`` MiB with int, float, string, date and bool columns.
-
-    Built in chunks of columns with numpy/pyarrow and written by pyarrow's CSV writer, so a
-    200 MB file takes seconds; returns the number of data rows.
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-
-    rng = np.random.default_rng(seed)
-    words = pa.array(["alpha", "bravo", "charlie", "delta", "echo", "東京", "大阪", "Zoë"])
-    cities = pa.array(["Tokyo", "Osaka", "Nagoya", "Sapporo", "Fukuoka", "Kobe", "Kyoto"])
-    target = size_mb << 20
-    rows = 0
-    writer: Any = None
-    try:
-        while writer is None or path.stat().st_size < target:
-            n = CHUNK_ROWS
-            quantity = pa.array(rng.integers(-1_000, 100_000, n), mask=rng.random(n) < 0.01)
-            table = pa.table(
-                {
-                    "id": pa.array(np.arange(rows, rows + n, dtype=np.int64)),
-                    "quantity": quantity,
-                    "price": pa.array(np.round(rng.random(n) * 1000, 2)),
-                    "score": pa.array(rng.standard_normal(n)),
-                    "name": pc.binary_join_element_wise(
-                        words.take(pa.array(rng.integers(0, len(words), n))),
-                        pc.cast(pa.array(rng.integers(0, 100_000, n)), pa.string()),
-                        "-",
-                    ),
-                    "city": cities.take(pa.array(rng.integers(0, len(cities), n))),
-                    "day": pa.array(rng.integers(18_000, 20_000, n).astype("datetime64[D]")),
-                    "active": pa.array(rng.random(n) < 0.5),
-                    "comment": pc.binary_join_element_wise(
-                        "note", pc.cast(pa.array(rng.integers(0, 10**9, n)), pa.string()), " "
-                    ),
-                }
-            )
-            if writer is None:
-                writer = pcsv.CSVWriter(str(path), table.schema)
-            writer.write_table(table)
-            rows += n
-    finally:
-        if writer is not None:
-            writer.close()
-    return rows
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "東京", "大阪", "Zoë")
 
 
 def transcode(source: Path, target: Path, encoding: str) -> None:
@@ -222,11 +177,15 @@ def main() -> None:
 def _bench(
     work: Path, size_mb: int, repeat: int, encoding: str, baseline: str = "charset-normalizer"
 ) -> None:
+    # Imported here, not at the top: each pipeline runs in a spawned process that re-imports
+    # this script, and its peak RSS should not include the helpers' modules.
+    from common import generate_csv
+
     files = {}
     for label, mb in (("full", size_mb), ("half", max(size_mb // 2, 1))):
         path = work / f"bench_{mb}mb_{encoding}.csv"
         start = time.perf_counter()
-        rows = generate_csv(path, mb)
+        rows = generate_csv(path, mb, seed=7, block_rows=CHUNK_ROWS, words=WORDS)
         if encoding.replace("_", "-").lower() not in ("utf-8", "utf8"):
             utf8 = path.rename(path.with_suffix(".utf8"))
             transcode(utf8, path, encoding)

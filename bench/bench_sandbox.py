@@ -11,29 +11,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from tilegraph.executor import CARD_LIMITS, CardJob, Sandbox
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import cold_import_pandas, describe  # noqa: E402
+
 NOOP = "def render(dataset, filters, params):\n    return 'ok'\n"
 LENGTH = "def render(dataset, filters, params):\n    return str(len(dataset))\n"
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def describe(name: str, samples: list[float]) -> str:
-    return (
-        f"{name:<34} n={len(samples):<4} p50={percentile(samples, 0.5):8.1f} ms"
-        f"  p95={percentile(samples, 0.95):8.1f} ms"
-    )
+LABEL_WIDTH = 34
 
 
 async def timed_runs(sandbox: Sandbox, job: CardJob, runs: int, expect: str) -> list[float]:
@@ -45,15 +39,6 @@ async def timed_runs(sandbox: Sandbox, job: CardJob, runs: int, expect: str) -> 
         result = await sandbox.run(job, CARD_LIMITS)
         samples.append((time.perf_counter() - started) * 1000)
         assert result.output is not None and result.output.html == expect, result.error  # type: ignore[union-attr]
-    return samples
-
-
-def cold_import_pandas(runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import pandas"], check=True)
-        samples.append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -80,9 +65,9 @@ async def main() -> None:
         await sandbox.close()
     cold = cold_import_pandas(args.cold_runs)
 
-    print(describe("no-op card (Sandbox.run)", noop))
-    print(describe("1M x 10 float64 card (80 MB in)", big))
-    print(describe('cold `python -c "import pandas"`', cold))
+    print(describe("no-op card (Sandbox.run)", noop, LABEL_WIDTH))
+    print(describe("1M x 10 float64 card (80 MB in)", big, LABEL_WIDTH))
+    print(describe('cold `python -c "import pandas"`', cold, LABEL_WIDTH))
     ratio = statistics.median(cold) / statistics.median(noop)
     print(f"cold import pandas p50 / no-op card p50 = {ratio:.1f}x")
 

@@ -33,7 +33,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +51,7 @@ from common import (  # noqa: E402
     CpuMeter,
     EmulatorLog,
     Subscriptions,
+    admin_stack,
     bounded,
     cpu_line,
     create_user,
@@ -59,7 +59,9 @@ from common import (  # noqa: E402
     ms_between,
     open_api,
     percentile,
+    stack_trees,
     upload_csv,
+    work_dir,
 )
 
 CRON = "0 0 1 1 *"  # yearly: never due by itself while the bench runs
@@ -301,9 +303,7 @@ async def drive(stack: Stack, server: Any, args: argparse.Namespace) -> dict[str
             )
             trees = {
                 "workers": [w.pid for w in workers],
-                "emulator": [stack.processes[0].pid],
-                "api": [server.process.pid],
-                "redis": [stack.redis.process.pid],
+                **stack_trees(stack, server),
                 "bench+tick": [0],
             }
             log = stack.workdir / "aws-emulator.log"
@@ -434,18 +434,9 @@ def main() -> None:
 
     print(f"start: {load_line()}", flush=True)
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench_schedules_") as tmp:
-        if args.keep:
-            tmp = tempfile.mkdtemp(prefix="bench_schedules_")
-            print(f"keeping the stack's logs in {tmp}", flush=True)
-        stack = Stack.create(Path(tmp) / "stack")
-        try:
-            created = stack.run_cli("create-admin", "--email", ADMIN[0], "--password", ADMIN[1])
-            assert created.returncode == 0, created.stderr
-            server = stack.start_api(env=QUIET_API)
-            out = asyncio.run(drive(stack, server, args))
-        finally:
-            stack.close()
+    with work_dir("bench_schedules_", args.keep) as work, admin_stack(work) as stack:
+        server = stack.start_api(env=QUIET_API)
+        out = asyncio.run(drive(stack, server, args))
     load_after = os.getloadavg()
     print(
         f"\n{os.cpu_count()} cores; load average {load_before[0]:.2f} -> {load_after[0]:.2f}; "

@@ -1,7 +1,9 @@
-"""Helpers shared by ``bench_dashboards.py`` and ``bench_schedules.py``: the stack's settings,
+"""Helpers shared by the benches: the stack's settings and start-up, generated CSVs,
 percentiles, uploads, and many subscriptions multiplexed over one WebSocket.
 
 Not a bench itself; the benches put the repository root on ``sys.path`` before importing it.
+Benches whose measured child processes re-run the bench script (``bench_import.py``,
+``bench_ingest.py``) import it inside functions, so those children do not load it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import itertools
 import json
 import os
 import secrets
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.support.client import Api
+from tests.support.stack import ApiServer, Stack
 
 ADMIN = ("bench-admin@example.com", "Bench-passw0rd!")
 USER_PASSWORD = "Bench-User-passw0rd!"
@@ -53,6 +59,14 @@ def percentile(samples: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1) of a non-empty sample."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def describe(name: str, samples: list[float], width: int) -> str:
+    """One line: the label padded to `width`, the count, p50 and p95 in ms."""
+    return (
+        f"{name:<{width}} n={len(samples):<4} p50={percentile(samples, 0.5):8.1f} ms"
+        f"  p95={percentile(samples, 0.95):8.1f} ms"
+    )
 
 
 def ms_between(start: str, end: str) -> float:
@@ -133,12 +147,114 @@ class EmulatorLog:
         return {"dynamodb": dynamodb, "s3": len(requests) - dynamodb}
 
 
+def cold_import_pandas(runs: int) -> list[float]:
+    """Milliseconds of `runs` cold ``python -c "import pandas"`` (what a sandbox without a
+    warm zygote would pay)."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import pandas"], check=True)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
 def cpu_line(spent: dict[str, float], wall: float) -> str:
     parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items())
     return (
         f"CPU s: {parts}; total {sum(spent.values()):.1f} over {wall:.1f} s wall "
         f"({sum(spent.values()) / wall:.2f} cores busy of {os.cpu_count()})"
     )
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def generate_csv(
+    path: Path, size_mb: int, *, seed: int, block_rows: int, words: Sequence[str]
+) -> int:
+    """A CSV of at least ``size_mb`` MiB: int (with nulls), float, string (from `words`, plus
+    a number), date and bool columns, built in blocks of `block_rows` rows with numpy/pyarrow
+    and written by pyarrow's CSV writer, so a 200 MB file takes seconds. Returns the data rows.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(seed)
+    names = pa.array(list(words))
+    cities = pa.array(["Tokyo", "Osaka", "Nagoya", "Sapporo", "Fukuoka", "Kobe", "Kyoto"])
+    target = size_mb << 20
+    n = block_rows
+    rows = 0
+    writer: Any = None
+    try:
+        while writer is None or path.stat().st_size < target:
+            table = pa.table(
+                {
+                    "id": pa.array(np.arange(rows, rows + n, dtype=np.int64)),
+                    "quantity": pa.array(
+                        rng.integers(-1_000, 100_000, n), mask=rng.random(n) < 0.01
+                    ),
+                    "price": pa.array(np.round(rng.random(n) * 1000, 2)),
+                    "score": pa.array(rng.standard_normal(n)),
+                    "name": pc.binary_join_element_wise(
+                        names.take(pa.array(rng.integers(0, len(names), n))),
+                        pc.cast(pa.array(rng.integers(0, 100_000, n)), pa.string()),
+                        "-",
+                    ),
+                    "city": cities.take(pa.array(rng.integers(0, len(cities), n))),
+                    "day": pa.array(rng.integers(18_000, 20_000, n).astype("datetime64[D]")),
+                    "active": pa.array(rng.random(n) < 0.5),
+                    "comment": pc.binary_join_element_wise(
+                        "note", pc.cast(pa.array(rng.integers(0, 10**9, n)), pa.string()), " "
+                    ),
+                }
+            )
+            if writer is None:
+                writer = pcsv.CSVWriter(str(path), table.schema)
+            writer.write_table(table)
+            rows += n
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+@contextmanager
+def work_dir(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A temporary work directory, removed on exit; with `keep` a lasting one, said so."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        if keep:
+            tmp = tempfile.mkdtemp(prefix=prefix)
+            print(f"keeping the stack's logs in {tmp}", flush=True)
+        yield Path(tmp)
+
+
+@contextmanager
+def admin_stack(work: Path) -> Iterator[Stack]:
+    """The test stack (emulator, redis) under ``work / "stack"`` with the bench admin
+    created; closed on exit. The API and workers are the caller's to start."""
+    stack = Stack.create(work / "stack")
+    try:
+        created = stack.run_cli("create-admin", "--email", ADMIN[0], "--password", ADMIN[1])
+        assert created.returncode == 0, created.stderr
+        yield stack
+    finally:
+        stack.close()
+
+
+def stack_trees(stack: Stack, server: ApiServer) -> dict[str, list[int]]:
+    """The stack's own process trees for ``CpuMeter``: the emulator, the API and redis."""
+    assert stack.redis.process is not None
+    return {
+        "emulator": [stack.processes[0].pid],
+        "api": [server.process.pid],
+        "redis": [stack.redis.process.pid],
+    }
 
 
 # --------------------------------------------------------------------------- the API
@@ -232,10 +348,10 @@ class Subscriptions:
                     await self.ws.send(json.dumps({"id": op_id, "type": "complete"}))
 
 
-async def upload_csv(
-    api: Api, token: str, subs: Subscriptions, name: str, content: bytes
-) -> dict[str, Any]:
-    """Upload over GraphQL multipart and follow the import to SUCCEEDED; the final state."""
+async def start_upload(
+    api: Api, token: str, name: str, content: bytes, wait_s: float = 1800
+) -> str:
+    """Upload a CSV over GraphQL multipart (``uploadDataset``); the id of the import it queued."""
     variables = {"input": {"name": name, "file": None}}
     response = await api.http.post(
         "/graphql",
@@ -245,12 +361,19 @@ async def upload_csv(
         },
         files={"0": (f"{name}.csv", content, "text/csv")},
         headers={"Authorization": f"Bearer {token}"},
-        timeout=1800,
+        timeout=wait_s,
     )
     body = response.json()
     if body.get("errors"):
         raise RuntimeError(f"upload failed: {body['errors']}")
-    import_id = body["data"]["uploadDataset"]["import"]["id"]
+    return str(body["data"]["uploadDataset"]["import"]["id"])
+
+
+async def upload_csv(
+    api: Api, token: str, subs: Subscriptions, name: str, content: bytes
+) -> dict[str, Any]:
+    """Upload over GraphQL multipart and follow the import to SUCCEEDED; the final state."""
+    import_id = await start_upload(api, token, name, content)
     final, _ = await subs.follow(FOLLOW_IMPORT, {"id": import_id}, "datasetImport", 1800)
     if final["status"] != "SUCCEEDED":
         raise RuntimeError(f"import ended {final}")
