@@ -326,8 +326,66 @@ def bench(work: Path, args: argparse.Namespace) -> None:
                         flush=True,
                     )
         api_peak = vm_kb(api_server.process.pid, "VmHWM") / 1024
+        split = asyncio.run(phase_split(stack.env, files["full"], work, args.repeat))
     load_after = os.getloadavg()
     report(files, rows, ours, naive, api_peak, load_before, load_after, args.repeat)
+    report_split(split, files["full"], naive)
+
+
+async def phase_split(
+    env: dict[str, str], csv: Path, work: Path, repeat: int
+) -> list[dict[str, float]]:
+    """The import's three steps timed apart, in this process, as the worker runs them: S3
+    download from the emulator, ingest to Parquet, Parquet upload to the emulator."""
+    from tilegraph.ingest import IngestOptions, ingest_csv
+    from tilegraph.services.registry import Services
+    from tilegraph.settings import Settings
+
+    services = await Services.open(Settings.from_env(env))
+    runs: list[dict[str, float]] = []
+    try:
+        await services.objects.upload_file(csv, "bench/split/source.csv")
+        for n in range(max(repeat, 1)):
+            local, out = work / f"split-{n}.csv", work / f"split-{n}"
+            out.mkdir()
+            started = time.perf_counter()
+            await services.objects.download("bench/split/source.csv", local)
+            downloaded = time.perf_counter()
+            result = await asyncio.to_thread(
+                ingest_csv, local, out, IngestOptions(block_size=8 << 20)
+            )
+            ingested = time.perf_counter()
+            parquet = out / result.files[0]
+            await services.objects.upload_file(parquet, f"bench/split/{n}.parquet")
+            runs.append(
+                {
+                    "download_s": downloaded - started,
+                    "ingest_s": ingested - downloaded,
+                    "upload_s": time.perf_counter() - ingested,
+                    "parquet_mb": parquet.stat().st_size / 1e6,
+                }
+            )
+            shutil.rmtree(out)
+            local.unlink()
+    finally:
+        await services.close()
+    return runs
+
+
+def report_split(split: list[dict[str, float]], csv: Path, naive: list[dict[str, Any]]) -> None:
+    med = statistics.median
+    ingest = med(r["ingest_s"] for r in split)
+    line = (
+        f"\nour import's steps apart (in this process, medians of {len(split)}): S3 download "
+        f"{med(r['download_s'] for r in split):.2f} s, ingest {ingest:.2f} s "
+        f"({csv.stat().st_size / 1e6 / ingest:.0f} MB/s), Parquet upload "
+        f"({split[0]['parquet_mb']:.0f} MB) {med(r['upload_s'] for r in split):.2f} s"
+    )
+    if naive:
+        line += (
+            f"; naive time / our ingest alone = {med(r['seconds'] for r in naive) / ingest:.2f}x"
+        )
+    print(line)
 
 
 def report(
