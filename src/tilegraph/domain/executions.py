@@ -61,12 +61,3 @@ class ExecutionError:
             message=str(item["message"]),
             line=int(line) if line is not None else None,  # type: ignore[call-overload]
         )
-
-
-@dataclass(frozen=True)
-class ExecutionProgress:
-    """What a running execution reports as it goes."""
-
-    fraction: float | None = None
-    rows_processed: int | None = None
-    bytes_processed: int | None = None

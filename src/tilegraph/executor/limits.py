@@ -39,29 +39,6 @@ class SandboxLimits:
         return asdict(self)
 
 
-CARD_LIMITS = SandboxLimits(
-    wall_seconds=10.0,
-    cpu_seconds=10,
-    memory_bytes=4 * GiB,
-    max_processes=64,
-    max_file_bytes=64 * MiB,
-    max_open_files=256,
-    max_output_bytes=5 * MiB,
-)
-"""DESIGN.md defaults for cards: 10 s, 5 MB of HTML."""
-
-TRANSFORM_LIMITS = SandboxLimits(
-    wall_seconds=300.0,
-    cpu_seconds=300,
-    memory_bytes=8 * GiB,
-    max_processes=64,
-    max_file_bytes=1 * GiB,
-    max_open_files=256,
-    max_output_bytes=2 * GiB,
-)
-"""DESIGN.md defaults for transforms: 300 s."""
-
-
 def job_limits(
     wall_seconds: float, memory_bytes: int, output_bytes: int, *, file_bytes: int
 ) -> SandboxLimits:
@@ -75,3 +52,7 @@ def job_limits(
         max_open_files=256,
         max_output_bytes=output_bytes,
     )
+
+
+CARD_LIMITS = job_limits(10.0, 4 * GiB, 5 * MiB, file_bytes=64 * MiB)
+"""DESIGN.md defaults for cards: 10 s, 5 MB of HTML."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import structlog
@@ -29,7 +28,7 @@ class SandboxUnavailable(SystemExit):
 
 def open_sandbox(settings: Settings) -> Sandbox:
     """bubblewrap, or refusal to start; plain processes only when asked for explicitly."""
-    slots = settings.sandbox_slots or os.cpu_count() or 1
+    slots = settings.sandbox_slots or None  # None: one per core (the Sandbox default)
     if settings.sandbox == "process":
         log.warning(
             "sandbox_weakened",

@@ -17,7 +17,7 @@ from tilegraph.domain.cards import (
 )
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import DatasetRecord
-from tilegraph.domain.errors import BadUserInput, Conflict, Forbidden, NotFound, RateLimited
+from tilegraph.domain.errors import BadUserInput, Conflict, NotFound, RateLimited
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError, resolve_filters
 from tilegraph.domain.ids import new_id
@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"
-
-
-def filters_from_input(items: list[dict[str, Any]]) -> list[ColumnFilter]:
-    return [ColumnFilter.from_item(i) for i in items]
 
 
 class CardService:
@@ -96,10 +92,7 @@ class CardService:
         return card
 
     async def get_owned(self, principal: Principal, card_id: str) -> CardRecord:
-        card = await self.get_readable(principal, card_id)
-        if card.owner_id != principal.user_id:
-            raise Forbidden("Only the card's owner can change it")
-        return card
+        return owned(await self.cards.get(card_id), principal, "card")
 
     async def list_page(
         self, principal: Principal, first: int, after: str | None

@@ -164,7 +164,7 @@ class ChatService:
         outcome = "DISCONNECTED"
         try:
             async for event in stream_answer(self.provider, prepared):
-                if event.type != "TOKEN":
+                if event.terminal:
                     outcome = event.type
                 yield event
         finally:

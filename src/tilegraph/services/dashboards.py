@@ -407,7 +407,7 @@ class DashboardService:
             updated_at=now,
         )
         if is_default:
-            await self._clear_defaults(principal, dashboard.id, keep=None, access=access)
+            await self._clear_defaults(principal, dashboard.id, keep=None)
         await self.dashboards.add_view(view)
         return view
 
@@ -443,9 +443,7 @@ class DashboardService:
         if is_default is not None:
             changes["is_default"] = is_default
             if is_default:
-                await self._clear_defaults(
-                    principal, view.dashboard_id, keep=view.id, access=access
-                )
+                await self._clear_defaults(principal, view.dashboard_id, keep=view.id)
         try:
             return await self.dashboards.update_view(view, changes)
         except Stale as exc:
@@ -457,7 +455,7 @@ class DashboardService:
         return view.id
 
     async def _clear_defaults(
-        self, principal: Principal, dashboard_id: str, *, keep: str | None, access: DashboardAccess
+        self, principal: Principal, dashboard_id: str, *, keep: str | None
     ) -> None:
         """At most one default view per dashboard per owner."""
         for view in await self.dashboards.views_of(dashboard_id):

@@ -187,8 +187,3 @@ class CardRepository:
             return None
         item = await self.db.get(EXECUTIONS, {"id": execution_id})
         return execution_from_item(item) if item else None
-
-    async def get_executions(self, ids: list[str]) -> dict[str, CardExecutionRecord]:
-        wanted = [i for i in ids if i.startswith("cex_")]
-        items = await self.db.batch_get(EXECUTIONS, [{"id": i} for i in wanted])
-        return {item["id"]: execution_from_item(item) for item in items}

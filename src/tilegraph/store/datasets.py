@@ -90,10 +90,6 @@ class DatasetRepository:
         )
         return page.map(dataset_from_item)
 
-    async def list_all_of_owner(self, owner_id: str) -> list[DatasetRecord]:
-        items = await self.db.query_all(TABLE, KeyCondition("owner_id", owner_id), index="by_owner")
-        return [dataset_from_item(i) for i in items]
-
     async def update_metadata(
         self, record: DatasetRecord, changes: dict[str, Any]
     ) -> DatasetRecord:
