@@ -16,6 +16,7 @@ from tests.conftest import Users
 from tests.support.client import Api
 from tests.support.datasets import FOLLOW, csv_bytes, upload
 from tests.support.stack import ROOT, Stack
+from tilegraph.events.bus import EventBus
 from tilegraph.services.registry import Services
 from tilegraph.settings import Settings
 from tilegraph.store.aws import RequestCounter
@@ -141,3 +142,18 @@ async def test_the_worker_refuses_to_run_user_code_without_its_sandbox(
     )
     assert allowed.returncode == 0, allowed.stderr
     assert "sandbox_weakened" in allowed.stderr
+
+
+async def test_the_event_bus_keeps_nothing_for_channels_no_one_follows(stack: Stack) -> None:
+    """One channel per execution: an API process that forgot finished channels would grow
+    for as long as it runs."""
+    bus = EventBus(stack.env["TILEGRAPH_REDIS_URL"])
+    await bus.start()
+    try:
+        for n in range(20):
+            async with bus.subscribe(f"exec:bus-test-{n}"):
+                pass
+        assert bus._subscribers == {}
+        assert bus._confirmations == {}
+    finally:
+        await bus.close()

@@ -98,8 +98,13 @@ class EventBus:
                 await asyncio.wait_for(self._connected.wait(), timeout=30)
                 return
             finally:
-                with contextlib.suppress(ValueError):
-                    self._confirmations[channel].remove(confirmed)
+                # One channel per execution: drop emptied lists, or they pile up for good.
+                waiting = self._confirmations.get(channel)
+                if waiting is not None:
+                    with contextlib.suppress(ValueError):
+                        waiting.remove(confirmed)
+                    if not waiting:
+                        del self._confirmations[channel]
 
     async def _unsubscribe_remote(self, channel: str) -> None:
         if not self._connected.is_set():
