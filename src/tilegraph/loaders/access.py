@@ -37,6 +37,14 @@ class DashboardAccess:
         )
         return resolve_level(standing_of(user_id, groups, dashboard.owner_id, shares))
 
+    async def checked(self, dashboard_id: str) -> DashboardRecord:
+        """The dashboard of a field guarded by @requiresPermission, whose extension has
+        already run `require` for this request (a loader hit, not a second check)."""
+        dashboard = await self.loaders.dashboards.load(dashboard_id)
+        if dashboard is None:
+            raise NotFound(NO_SUCH_DASHBOARD, field="id")
+        return dashboard
+
     async def require(
         self, principal: Principal, dashboard_id: str, needed: PermissionLevel
     ) -> DashboardRecord:

@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.types import Info
 
-from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.schema.types.chat import ChatEvent, ChatMessageInput
 from tilegraph.schema.values import given
 
@@ -21,7 +20,7 @@ async def dashboard_chat(
     ctx = info.context
     principal = await ctx.require_principal()
     access = ctx.loaders.access
-    dashboard = await access.require(principal, str(dashboard_id), PermissionLevel.VIEWER)
+    dashboard = await access.checked(str(dashboard_id))
     given_history: list[ChatMessageInput] = given(history) or []
     turns = [(turn.role, turn.content) for turn in given_history]
     chat = ctx.services.chat

@@ -7,7 +7,6 @@ import strawberry
 from strawberry.types import Info
 
 from tilegraph.domain.errors import BadUserInput
-from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.cards import CardExecution, filters_of
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
@@ -46,10 +45,7 @@ async def dashboards(
 
 
 async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
-    ctx = info.context
-    principal = await ctx.require_principal()
-    record = await ctx.loaders.access.require(principal, str(id), PermissionLevel.VIEWER)
-    return Dashboard.from_record(record)
+    return Dashboard.from_record(await info.context.loaders.access.checked(str(id)))
 
 
 async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:

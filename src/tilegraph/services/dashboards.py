@@ -200,7 +200,7 @@ class DashboardService:
         clear_default_view: bool,
         expected_version: int | None,
     ) -> DashboardRecord:
-        dashboard = await access.require(principal, dashboard_id, EDITOR)
+        dashboard = await access.checked(dashboard_id)
         if expected_version is not None and expected_version != dashboard.version:
             raise Conflict(
                 "The dashboard was changed by someone else; reload it",
@@ -238,14 +238,14 @@ class DashboardService:
             ) from exc
 
     async def delete(self, principal: Principal, access: DashboardAccess, dashboard_id: str) -> str:
-        dashboard = await access.require(principal, dashboard_id, OWNER)
+        dashboard = await access.checked(dashboard_id)
         await self.dashboards.delete(dashboard.id)
         return dashboard.id
 
     async def clone(
         self, principal: Principal, access: DashboardAccess, dashboard_id: str, name: str | None
     ) -> DashboardRecord:
-        source = await access.require(principal, dashboard_id, VIEWER)
+        source = await access.checked(dashboard_id)
         now = utcnow()
         record = DashboardRecord(
             id=new_id("dash"),
@@ -273,7 +273,7 @@ class DashboardService:
         permission: PermissionLevel,
         request_id: str | None,
     ) -> ShareRecord:
-        dashboard = await access.require(principal, dashboard_id, OWNER)
+        dashboard = await access.checked(dashboard_id)
         if target_type is ShareTargetType.USER:
             if await self.users.get(target_id) is None:
                 raise BadUserInput("No such user", field="targetId")
@@ -302,13 +302,11 @@ class DashboardService:
         await self._audit(AuditEventType.DASHBOARD_SHARE_ADDED, principal, record, request_id)
         return record
 
-    async def _share_for_owner(
-        self, principal: Principal, access: DashboardAccess, share_id_: str
-    ) -> ShareRecord:
+    async def _share(self, access: DashboardAccess, share_id_: str) -> ShareRecord:
+        """The share; @requiresPermission(OWNER) has checked its dashboard already."""
         share = await access.loaders.shares.load(share_id_)
         if share is None:
             raise NotFound("No such share", field="id")
-        await access.require(principal, share.dashboard_id, OWNER)
         return share
 
     async def update_share(
@@ -319,7 +317,7 @@ class DashboardService:
         permission: PermissionLevel,
         request_id: str | None,
     ) -> ShareRecord:
-        share = await self._share_for_owner(principal, access, share_id_)
+        share = await self._share(access, share_id_)
         try:
             updated = await self.dashboards.set_share_permission(share, permission)
         except Stale as exc:
@@ -336,7 +334,7 @@ class DashboardService:
     async def remove_share(
         self, principal: Principal, access: DashboardAccess, share_id_: str, request_id: str | None
     ) -> str:
-        share = await self._share_for_owner(principal, access, share_id_)
+        share = await self._share(access, share_id_)
         await self.dashboards.remove_share(share.id)
         await self._audit(AuditEventType.DASHBOARD_SHARE_REMOVED, principal, share, request_id)
         return share.id
@@ -391,7 +389,7 @@ class DashboardService:
         is_shared: bool,
         is_default: bool,
     ) -> FilterViewRecord:
-        dashboard = await access.require(principal, dashboard_id, VIEWER)
+        dashboard = await access.checked(dashboard_id)
         if is_shared:
             await access.require(principal, dashboard_id, EDITOR)
         now = utcnow()
@@ -477,7 +475,7 @@ class DashboardService:
         use_cache: bool,
     ) -> list[CardExecutionRecord]:
         """Every code card of the dashboard, started at once, in layout order."""
-        dashboard = await access.require(principal, dashboard_id, VIEWER)
+        dashboard = await access.checked(dashboard_id)
         cards = [
             c
             for c in await self.visible_cards(principal, dashboard, access)
