@@ -34,6 +34,25 @@ async def _current(info: Info, table: ExecutionTable, execution_id: str) -> dict
     return await table.get(execution_id)
 
 
+async def recheck(
+    info: Info,
+    principal: Principal,
+    item: dict[str, Any],
+    authorize: Authorize,
+    *,
+    what: str,
+    field: str,
+) -> Principal:
+    """Before each event: fresh loaders, the token read again (it may have been revoked or
+    the user demoted meanwhile), and access checked again; NOT_FOUND once it is gone."""
+    ctx = info.context
+    ctx.renew_loaders()
+    principal = await ctx.services.auth.authenticate(ctx.authorization) or principal
+    if not await authorize(info, principal, item):
+        raise NotFound(f"No such {what}", field=field)
+    return principal
+
+
 async def follow_execution(
     info: Info,
     execution_id: str,
@@ -54,17 +73,16 @@ async def follow_execution(
         yield convert(item)
         while not ExecutionStatus(item["status"]).is_terminal:
             message = await subscription.get()
-            if message is RESYNC or message.get("__resync__"):
+            if message is RESYNC:
                 fresh = await _current(info, table, execution_id)
                 if fresh is None:
                     raise NotFound("The execution no longer exists", field="id")
                 message = fresh
             if int(message.get("seq", 0)) <= last_seq and message.get("seq") is not None:
                 continue
-            ctx.renew_loaders()
-            principal = await ctx.services.auth.authenticate(ctx.authorization) or principal
-            if not await authorize(info, principal, message):
-                raise NotFound("No such execution", field="id")
+            principal = await recheck(
+                info, principal, message, authorize, what="execution", field="id"
+            )
             item = message
             last_seq = int(item.get("seq", last_seq))
             yield convert(item)

@@ -8,11 +8,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from tilegraph.domain.errors import NotFound
 from tilegraph.domain.users import Principal
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel
-from tilegraph.resolvers.executions import follow_execution
+from tilegraph.resolvers.executions import follow_execution, recheck
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.transforms import (
@@ -126,10 +125,9 @@ async def transform_runs_updates(
     async with ctx.services.bus.subscribe(transform_runs_channel(str(transform_id))) as sub:
         while True:
             message = await sub.get()
-            if message is RESYNC or message.get("__resync__"):
+            if message is RESYNC:
                 continue  # each run's next change carries its whole state
-            ctx.renew_loaders()
-            principal = await ctx.services.auth.authenticate(ctx.authorization) or principal
-            if not await _owns_run(info, principal, message):
-                raise NotFound("No such transform", field="transformId")
+            principal = await recheck(
+                info, principal, message, _owns_run, what="transform", field="transformId"
+            )
             yield _convert(message)
