@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from tilegraph.domain.errors import BadUserInput, NotFound
-from tilegraph.domain.ownership import all_owned, owned
+from tilegraph.domain.ownership import all_owned, mine, owned
 from tilegraph.domain.users import Principal, Role
 
 ME = Principal("usr_me", Role.USER, "j", 0)
@@ -24,6 +24,13 @@ def test_owned_hides_what_others_own() -> None:
         with pytest.raises(NotFound, match="No such thing") as raised:
             owned(record, ME, "thing")
         assert raised.value.field == "id"
+
+
+def test_mine_is_none_for_what_others_own() -> None:
+    thing = Thing("t1", "usr_me")
+    assert mine(thing, ME) is thing
+    assert mine(Thing("t2", "usr_other"), ME) is None
+    assert mine(None, ME) is None
 
 
 def test_all_owned_keeps_order_and_refuses_duplicates_and_strangers() -> None:

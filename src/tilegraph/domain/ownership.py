@@ -18,11 +18,17 @@ class Owned(Protocol):
 T = TypeVar("T", bound=Owned)
 
 
+def mine(record: T | None, principal: Principal) -> T | None:
+    """The record, when it exists and the caller owns it; None otherwise."""
+    return record if record is not None and record.owner_id == principal.user_id else None
+
+
 def owned(record: T | None, principal: Principal, what: str, *, field: str = "id") -> T:
-    """The record, when it exists and the caller owns it."""
-    if record is None or record.owner_id != principal.user_id:
+    """The record, when it exists and the caller owns it; NOT_FOUND otherwise."""
+    found = mine(record, principal)
+    if found is None:
         raise NotFound(f"No such {what}", field=field)
-    return record
+    return found
 
 
 def all_owned(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.ids import prefix_of
+from tilegraph.domain.ownership import mine
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
 from tilegraph.schema.node import Node
@@ -20,6 +22,7 @@ from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
 
 NodeResolver = Callable[[Info, Principal, str], Awaitable[Node | None]]
+R = TypeVar("R")
 
 
 async def _user(info: Info, principal: Principal, node_id: str) -> Node | None:
@@ -39,15 +42,20 @@ async def _audit_log(info: Info, principal: Principal, node_id: str) -> Node | N
     return AuditLog.from_record(record) if record else None
 
 
+def _node(convert: Callable[[R], Node], record: R | None) -> Node | None:
+    return convert(record) if record is not None else None
+
+
 async def _dataset(info: Info, principal: Principal, node_id: str) -> Node | None:
-    record = await info.context.loaders.datasets.load(node_id)
-    return Dataset.from_record(record) if record and record.owner_id == principal.user_id else None
+    return _node(
+        Dataset.from_record, mine(await info.context.loaders.datasets.load(node_id), principal)
+    )
 
 
 async def _import(info: Info, principal: Principal, node_id: str) -> Node | None:
-    record = await info.context.loaders.imports.load(node_id)
-    ok = record is not None and record.owner_id == principal.user_id
-    return DatasetImport.from_record(record) if ok and record else None
+    return _node(
+        DatasetImport.from_record, mine(await info.context.loaders.imports.load(node_id), principal)
+    )
 
 
 async def _card(info: Info, principal: Principal, node_id: str) -> Node | None:
@@ -59,8 +67,7 @@ async def _card(info: Info, principal: Principal, node_id: str) -> Node | None:
 
 async def _card_run(info: Info, principal: Principal, node_id: str) -> Node | None:
     record = await info.context.services.repos.cards.get_execution(node_id)
-    ok = record is not None and record.owner_id == principal.user_id
-    return CardExecution.from_record(record) if ok and record else None
+    return _node(CardExecution.from_record, mine(record, principal))
 
 
 async def _dashboard(info: Info, principal: Principal, node_id: str) -> Node | None:
@@ -89,14 +96,12 @@ async def _share(info: Info, principal: Principal, node_id: str) -> Node | None:
 
 async def _transform(info: Info, principal: Principal, node_id: str) -> Node | None:
     record = await info.context.loaders.transforms.load(node_id)
-    ok = record is not None and record.owner_id == principal.user_id
-    return Transform.from_record(record) if ok and record else None
+    return _node(Transform.from_record, mine(record, principal))
 
 
 async def _transform_run(info: Info, principal: Principal, node_id: str) -> Node | None:
     run = await info.context.services.repos.transforms.get_run(node_id)
-    ok = run is not None and run.owner_id == principal.user_id
-    return TransformExecution.from_record(run) if ok and run else None
+    return _node(TransformExecution.from_record, mine(run, principal))
 
 
 RESOLVERS: dict[str, NodeResolver] = {
