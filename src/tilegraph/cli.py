@@ -43,13 +43,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tilegraph.app import create_app
-    from tilegraph.chat import ChatConfigError, make_provider
+    from tilegraph.chat.factory import ChatConfigError, check_settings
 
     settings = _settings()
     from tilegraph.services.chat import chat_settings
 
     try:  # refuse bad chat settings here, with the variable named, not deep in start-up
-        make_provider(chat_settings(settings))
+        check_settings(chat_settings(settings))
     except ChatConfigError as exc:
         print(f"tilegraph: TILEGRAPH_CHAT_*: {exc}", file=sys.stderr)
         return 2

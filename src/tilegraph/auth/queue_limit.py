@@ -1,6 +1,7 @@
-"""A per-user cap on unfinished card executions, so one user cannot starve the others.
+"""A per-user cap on entries in a sliding window: unfinished card executions (so one user
+cannot starve the others), chat questions a minute.
 
-A sorted set per user of execution ids scored by time; entries older than the window are
+A sorted set per user of entry ids scored by time; entries older than the window are
 forgotten, so a crash that never releases an entry cannot block a user for long."""
 
 from __future__ import annotations
@@ -12,23 +13,26 @@ STALE_AFTER_SECONDS = 600
 
 
 class QueueLimit:
-    def __init__(self, redis: Any, *, prefix: str, limit: int) -> None:
+    def __init__(
+        self, redis: Any, *, prefix: str, limit: int, window_seconds: float = STALE_AFTER_SECONDS
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.limit = limit
+        self.window = window_seconds
 
     async def admit(self, user_id: str, execution_id: str) -> bool:
         key = f"{self.prefix}:{user_id}"
         now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, 0, now - STALE_AFTER_SECONDS)
+            pipe.zremrangebyscore(key, 0, now - self.window)
             pipe.zcard(key)
             _, count = await pipe.execute()
         if int(count) >= self.limit:
             return False
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {execution_id: now})
-            pipe.expire(key, STALE_AFTER_SECONDS)
+            pipe.expire(key, int(self.window))
             await pipe.execute()
         return True
 
@@ -37,7 +41,7 @@ class QueueLimit:
         key = f"{self.prefix}:{user_id}"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {execution_id: time.time()})
-            pipe.expire(key, STALE_AFTER_SECONDS)
+            pipe.expire(key, int(self.window))
             await pipe.execute()
 
     async def release(self, user_id: str, execution_id: str) -> None:

@@ -44,32 +44,49 @@ class ChatSettings:
     vertex_timeout_seconds: float = 120.0
 
 
+def check_settings(settings: ChatSettings) -> str:
+    """The provider's name, when the settings could work; ChatConfigError otherwise. Builds
+    nothing, so start-up can refuse bad settings before any client exists."""
+    name = (settings.provider or "builtin").strip().lower()
+    if name == "openai":
+        _check_openai(settings)
+    elif name not in ("builtin", "vertex"):
+        raise ChatConfigError(
+            f"unknown chat provider {settings.provider!r}: choose one of {', '.join(PROVIDERS)}"
+        )
+    return name
+
+
 def make_provider(settings: ChatSettings) -> ChatProvider:
     """The configured provider; `builtin` when none is named. Raises ChatConfigError early
     (at start-up) for settings that could never work, rather than failing every answer."""
-    name = (settings.provider or "builtin").strip().lower()
+    name = check_settings(settings)
     if name == "builtin":
         return BuiltinProvider()
     if name == "openai":
-        return _openai(settings)
-    if name == "vertex":
-        if not sdk_available():
-            log.warning(
-                "chat provider 'vertex' is configured but google-genai is not installed;"
-                " answers will fail until `pip install 'tilegraph[vertex]'`"
-            )
-        return VertexProvider(
-            project=settings.vertex_project,
-            location=settings.vertex_location,
-            model=settings.vertex_model,
-            total_timeout=settings.vertex_timeout_seconds,
+        return OpenAIProvider(
+            base_url=settings.openai_base_url,
+            model=cast(str, settings.openai_model),  # check_settings refused None
+            api_key=settings.openai_api_key or None,
+            auth_style=cast(AuthStyle, settings.openai_auth_style),
+            total_timeout=settings.openai_timeout_seconds,
+            connect_timeout=settings.openai_connect_timeout_seconds,
+            read_timeout=settings.openai_read_timeout_seconds,
         )
-    raise ChatConfigError(
-        f"unknown chat provider {settings.provider!r}: choose one of {', '.join(PROVIDERS)}"
+    if not sdk_available():
+        log.warning(
+            "chat provider 'vertex' is configured but google-genai is not installed;"
+            " answers will fail until `pip install 'tilegraph[vertex]'`"
+        )
+    return VertexProvider(
+        project=settings.vertex_project,
+        location=settings.vertex_location,
+        model=settings.vertex_model,
+        total_timeout=settings.vertex_timeout_seconds,
     )
 
 
-def _openai(settings: ChatSettings) -> OpenAIProvider:
+def _check_openai(settings: ChatSettings) -> None:
     if not settings.openai_model:
         raise ChatConfigError("the openai chat provider needs a model name (openai_model)")
     try:
@@ -90,12 +107,3 @@ def _openai(settings: ChatSettings) -> OpenAIProvider:
     ):
         if value <= 0:
             raise ChatConfigError("chat provider timeouts must be positive")
-    return OpenAIProvider(
-        base_url=settings.openai_base_url,
-        model=settings.openai_model,
-        api_key=settings.openai_api_key or None,
-        auth_style=cast(AuthStyle, settings.openai_auth_style),
-        total_timeout=settings.openai_timeout_seconds,
-        connect_timeout=settings.openai_connect_timeout_seconds,
-        read_timeout=settings.openai_read_timeout_seconds,
-    )

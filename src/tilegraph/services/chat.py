@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tilegraph.audit.recorder import AuditRecorder
+from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.chat import (
     ChatConfigError,
     ChatEvent,
@@ -18,6 +19,8 @@ from tilegraph.chat import (
     DatasetSource,
     PreparedChat,
     SummaryLoader,
+    check_history,
+    check_question,
     make_provider,
     prepare_chat,
     stream_answer,
@@ -81,27 +84,23 @@ class ChatService:
         except ChatConfigError as exc:
             raise SettingsError(f"TILEGRAPH_CHAT_*: {exc}") from exc
         self.summaries = SummaryLoader(RedisSummaryCache(redis))
+        # A sliding minute per user; over the limit, nothing is streamed.
+        self.questions = QueueLimit(
+            redis,
+            prefix="chat:asked",
+            limit=settings.chat_questions_per_minute,
+            window_seconds=60,
+        )
 
     async def close(self) -> None:
         await self.provider.aclose()
 
     async def _count_question(self, user_id: str) -> None:
-        """A sliding minute per user; over the limit, nothing is streamed."""
-        key = f"chat:asked:{user_id}"
-        now = time.time()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, 0, now - 60)
-            pipe.zcard(key)
-            _, asked = await pipe.execute()
-        if int(asked) >= self.settings.chat_questions_per_minute:
+        if not await self.questions.admit(user_id, str(time.time())):
             raise RateLimited(
                 f"At most {self.settings.chat_questions_per_minute} questions a minute; "
                 "try again shortly"
             )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {f"{now}": now})
-            pipe.expire(key, 60)
-            await pipe.execute()
 
     async def prepare(
         self,
@@ -114,14 +113,8 @@ class ChatService:
         """Everything that can refuse the question, before any answer streams."""
         turns = [ChatTurn(role, content) for role, content in history]
         try:
-            prepare_chat(
-                dashboard_name=dashboard.name,
-                cards=[],
-                summaries=[],
-                unavailable=[],
-                history=turns,
-                question=message,
-            )
+            check_question(message)
+            check_history(turns)
         except ChatInputError as exc:
             raise BadUserInput(str(exc), field="message") from exc
         await self._count_question(principal.user_id)

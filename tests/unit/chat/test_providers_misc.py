@@ -13,7 +13,7 @@ import pytest
 
 from tilegraph.chat.answer import prepare_chat, stream_answer
 from tilegraph.chat.events import ChatEvent
-from tilegraph.chat.factory import ChatConfigError, ChatSettings, make_provider
+from tilegraph.chat.factory import ChatConfigError, ChatSettings, check_settings, make_provider
 from tilegraph.chat.prompt import ChatInputError, ChatTurn
 from tilegraph.chat.providers.base import GroundingContext
 from tilegraph.chat.providers.builtin import BuiltinProvider
@@ -55,6 +55,19 @@ def test_openai_settings_are_checked_up_front() -> None:
         make_provider(ChatSettings(provider="openai", openai_model="m", openai_auth_style="basic"))
     with pytest.raises(ChatConfigError, match="unknown chat provider 'gpt'"):
         make_provider(ChatSettings(provider="gpt"))
+
+
+def test_start_up_checks_settings_without_building_a_provider() -> None:
+    assert check_settings(ChatSettings()) == "builtin"
+    assert check_settings(ChatSettings(provider=" OpenAI ", openai_model="m")) == "openai"
+    assert check_settings(ChatSettings(provider="vertex")) == "vertex"
+    for bad, reason in [
+        (ChatSettings(provider="openai"), "model"),
+        (ChatSettings(provider="openai", openai_model="m", openai_base_url="ftp://x/v1"), "http"),
+        (ChatSettings(provider="gpt"), "unknown chat provider 'gpt'"),
+    ]:
+        with pytest.raises(ChatConfigError, match=reason):
+            check_settings(bad)
 
 
 def test_settings_repr_hides_the_key() -> None:
