@@ -29,7 +29,7 @@ from tilegraph.domain.transforms import (
     plan_due_run,
     skipped_run_error,
 )
-from tilegraph.events.channels import transform_runs_channel
+from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, run_execution
 from tilegraph.jobs.publishing import publish_files
@@ -79,10 +79,6 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, row_group_size=128 * 1024, compression="zstd")
 
 
-def channels_of(item: dict[str, Any]) -> list[str]:
-    return [transform_runs_channel(str(item["transform_id"]))]
-
-
 class TransformRunner:
     def __init__(self, services: Services, sandbox: Sandbox) -> None:
         self.services = services
@@ -109,9 +105,11 @@ class TransformRunner:
             )
             if skipped is not None:
                 log.info("transform_run_skipped", run_id=run_id, running=holder)
-                await self.services.events.publish(skipped, channels_of(skipped))
+                await self.services.events.publish(skipped, transform_run_channels(skipped))
             return
-        run = await ExecutionRun.begin(self.services.runtime, self.table, run_id, channels_of(item))
+        run = await ExecutionRun.begin(
+            self.services.runtime, self.table, run_id, transform_run_channels(item)
+        )
         if run is None:
             await repo.unlock(transform_id, run_id)
             return
@@ -198,9 +196,14 @@ class TransformRunner:
         return dataset
 
     async def finished(self, run: ExecutionRun) -> None:
-        record = run_from_item(run.item)
-        await self.services.repos.transforms.unlock(record.transform_id, record.id)
-        await record_outcome(self.services, run.item)
+        await release_transform(self.services, run.item)
+
+
+async def release_transform(services: Services, item: dict[str, Any]) -> None:
+    """After a run ends, however it ended (the sweeper calls this for a lost worker's run):
+    the transform's lock goes, and the outcome is audited."""
+    await services.repos.transforms.unlock(str(item["transform_id"]), str(item["id"]))
+    await record_outcome(services, item)
 
 
 async def record_outcome(services: Services, item: dict[str, Any]) -> None:

@@ -8,12 +8,13 @@ import structlog
 from arq import cron
 from arq.worker import Worker, func
 
+from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
 from tilegraph.jobs.lifecycle import ExecutionRun, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
-from tilegraph.jobs.transforms import TransformRunner, channels_of, record_outcome, schedule_tick
+from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
 from tilegraph.logs import configure_logging
 from tilegraph.services.registry import Services, redis_settings
 from tilegraph.settings import Settings
@@ -100,9 +101,8 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
     async def release_card_slot(item: dict[str, Any]) -> None:
         await services.card_queue_limit.release(item["owner_id"], item["id"])
 
-    async def release_transform(item: dict[str, Any]) -> None:
-        await services.repos.transforms.unlock(item["transform_id"], item["id"])
-        await record_outcome(services, item)
+    async def transform_lost(item: dict[str, Any]) -> None:
+        await release_transform(services, item)
 
     return [
         SweepTarget(services.repos.imports.executions, "import_dataset"),
@@ -110,8 +110,8 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
         SweepTarget(
             services.repos.transforms.runs,
             "run_transform",
-            channels=channels_of,
-            on_lost=release_transform,
+            channels=transform_run_channels,
+            on_lost=transform_lost,
         ),
     ]
 

@@ -15,9 +15,8 @@ from tilegraph.auth.revocation import TokenDenylist
 from tilegraph.auth.throttle import LoginThrottle
 from tilegraph.auth.tokens import TokenService
 from tilegraph.domain.datasets import DatasetRecord
-from tilegraph.domain.users import Principal
 from tilegraph.events.bus import EventBus
-from tilegraph.events.channels import transform_runs_channel
+from tilegraph.events.channels import transform_run_channels
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.jobs.lifecycle import Runtime
 from tilegraph.jobs.queue import JobQueue
@@ -153,15 +152,12 @@ class Services:
             card_queue_limit,
         )
 
-        async def started_by_caller(principal: Principal, item: dict[str, Any]) -> bool:
-            return bool(item.get("owner_id") == principal.user_id)
-
         async def cards_using(dataset: DatasetRecord) -> list[str]:
             using = await repos.cards.using_dataset(dataset.owner_id, dataset.id)
             return [f"card {c.name!r} ({c.id})" for c in using]
 
-        executions.register("imp", CancelTarget(repos.imports.executions, started_by_caller))
-        executions.register("cex", CancelTarget(repos.cards.executions, started_by_caller))
+        executions.register("imp", CancelTarget(repos.imports.executions))
+        executions.register("cex", CancelTarget(repos.cards.executions))
         datasets.usage_checks.append(cards_using)
         dashboards = DashboardService(
             repos.dashboards, repos.users, repos.groups, cards, recorder, card_queue_limit
@@ -174,17 +170,10 @@ class Services:
             using = await repos.transforms.using_dataset(dataset.owner_id, dataset.id)
             return [f"transform {t.name!r} ({t.id})" for t in using]
 
-        async def owns_transform_run(principal: Principal, item: dict[str, Any]) -> bool:
-            return bool(item.get("owner_id") == principal.user_id)
-
         datasets.usage_checks.append(transforms_using)
         executions.register(
             "tex",
-            CancelTarget(
-                repos.transforms.runs,
-                owns_transform_run,
-                lambda item: [transform_runs_channel(str(item["transform_id"]))],
-            ),
+            CancelTarget(repos.transforms.runs, transform_run_channels),
         )
         return cls(
             settings=settings,
