@@ -415,3 +415,12 @@ async def test_layout_rules_and_listing(
     ids = [e["node"]["id"] for e in first_page["edges"] + rest["dashboards"]["edges"]]
     assert ids == [both["id"], direct["id"], own["id"]]  # newest first, each once
     assert json.dumps(rest).count('hasNextPage": false') == 1
+    for broken in ("not-a-cursor", "e30"):  # garbage, and a valid encoding of {}
+        response = await api.fail(
+            "query($a: String) { dashboards(after: $a) { totalCount } }",
+            {"a": broken},
+            token=lister["token"],
+        )
+        assert (
+            response.code == "BAD_USER_INPUT" and response.error["extensions"]["field"] == "after"
+        )

@@ -29,7 +29,6 @@ from tilegraph.schema.types.dashboards import (
     filter_records,
 )
 from tilegraph.schema.values import given, page_size
-from tilegraph.store.pagination import Page
 
 
 async def dashboards(
@@ -37,10 +36,9 @@ async def dashboards(
 ) -> Connection[Dashboard]:
     ctx = info.context
     principal = await ctx.require_principal()
-    found = await ctx.services.dashboards.list_page(
+    page = await ctx.services.dashboards.list_page(
         principal, ctx.loaders.access, page_size(first, 50), given(after)
     )
-    page = Page(found.items, found.cursors, found.has_next, found.has_previous, found.count)
     return connection_from_page(page, Dashboard.from_record)
 
 

@@ -5,11 +5,7 @@ rules that depend on more than one level (sharing a view needs EDITOR …) live 
 from __future__ import annotations
 
 import asyncio
-import base64
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
@@ -39,33 +35,23 @@ from tilegraph.loaders.access import DashboardAccess
 from tilegraph.services.cards import CardService
 from tilegraph.store.dashboards import DashboardRepository, Stale
 from tilegraph.store.groups import GroupRepository
+from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
 from tilegraph.store.users import UserRepository
 
 VIEWER, EDITOR, OWNER = PermissionLevel.VIEWER, PermissionLevel.EDITOR, PermissionLevel.OWNER
 
 
-@dataclass(frozen=True)
-class DashboardPage:
-    items: list[DashboardRecord]
-    cursors: list[str]
-    has_next: bool
-    has_previous: bool
-    total: int
-
-    async def count(self) -> int:
-        return self.total
-
-
 def _cursor(record: DashboardRecord) -> str:
-    raw = orjson.dumps([to_iso(record.created_at), record.id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The list is merged in memory, so a cursor is the position key of its last item,
+    in the same encoding as the store's cursors."""
+    return encode_cursor({"created_at": {"S": to_iso(record.created_at)}, "id": {"S": record.id}})
 
 
 def _position(cursor: str) -> tuple[str, str]:
+    key = decode_cursor(cursor)
     try:
-        created, ident = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return str(created), str(ident)
-    except (ValueError, TypeError) as exc:
+        return str(key["created_at"]["S"]), str(key["id"]["S"])
+    except KeyError as exc:
         raise BadUserInput("The cursor is not valid", field="after") from exc
 
 
@@ -90,7 +76,7 @@ class DashboardService:
 
     async def list_page(
         self, principal: Principal, access: DashboardAccess, first: int, after: str | None
-    ) -> DashboardPage:
+    ) -> Page[DashboardRecord]:
         """Owned, shared directly and shared through groups; each once, newest first."""
         check_first(first)
         owned = await self.dashboards.owned_by(principal.user_id)
@@ -111,8 +97,12 @@ class DashboardService:
                 len(records),
             )
         page = records[start : start + first]
-        return DashboardPage(
-            page, [_cursor(d) for d in page], start + first < len(records), start > 0, len(records)
+
+        async def count() -> int:
+            return len(records)
+
+        return Page(
+            page, [_cursor(d) for d in page], start + first < len(records), start > 0, count
         )
 
     async def visible_views(
