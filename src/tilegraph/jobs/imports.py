@@ -43,13 +43,12 @@ async def download_source(
     services: Services, record: ImportRecord, path: Path, run: ExecutionRun | None = None
 ) -> int:
     bucket, key = _source_location(record, services)
+
+    async def progress(done: int, size: int) -> None:
+        if run is not None:
+            await run.report(progress=DOWNLOAD_SHARE * done / max(size, 1), bytes_processed=0)
+
     try:
-        total = await services.objects.size_of(key, bucket=bucket)
-
-        async def progress(done: int) -> None:
-            if run is not None:
-                await run.report(progress=DOWNLOAD_SHARE * done / max(total, 1), bytes_processed=0)
-
         return await services.objects.download(key, path, bucket=bucket, on_bytes=progress)
     except ObjectMissing as exc:
         raise _failed(

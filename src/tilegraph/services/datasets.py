@@ -357,7 +357,9 @@ class DatasetService:
         return source, options
 
     async def plan_reimport(self, principal: Principal, dataset_id: str) -> ReimportPlan:
-        record = await self.get_owned(principal, dataset_id)
+        return await self._plan(principal, await self.get_owned(principal, dataset_id))
+
+    async def _plan(self, principal: Principal, record: DatasetRecord) -> ReimportPlan:
         source, options = self._reimport_source(record)
         probe = ImportRecord(
             id=new_id("imp"),
@@ -390,7 +392,7 @@ class DatasetService:
         source, options = self._reimport_source(record)
         expected: list[dict[str, Any]] | None = None
         if not force:
-            plan = await self.plan_reimport(principal, dataset_id)
+            plan = await self._plan(principal, record)
             if plan.changes and record.version > 0:
                 described = "; ".join(
                     f"{c.column_name}: {c.change_type.value}"
@@ -413,9 +415,8 @@ class DatasetService:
             if record.version > 0:
                 expected = [c.to_item() for c in record.columns]
         import_id = new_id("imp")
-        await self.datasets.set_latest_import(record.id, import_id)
+        refreshed = await self.datasets.set_latest_import(record.id, import_id)
         queued = await self._queue_import(
             record, principal, source, options, import_id, expected_columns=expected
         )
-        refreshed = await self.datasets.get(record.id)
-        return refreshed or record, queued
+        return refreshed, queued

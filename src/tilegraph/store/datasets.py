@@ -108,13 +108,15 @@ class DatasetRepository:
             raise StaleRevision(record.id) from exc
         return dataset_from_item(item)
 
-    async def set_latest_import(self, dataset_id: str, import_id: str) -> None:
-        await self.db.update(
+    async def set_latest_import(self, dataset_id: str, import_id: str) -> DatasetRecord:
+        """The dataset as stored after the change."""
+        item = await self.db.update(
             TABLE,
             {"id": dataset_id},
             set_values={"latest_import_id": import_id},
             bump_version=False,
         )
+        return dataset_from_item(item)
 
     async def reserve_version(self, dataset_id: str) -> int:
         """A fresh version number for an import's files, never handed out twice."""

@@ -106,13 +106,15 @@ class ObjectStore:
         path: Path,
         *,
         bucket: str | None = None,
-        on_bytes: Callable[[int], Awaitable[None]] | None = None,
+        on_bytes: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> int:
-        """Stream an object to a local file; ObjectMissing when it cannot be read."""
+        """Stream an object to a local file; ObjectMissing when it cannot be read.
+        ``on_bytes(done, size)`` follows the transfer after each chunk."""
         try:
             response = await self.s3.get_object(Bucket=bucket or self.bucket, Key=key)
         except ClientError as exc:
             raise ObjectMissing(key) from exc
+        size = int(response.get("ContentLength") or 0)
         total = 0
         handle = await asyncio.to_thread(path.open, "wb")
         body = response["Body"]
@@ -124,7 +126,7 @@ class ObjectStore:
                 await asyncio.to_thread(handle.write, chunk)
                 total += len(chunk)
                 if on_bytes is not None:
-                    await on_bytes(total)
+                    await on_bytes(total, size)
         finally:
             body.close()
             handle.close()
