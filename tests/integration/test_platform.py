@@ -16,6 +16,7 @@ from tests.conftest import Users
 from tests.support.client import Api
 from tests.support.datasets import FOLLOW, csv_bytes, upload
 from tests.support.stack import ROOT, Stack
+from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.events.bus import EventBus
 from tilegraph.services.registry import Services
 from tilegraph.settings import Settings
@@ -157,3 +158,48 @@ async def test_the_event_bus_keeps_nothing_for_channels_no_one_follows(stack: St
         assert bus._confirmations == {}
     finally:
         await bus.close()
+
+
+async def test_a_transform_run_is_located_once_then_written_directly(stack: Stack) -> None:
+    """Runs are keyed by transform + time, not id: the by_id lookup is paid once per run and
+    process, not at every heartbeat and transition of its life."""
+    services = await Services.open(Settings.from_env(stack.env))
+    try:
+        runs = services.repos.transforms.runs
+        run_id = f"tex_keys{secrets.token_hex(4)}"
+        item = {
+            "transform_id": f"tf_keys{secrets.token_hex(4)}",
+            "started": f"2026-01-01T00:00:00+00:00#{run_id}",
+            "id": run_id,
+            "owner_id": "usr_keys",
+            "status": "QUEUED",
+            "queued_at": "2026-01-01T00:00:00+00:00",
+        }
+        await runs.create(item)
+        counter = RequestCounter()
+        token = counter.bind()
+        try:
+            running = await runs.transition(
+                run_id, allowed_from=[ExecutionStatus.QUEUED], to=ExecutionStatus.RUNNING
+            )
+            assert running is not None and running["status"] == "RUNNING"
+            assert await runs.heartbeat(run_id)
+            assert (await runs.get(run_id) or {}).get("status") == "RUNNING"
+        finally:
+            RequestCounter.unbind(token)
+        assert counter.dynamodb == 3  # one write, one write, one read: no index lookups
+        # Another process (a fresh table object) finds the run through the index, once.
+        other = await Services.open(Settings.from_env(stack.env))
+        try:
+            counter = RequestCounter()
+            token = counter.bind()
+            try:
+                assert await other.repos.transforms.runs.heartbeat(run_id)
+                assert await other.repos.transforms.runs.heartbeat(run_id)
+            finally:
+                RequestCounter.unbind(token)
+            assert counter.dynamodb == 3  # the lookup, then two writes
+        finally:
+            await other.close()
+    finally:
+        await services.close()

@@ -3,6 +3,7 @@ status transitions, heartbeats, and a sparse index of unfinished work for the sw
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -14,6 +15,9 @@ ACTIVE_SHARD = "ACTIVE"
 
 # Finds the table key of an execution id (transform runs are keyed by transform + time).
 KeyLocator = Callable[[str], Awaitable[dict[str, str] | None]]
+# Located keys remembered per table: an execution's key never changes, and one run is looked
+# up at every step of its life (start, heartbeats, finish, cancel, sweeps).
+KNOWN_KEYS = 10_000
 
 
 class ExecutionTable:
@@ -21,17 +25,34 @@ class ExecutionTable:
         self.db = db
         self.table = table
         self._locate = locate
+        self._known: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     async def key_of(self, execution_id: str) -> dict[str, str] | None:
+        if self._locate is None:
+            return {"id": execution_id}
+        key = self._known.get(execution_id)
+        if key is None:
+            key = await self._locate(execution_id)
+            if key is not None:
+                self._remember(execution_id, key)
+        return key
+
+    def _remember(self, execution_id: str, key: dict[str, str]) -> None:
+        self._known[execution_id] = key
+        while len(self._known) > KNOWN_KEYS:
+            self._known.popitem(last=False)
+
+    def _remember_item(self, item: dict[str, Any]) -> None:
         if self._locate is not None:
-            return await self._locate(execution_id)
-        return {"id": execution_id}
+            attributes = self.db.spec(self.table).key_attributes()
+            self._remember(str(item["id"]), {a: str(item[a]) for a in attributes})
 
     async def create(self, item: dict[str, Any]) -> None:
         status = ExecutionStatus(item["status"])
         if status not in TERMINAL_STATUSES:
             item = {**item, "active_shard": ACTIVE_SHARD}
         await self.db.put(self.table, item)
+        self._remember_item(item)
 
     async def get(self, execution_id: str) -> dict[str, Any] | None:
         key = await self.key_of(execution_id)
@@ -90,6 +111,9 @@ class ExecutionTable:
 
     async def active(self) -> list[dict[str, Any]]:
         """Every QUEUED or RUNNING execution, oldest first."""
-        return await self.db.query_all(
+        items = await self.db.query_all(
             self.table, KeyCondition("active_shard", ACTIVE_SHARD), index="by_active"
         )
+        for item in items:
+            self._remember_item(item)
+        return items
