@@ -663,14 +663,16 @@ class Sandbox:
                     try:
                         return await self._await_outcome(child, kind, limits, cancel, out_fd), child
                     except _NotStarted:
-                        # Died before acknowledging the job (its zygote was killed, say):
-                        # no user code ran, so hand the job to a fresh child.
-                        log.warning("sandbox child died before starting; retrying the job")
-                        self._current.pop(slot, None)
                         child.kill()
                         child.dispose()
-                        if attempt == _ATTEMPTS - 1:
-                            raise SandboxError("sandbox children keep dying") from None
+                        raise
+                except _NotStarted:
+                    # Died before taking or acknowledging the job (its zygote was killed,
+                    # say): no user code ran, so hand the job to a fresh child.
+                    log.warning("sandbox child died before starting; retrying the job")
+                    self._current.pop(slot, None)
+                    if attempt == _ATTEMPTS - 1:
+                        raise SandboxError("sandbox children keep dying") from None
                 finally:
                     os.close(out_fd)
             raise AssertionError("unreachable")
@@ -678,22 +680,19 @@ class Sandbox:
             close_fds(input_fds)
 
     async def _send_job(self, header: dict[str, Any], fds: list[int], slot: int) -> _Child:
-        last: Exception | None = None
-        for _ in range(3):
-            child = await self._take_child()
-            self._current[slot] = child
-            channel = AsyncChannel(child.sock, max_payload=_MAX_REPLY_FRAME, max_queued=2)
-            try:
-                await channel.send(header, fds)
-            except (OSError, ChannelClosed) as exc:  # the idle child died under us
-                last = exc
-                channel.stop_reading()
-                child.kill()
-                child.dispose()
-                continue
-            child.channel = channel
-            return child
-        raise SandboxError(f"could not hand the job to a sandbox process: {last}")
+        """A child holding the job; _NotStarted when the idle child died under us."""
+        child = await self._take_child()
+        self._current[slot] = child
+        channel = AsyncChannel(child.sock, max_payload=_MAX_REPLY_FRAME, max_queued=2)
+        try:
+            await channel.send(header, fds)
+        except (OSError, ChannelClosed) as exc:
+            channel.stop_reading()
+            child.kill()
+            child.dispose()
+            raise _NotStarted from exc
+        child.channel = channel
+        return child
 
     async def _await_outcome(
         self,
