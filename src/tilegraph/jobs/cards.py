@@ -19,15 +19,12 @@ from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError, ResolvedFilter, resolve_filters
 from tilegraph.executor import CardJob, CardOutput, Sandbox, SandboxLimits, job_limits
+from tilegraph.jobs.inputs import input_datasets
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 from tilegraph.store.card_results import CachedCard
 from tilegraph.store.cards import execution_from_item
 from tilegraph.store.parquet import filter_expression
-
-
-def _unavailable(message: str) -> ExecutionFailed:
-    return ExecutionFailed(ExecutionError(ExecutionErrorCode.INPUT_UNAVAILABLE, message))
 
 
 def card_limits(services: Services) -> SandboxLimits:
@@ -64,18 +61,10 @@ class CardRunner:
         if record.card_id:
             card = await services.repos.cards.get(record.card_id)
             if card is None:
-                raise _unavailable("The card was deleted")
+                raise ExecutionFailed.unavailable("The card was deleted")
         code = card.code if card else (record.code or "")
         dataset_ids = list(card.dataset_ids) if card else list(record.dataset_ids)
-        found = await services.repos.datasets.get_many(dataset_ids)
-        datasets: list[DatasetRecord] = []
-        for dataset_id in dataset_ids:
-            dataset = found.get(dataset_id)
-            if dataset is None:
-                raise _unavailable(f"Dataset {dataset_id} was deleted")
-            if dataset.version == 0:
-                raise _unavailable(f"Dataset {dataset.name!r} has no data yet")
-            datasets.append(dataset)
+        datasets = await input_datasets(services, dataset_ids)
         filters = [ColumnFilter.from_item(f) for f in record.filters]
         cache_key = card_cache_key(
             code, record.params, record.filters, [(d.id, d.version) for d in datasets]
@@ -170,7 +159,9 @@ class CardRunner:
                     read_input, self.services, dataset, resolved, columns
                 )
             except (OSError, pa.ArrowException) as exc:
-                raise _unavailable(f"Dataset {dataset.name!r} cannot be read: {exc}") from exc
+                raise ExecutionFailed.unavailable(
+                    f"Dataset {dataset.name!r} cannot be read: {exc}"
+                ) from exc
             tables.append(table)
         return tables
 

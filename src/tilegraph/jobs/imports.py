@@ -10,7 +10,7 @@ from typing import Any
 
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.datasets import ColumnSpec
-from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode
+from tilegraph.domain.executions import ExecutionErrorCode
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.schema_diff import diff_schemas
 from tilegraph.ingest import (
@@ -31,10 +31,6 @@ DOWNLOAD_SHARE = 0.1  # of the progress bar
 INGEST_SHARE = 0.85
 
 
-def _failed(code: ExecutionErrorCode, message: str, line: int | None = None) -> ExecutionFailed:
-    return ExecutionFailed(ExecutionError(code, message, line))
-
-
 def _source_location(record: ImportRecord, services: Services) -> tuple[str, str]:
     return str(record.source.get("bucket") or services.settings.bucket), str(record.source["key"])
 
@@ -51,7 +47,7 @@ async def download_source(
     try:
         return await services.objects.download(key, path, bucket=bucket, on_bytes=progress)
     except ObjectMissing as exc:
-        raise _failed(
+        raise ExecutionFailed.of(
             ExecutionErrorCode.INPUT_UNAVAILABLE,
             f"s3://{bucket}/{key} does not exist or cannot be read",
         ) from exc
@@ -66,7 +62,7 @@ def _options(services: Services, record: ImportRecord) -> IngestOptions:
 
 
 def _ingest_failure(exc: IngestFailed) -> ExecutionFailed:
-    return _failed(ExecutionErrorCode.RUNTIME_ERROR, exc.message, exc.line)
+    return ExecutionFailed.of(ExecutionErrorCode.RUNTIME_ERROR, exc.message, exc.line)
 
 
 class DatasetImporter:
@@ -78,7 +74,9 @@ class DatasetImporter:
         record = import_from_item(run.item)
         dataset = await services.repos.datasets.get(record.dataset_id)
         if dataset is None:
-            raise _failed(ExecutionErrorCode.INPUT_UNAVAILABLE, "The dataset was deleted")
+            raise ExecutionFailed.of(
+                ExecutionErrorCode.INPUT_UNAVAILABLE, "The dataset was deleted"
+            )
         with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
             csv_path = Path(tmp) / "source.csv"
             out_dir = Path(tmp) / "parquet"
@@ -91,7 +89,7 @@ class DatasetImporter:
                 changes = diff_schemas(expected, result.columns)
                 if changes:
                     names = ", ".join(f"{c.column_name} {c.change_type.value}" for c in changes)
-                    raise _failed(
+                    raise ExecutionFailed.of(
                         ExecutionErrorCode.BAD_RESULT,
                         f"The file's columns changed since the re-import was "
                         f"planned ({names}); re-import with force",

@@ -30,6 +30,15 @@ class ExecutionFailed(Exception):
         super().__init__(error.message)
         self.error = error
 
+    @classmethod
+    def of(cls, code: ExecutionErrorCode, message: str, line: int | None = None) -> ExecutionFailed:
+        return cls(ExecutionError(code, message, line))
+
+    @classmethod
+    def unavailable(cls, message: str) -> ExecutionFailed:
+        """An input the run needs cannot be read."""
+        return cls.of(ExecutionErrorCode.INPUT_UNAVAILABLE, message)
+
 
 class CancelledByUser(Exception):
     """The work noticed a cancel request and stopped."""

@@ -21,7 +21,7 @@ import structlog
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import ColumnSpec, ColumnType, DatasetRecord, DatasetSourceType
-from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
+from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.transforms import (
     TransformRecord,
@@ -31,6 +31,7 @@ from tilegraph.domain.transforms import (
 )
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
+from tilegraph.jobs.inputs import input_datasets
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, run_execution
 from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
@@ -38,10 +39,6 @@ from tilegraph.store.transforms import run_from_item
 
 log = structlog.get_logger("tilegraph.transforms")
 TICK_CONCURRENCY = 32
-
-
-def _unavailable(message: str) -> ExecutionFailed:
-    return ExecutionFailed(ExecutionError(ExecutionErrorCode.INPUT_UNAVAILABLE, message))
 
 
 def transform_limits(services: Services) -> SandboxLimits:
@@ -120,7 +117,7 @@ class TransformRunner:
         record = run_from_item(run.item)
         transform = await services.repos.transforms.get(record.transform_id)
         if transform is None:
-            raise _unavailable("The transform was deleted")
+            raise ExecutionFailed.unavailable("The transform was deleted")
         inputs = await self._inputs(transform)
         await run.check_cancel()
         started = time.perf_counter()
@@ -155,19 +152,21 @@ class TransformRunner:
 
     async def _inputs(self, transform: TransformRecord) -> list[tuple[str, pa.Table]]:
         services = self.services
-        found = await services.repos.datasets.get_many(list(transform.input_dataset_ids))
+        datasets = await input_datasets(
+            services,
+            transform.input_dataset_ids,
+            label="Input dataset",
+            owner_id=transform.owner_id,
+        )
         tables = []
-        for dataset_id in transform.input_dataset_ids:
-            dataset = found.get(dataset_id)
-            if dataset is None or dataset.owner_id != transform.owner_id:
-                raise _unavailable(f"Input dataset {dataset_id} was deleted")
-            if dataset.version == 0:
-                raise _unavailable(f"Input dataset {dataset.name!r} has no data yet")
+        for dataset in datasets:
             try:
                 table = await asyncio.to_thread(services.parquet.read, dataset.data_prefix())
             except (OSError, pa.ArrowException) as exc:
-                raise _unavailable(f"Input dataset {dataset.name!r} cannot be read") from exc
-            tables.append((dataset_id, table))
+                raise ExecutionFailed.unavailable(
+                    f"Input dataset {dataset.name!r} cannot be read"
+                ) from exc
+            tables.append((dataset.id, table))
         return tables
 
     async def _output_dataset(self, transform: TransformRecord) -> DatasetRecord:
