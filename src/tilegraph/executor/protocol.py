@@ -134,7 +134,7 @@ def recv_blocking(sock: socket.socket, decoder: FrameDecoder) -> tuple[Message, 
         decoder.feed(data, fds)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def resolve_once(future: asyncio.Future[None]) -> None:
     """Reader/writer callback: wake the waiting coroutine once."""
     if not future.done():
         future.set_result(None)
@@ -229,7 +229,7 @@ class AsyncChannel:
     async def _writable(self) -> None:
         fut: asyncio.Future[None] = self._loop.create_future()
         fd = self._sock.fileno()
-        self._loop.add_writer(fd, _resolve, fut)
+        self._loop.add_writer(fd, resolve_once, fut)
         try:
             await fut
         finally:

@@ -25,6 +25,7 @@ import socket
 import tempfile
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +44,7 @@ from .jobs import (
     filters_to_wire,
 )
 from .limits import SandboxLimits
-from .protocol import AsyncChannel, ChannelClosed, ProtocolError, close_fds
+from .protocol import AsyncChannel, ChannelClosed, ProtocolError, close_fds, resolve_once
 from .uids import UidBlock
 
 log = logging.getLogger(__name__)
@@ -449,9 +450,7 @@ class Sandbox:
             except (SandboxError, OSError) as exc:
                 log.error("sandbox zygote restart failed: %s", exc)
 
-        task = asyncio.create_task(restart())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(restart())
 
     def _add_child(self, zygote: _Zygote, child_id: int, fds: list[int]) -> None:
         loop = asyncio.get_running_loop()
@@ -521,7 +520,11 @@ class Sandbox:
             self._mark_dead(zygote)
 
     def _spawn_soon(self, zygote: _Zygote) -> None:
-        task = asyncio.create_task(self._request_children(zygote))
+        self._in_background(self._request_children(zygote))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` on its own, keeping a reference until it ends (the loop keeps none)."""
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -610,9 +613,7 @@ class Sandbox:
             finally:
                 self._slot_pool.release(slot)
 
-        task = asyncio.create_task(wait_then_release())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(wait_then_release())
 
     def _finish_child(self, child: _Child | None, slot: int) -> None:
         self._current.pop(slot, None)
@@ -780,7 +781,7 @@ class Sandbox:
             return
         loop = asyncio.get_running_loop()
         gone: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(child.pidfd, _resolve, gone)
+        loop.add_reader(child.pidfd, resolve_once, gone)
         try:
             try:
                 await asyncio.wait_for(gone, _EXIT_GRACE)
@@ -849,11 +850,6 @@ class Sandbox:
         except (ValueError, OSError, pa.ArrowException) as exc:
             return None, _error(ExecutionErrorCode.BAD_RESULT, f"Unreadable result table: {exc}")
         return TransformOutput(table), None
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _is_str_list(value: object) -> bool:
