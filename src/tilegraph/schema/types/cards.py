@@ -13,7 +13,7 @@ from tilegraph.domain.filters import ColumnFilter
 from tilegraph.schema.enums import CardType, ExecutionStatus
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
-from tilegraph.schema.types.datasets import Dataset
+from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import ExecutionError
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given
@@ -56,9 +56,9 @@ class Card(Node):
         description="The first of `datasets`, the one passed to render() as `dataset`."
     )
     async def dataset(self, info: Info) -> Dataset | None:
-        if not self.record.dataset_ids:
-            return None
-        return Dataset.maybe(await info.context.loaders.datasets.load(self.record.dataset_ids[0]))
+        return await load_dataset(
+            info, self.record.dataset_ids[0] if self.record.dataset_ids else None
+        )
 
     @strawberry.field
     async def datasets(self, info: Info) -> list[Dataset]:

@@ -162,10 +162,10 @@ class DatasetImport(Node):
 
     @strawberry.field
     async def dataset(self, info: Info) -> Dataset:
-        record = await info.context.loaders.datasets.load(self.record.dataset_id)
-        if record is None:
+        dataset = await load_dataset(info, self.record.dataset_id)
+        if dataset is None:
             raise NotFound("The dataset was deleted")
-        return Dataset.from_record(record)
+        return dataset
 
 
 @strawberry.type
@@ -214,6 +214,13 @@ class ImportDatasetFromS3Input:
     key: str
     encoding: str | None = strawberry.UNSET
     delimiter: str | None = strawberry.UNSET
+
+
+async def load_dataset(info: Info, dataset_id: str | None) -> Dataset | None:
+    """The dataset with this id, batched with every other dataset loaded in the same tick."""
+    if not dataset_id:
+        return None
+    return Dataset.maybe(await info.context.loaders.datasets.load(dataset_id))
 
 
 @strawberry.type

@@ -12,7 +12,7 @@ from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.enums import ExecutionStatus, TriggerType
 from tilegraph.schema.node import Node
-from tilegraph.schema.types.datasets import Dataset
+from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import ExecutionError
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given, page_size
@@ -56,11 +56,7 @@ class Transform(Node):
 
     @strawberry.field
     async def output_dataset(self, info: Info) -> Dataset | None:
-        if not self.record.output_dataset_id:
-            return None
-        return Dataset.maybe(
-            await info.context.loaders.datasets.load(self.record.output_dataset_id)
-        )
+        return await load_dataset(info, self.record.output_dataset_id)
 
     @strawberry.field
     async def executions(
@@ -110,11 +106,7 @@ class TransformExecution(Node):
 
     @strawberry.field
     async def output_dataset(self, info: Info) -> Dataset | None:
-        if not self.record.output_dataset_id:
-            return None
-        return Dataset.maybe(
-            await info.context.loaders.datasets.load(self.record.output_dataset_id)
-        )
+        return await load_dataset(info, self.record.output_dataset_id)
 
 
 @strawberry.input
