@@ -186,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a job worker")
-    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument(
+        "--burst",
+        action="store_true",
+        help="run what is queued, then exit (no schedule ticks or sweeps)",
+    )
     worker.add_argument(
         "--check", action="store_true", help="exit 0 when a worker of this queue is alive"
     )

@@ -142,7 +142,12 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
             func(run_card, timeout=settings.card_timeout_seconds + 60, max_tries=3),
             func(run_transform, timeout=settings.transform_timeout_seconds + 600, max_tries=3),
         ],
-        cron_jobs=[
+        # A burst worker drains the queue and exits. arq queues each cron run up to a second
+        # ahead, so with a sweeper every second the queue would never be empty: a burst
+        # worker leaves ticking and sweeping to the long-running ones.
+        cron_jobs=[]
+        if burst
+        else [
             cron(
                 tick_schedules,
                 second=set(range(0, 60, tick)),
