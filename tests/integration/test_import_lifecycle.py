@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
-import sys
 from typing import Any
 
 from tests.conftest import Users
@@ -20,7 +18,7 @@ from tests.support.datasets import (
     follow_import,
     upload,
 )
-from tests.support.stack import ROOT, RedisServer, Stack, free_port, kill_hard
+from tests.support.stack import RedisServer, Stack, free_port, kill_hard
 
 PREVIEW = "query($id: ID!) { dataset(id: $id) { version preview(limit: 5) { rows } } }"
 
@@ -278,24 +276,12 @@ async def test_command_line_import_follows_the_import(
     owner = await users.create("cli")
     path = tmp_path / "cli.csv"
     path.write_bytes(csv_bytes([["x", "y"], [1, 2], [3, 4], [5, 6]]))
+    token = {"TILEGRAPH_TOKEN": owner["token"]}
     result = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "tilegraph.cli",
-            "import",
-            str(path),
-            "--name",
-            "From CLI",
-            "--server",
-            api.base_url,
-        ],
-        env={**stack.env, "TILEGRAPH_TOKEN": owner["token"]},
-        capture_output=True,
-        text=True,
+        stack.run_cli,
+        *("import", str(path), "--name", "From CLI", "--server", api.base_url),
+        env=token,
         timeout=120,
-        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
     assert "SUCCEEDED" in result.stdout and "3 rows" in result.stdout
@@ -304,23 +290,9 @@ async def test_command_line_import_follows_the_import(
     )
     assert listing["datasets"]["edges"][0]["node"] == {"name": "From CLI", "rowCount": 3}
     failed = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "tilegraph.cli",
-            "import",
-            str(tmp_path / "missing.csv"),
-            "--name",
-            "x",
-            "--server",
-            api.base_url,
-        ],
-        env={**stack.env, "TILEGRAPH_TOKEN": owner["token"]},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
+        stack.run_cli,
+        *("import", str(tmp_path / "missing.csv"), "--name", "x", "--server", api.base_url),
+        env=token,
     )
     assert failed.returncode != 0 and "missing.csv" in failed.stderr
 

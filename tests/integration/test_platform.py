@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
-import sys
 from typing import Any
 
 import boto3
@@ -15,7 +13,7 @@ import httpx
 from tests.conftest import Users
 from tests.support.client import Api
 from tests.support.datasets import FOLLOW, csv_bytes, upload
-from tests.support.stack import ROOT, Stack
+from tests.support.stack import Stack
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.events.bus import EventBus
 from tilegraph.services.registry import Services
@@ -113,33 +111,23 @@ async def test_the_worker_refuses_to_run_user_code_without_its_sandbox(
     stack: Stack, tmp_path: Any
 ) -> None:
     # A PATH without bubblewrap: the worker must not quietly run user code unsandboxed.
-    env = {**stack.env, "PATH": str(tmp_path)}
-    refused = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "tilegraph.cli", "worker", "--burst"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    env = {"PATH": str(tmp_path)}
+    refused = await asyncio.to_thread(stack.run_cli, "worker", "--burst", env=env, timeout=120)
     assert refused.returncode != 0
     assert (
         "refuses to run user code" in refused.stderr
         and "TILEGRAPH_SANDBOX=process" in refused.stderr
     )
     allowed = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "tilegraph.cli", "worker", "--burst"],
+        stack.run_cli,
+        "worker",
+        "--burst",
         env={
             **env,
             "TILEGRAPH_SANDBOX": "process",
             "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
         },
-        capture_output=True,
-        text=True,
         timeout=120,
-        cwd=ROOT,
     )
     assert allowed.returncode == 0, allowed.stderr
     assert "sandbox_weakened" in allowed.stderr
