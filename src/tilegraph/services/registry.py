@@ -35,6 +35,7 @@ from tilegraph.store.audit import AuditRepository
 from tilegraph.store.aws import AwsClients
 from tilegraph.store.card_results import CardResults
 from tilegraph.store.cards import CardRepository
+from tilegraph.store.counting import CountedConnection
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
@@ -96,7 +97,10 @@ class Services:
         # Connections open lazily: the API starts (and /readyz reports) while Redis is down.
         redis = ArqRedis(
             ConnectionPool.from_url(
-                settings.redis_url, socket_connect_timeout=3, health_check_interval=30
+                settings.redis_url,
+                socket_connect_timeout=3,
+                health_check_interval=30,
+                connection_class=CountedConnection,
             ),
             default_queue_name=settings.queue_name,
         )
