@@ -41,9 +41,6 @@ class ExecutionKind(Generic[R, N]):
     table: Callable[[Repositories], ExecutionTable]
     from_item: Callable[[Item], R]
 
-    async def visible(self, info: Info, principal: Principal, record: R) -> bool:
-        return await self.node.visible(info, principal, record)
-
 
 CARD_RUN = ExecutionKind(
     nodes_r.CARD_RUN, lambda repos: repos.cards.executions, execution_from_item
@@ -125,7 +122,7 @@ async def follow_execution(
         if item is None:
             raise NotFound(NO_SUCH_EXECUTION, field="id")
         record = kind.from_item(item)
-        if not await kind.visible(info, principal, record):
+        if not await kind.node.visible(info, principal, record):
             raise NotFound(NO_SUCH_EXECUTION, field="id")
         last_seq = int(item.get("seq", 0))
         yield kind.node.convert(record)
@@ -140,7 +137,13 @@ async def follow_execution(
                 continue
             record = kind.from_item(message)
             principal = await recheck(
-                info, principal, execution_id, kind.visible, record, what="execution", field="id"
+                info,
+                principal,
+                execution_id,
+                kind.node.visible,
+                record,
+                what="execution",
+                field="id",
             )
             item = message
             last_seq = int(item.get("seq", last_seq))

@@ -113,7 +113,7 @@ async def transform_runs_updates(
                 info,
                 principal,
                 run.id,
-                TRANSFORM_RUN.visible,
+                TRANSFORM_RUN.node.visible,
                 run,
                 what="transform",
                 field="transformId",
