@@ -5,11 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from tilegraph.domain.cards import CardRecord
+from tilegraph.domain.audit import AuditRecord
+from tilegraph.domain.cards import CardExecutionRecord, CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
-from tilegraph.domain.transforms import TransformRecord
+from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
 from tilegraph.loaders.access import DashboardAccess
 from tilegraph.loaders.lists import ListLoader
@@ -44,8 +45,20 @@ class Loaders:
         return RecordLoader(self.services.repos.cards.get_many)
 
     @cached_property
+    def card_executions(self) -> RecordLoader[CardExecutionRecord]:
+        return RecordLoader(self.services.repos.cards.get_executions)
+
+    @cached_property
     def transforms(self) -> RecordLoader[TransformRecord]:
         return RecordLoader(self.services.repos.transforms.get_many)
+
+    @cached_property
+    def transform_runs(self) -> RecordLoader[TransformRunRecord]:
+        return RecordLoader(self.services.repos.transforms.get_runs)
+
+    @cached_property
+    def audit_logs(self) -> RecordLoader[AuditRecord]:
+        return RecordLoader(self.services.repos.audit.get_many)
 
     @cached_property
     def dashboards(self) -> RecordLoader[DashboardRecord]:

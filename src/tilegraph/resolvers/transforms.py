@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from tilegraph.domain.users import Principal
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel
-from tilegraph.resolvers.executions import follow_execution, recheck
+from tilegraph.resolvers.executions import TRANSFORM_RUN, follow_execution, recheck
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.transforms import (
@@ -24,7 +22,6 @@ from tilegraph.schema.types.transforms import (
     UpdateTransformInput,
 )
 from tilegraph.schema.values import given, page_size
-from tilegraph.store.transforms import run_from_item
 
 
 async def transforms(
@@ -91,26 +88,10 @@ async def execute_transform(info: Info, input: ExecuteTransformInput) -> Transfo
     return TransformExecutionPayload(execution=TransformExecution.from_record(run))
 
 
-async def _owns_run(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
-    if item.get("owner_id") != principal.user_id:
-        return False
-    return await info.context.loaders.transforms.load(item["transform_id"]) is not None
-
-
-def _convert(item: dict[str, Any]) -> TransformExecution:
-    return TransformExecution.from_record(run_from_item(item))
-
-
 async def transform_execution_updates(
     info: Info, id: strawberry.ID
 ) -> AsyncGenerator[TransformExecution, None]:
-    async for update in follow_execution(
-        info,
-        str(id),
-        table=info.context.services.repos.transforms.runs,
-        authorize=_owns_run,
-        convert=_convert,
-    ):
+    async for update in follow_execution(info, str(id), TRANSFORM_RUN):
         yield update
 
 
@@ -127,7 +108,14 @@ async def transform_runs_updates(
             message = await sub.get()
             if message is RESYNC:
                 continue  # each run's next change carries its whole state
+            run = TRANSFORM_RUN.from_item(message)
             principal = await recheck(
-                info, principal, message, _owns_run, what="transform", field="transformId"
+                info,
+                principal,
+                run.id,
+                TRANSFORM_RUN.node.visible,
+                run,
+                what="transform",
+                field="transformId",
             )
-            yield _convert(message)
+            yield TransformExecution.from_record(run)

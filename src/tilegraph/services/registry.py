@@ -28,6 +28,7 @@ from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import CancelTarget, ExecutionService
 from tilegraph.services.groups import GroupService
+from tilegraph.services.rechecks import SharedChecks
 from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
@@ -73,6 +74,7 @@ class Services:
     repos: Repositories
     audit_recorder: AuditRecorder
     auth: AuthService
+    rechecks: SharedChecks
     users: UserService
     groups: GroupService
     audit: AuditService
@@ -179,6 +181,9 @@ class Services:
             "tex",
             CancelTarget(repos.transforms.runs, transform_run_channels),
         )
+        auth = AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder)
+        rechecks = SharedChecks(auth, settings.recheck_seconds)
+        auth.on_logout.append(rechecks.forget_token)
         return cls(
             settings=settings,
             aws=aws,
@@ -186,7 +191,8 @@ class Services:
             db=db,
             repos=repos,
             audit_recorder=recorder,
-            auth=AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder),
+            auth=auth,
+            rechecks=rechecks,
             users=UserService(repos.users, hasher),
             groups=groups,
             audit=AuditService(repos.audit),

@@ -3,6 +3,7 @@ status transitions, heartbeats, and a sparse index of unfinished work for the sw
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -72,6 +73,12 @@ class ExecutionTable:
     async def get(self, execution_id: str) -> dict[str, Any] | None:
         key = await self.key_of(execution_id)
         return await self.db.get(self.table, key) if key else None
+
+    async def get_many(self, execution_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Items by id in one batched read (keys located first where the table needs it)."""
+        keys = await asyncio.gather(*(self.key_of(i) for i in dict.fromkeys(execution_ids)))
+        items = await self.db.batch_get(self.table, [key for key in keys if key])
+        return {str(item["id"]): item for item in items}
 
     async def transition(
         self,
