@@ -220,7 +220,12 @@ def main() -> None:
     load_before = os.getloadavg()
     with work_dir("bench_run_path_") as work, admin_stack(work) as stack:
         server = stack.start_api(env=QUIET_API)
-        stack.start_worker(env=PRODUCTION)
+        worker = stack.start_worker(env=PRODUCTION)
+        print(
+            f"pids: api {server.process.pid}, worker {worker.pid}, "
+            f"emulator {stack.processes[0].pid} (for a profiler)",
+            flush=True,
+        )
         out = asyncio.run(drive(server.url, server.ws_url, args, work))
     load_after = os.getloadavg()
     med = statistics.median
