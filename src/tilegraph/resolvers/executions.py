@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -19,6 +20,7 @@ from tilegraph.events.channels import execution_channel
 from tilegraph.resolvers import nodes as nodes_r
 from tilegraph.resolvers.nodes import NodeKind
 from tilegraph.schema.node import Node
+from tilegraph.schema.shared_events import share_next_event, shared_value
 from tilegraph.schema.types.common import CancelExecutionInput, OkPayload
 from tilegraph.schema.types.executions import Execution
 from tilegraph.services.registry import Repositories
@@ -107,6 +109,11 @@ async def recheck(
     return principal
 
 
+def _read(kind: ExecutionKind[R, N], item: Item) -> tuple[R, N]:
+    record = kind.from_item(item)
+    return record, kind.node.convert(record)
+
+
 async def follow_execution(
     info: Info, execution_id: str, kind: ExecutionKind[R, N]
 ) -> AsyncGenerator[N, None]:
@@ -125,9 +132,10 @@ async def follow_execution(
         if not await kind.node.visible(info, principal, record):
             raise NotFound(NO_SUCH_EXECUTION, field="id")
         last_seq = int(item.get("seq", 0))
+        share_next_event(None)
         yield kind.node.convert(record)
         while not ExecutionStatus(item["status"]).is_terminal:
-            message = await subscription.get()
+            message = await subscription.newest()
             if message is RESYNC:
                 fresh = await _current(info, table, execution_id)
                 if fresh is None:
@@ -135,7 +143,10 @@ async def follow_execution(
                 message = fresh
             if int(message.get("seq", 0)) <= last_seq and message.get("seq") is not None:
                 continue
-            record = kind.from_item(message)
+            seq = message.get("seq")
+            read = partial(_read, kind, message)
+            # The same event reads the same for every subscriber: read it once.
+            record, node = read() if seq is None else shared_value(f"{execution_id}:{seq}", read)
             principal = await recheck(
                 info,
                 principal,
@@ -147,7 +158,8 @@ async def follow_execution(
             )
             item = message
             last_seq = int(item.get("seq", last_seq))
-            yield kind.node.convert(record)
+            share_next_event(f"{execution_id}:{last_seq}:{principal.user_id}:{principal.role}")
+            yield node
 
 
 async def execution_updates(info: Info, id: strawberry.ID) -> AsyncGenerator[Execution, None]:
