@@ -22,8 +22,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,7 @@ EXECUTE = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false})
   execution { id status } } }"""
 FOLLOW = """subscription($id: ID!) { cardExecution(id: $id) { id status finishedAt } }"""
 OPENING = 50  # connections opened at a time
+PY_SPY = ["py-spy", "record", "--rate", "500", "--format", "raw"]
 
 
 class Subscriber:
@@ -125,7 +129,7 @@ async def terminal_seq(redis_url: str, execution_id: str, subscribed: asyncio.Ev
 
 
 async def one_round(
-    stack: Stack, api: Api, token: str, card_id: str, subscribers: int
+    stack: Stack, api: Api, token: str, card_id: str, subscribers: int, profile: Profile | None
 ) -> list[float]:
     """Milliseconds from publication to arrival of the terminal event, per subscriber."""
     data = await api.ok(EXECUTE, {"id": card_id}, token=token)
@@ -139,18 +143,43 @@ async def one_round(
         OPENING,
         [Subscriber.attach(api.ws_url, token, execution_id) for _ in range(subscribers)],
     )
+    profiler = profile.start() if profile is not None and subscribers > 1 else None
     try:
         arrivals = [asyncio.create_task(s.terminal_arrival_ns()) for s in attached]
         async with asyncio.timeout(300):
             seq = await published
             arrived = await asyncio.gather(*arrivals)
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes what it has so far
+            await asyncio.to_thread(profiler.wait)
         await asyncio.gather(*(s.close() for s in attached))
     return [(at - seq) / 1e6 for at in arrived]
 
 
+@dataclass
+class Profile:
+    """py-spy (not a dependency: installed by whoever profiles) on the API, from when every
+    subscriber is attached until the terminal event has reached them all."""
+
+    api_pid: int
+    path: str
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*PY_SPY, "-p", str(self.api_pid), "-o", self.path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
 async def measure(
-    stack: Stack, url: str, ws_url: str, counts: list[tuple[int, int]], hold: float
+    stack: Stack,
+    url: str,
+    ws_url: str,
+    counts: list[tuple[int, int]],
+    hold: float,
+    profile: Profile | None,
 ) -> dict[int, list[float]]:
     """Samples per subscriber count, from `rounds` runs for each (count, rounds)."""
     api = await open_api(url, ws_url)
@@ -165,7 +194,7 @@ async def measure(
         figures: dict[int, list[float]] = {}
         for n, rounds in counts:
             for _ in range(rounds):
-                samples = await one_round(stack, api, token, card_id, n)
+                samples = await one_round(stack, api, token, card_id, n, profile)
                 figures.setdefault(n, []).extend(samples)
         return figures
     finally:
@@ -187,6 +216,9 @@ def main() -> None:
         "--hold", type=float, default=30.0, help="seconds the card runs (attach time)"
     )
     parser.add_argument(
+        "--profile", help="write a py-spy raw profile of the API's fan-out to this file"
+    )
+    parser.add_argument(
         "--recheck-seconds",
         type=float,
         default=None,
@@ -201,7 +233,8 @@ def main() -> None:
         server = stack.start_api(env=env)
         stack.start_worker(env={**PRODUCTION, "TILEGRAPH_CARD_TIMEOUT_SECONDS": "600"})
         counts = [(1, args.single_rounds), (args.subscribers, 1)]
-        figures = asyncio.run(measure(stack, server.url, server.ws_url, counts, args.hold))
+        profile = Profile(server.process.pid, args.profile) if args.profile else None
+        figures = asyncio.run(measure(stack, server.url, server.ws_url, counts, args.hold, profile))
     print(load_line())
     one, many = figures[1], figures[args.subscribers]
     recheck = env.get("TILEGRAPH_RECHECK_SECONDS", "default")
