@@ -1,9 +1,10 @@
-"""Session fixtures: one real stack (AWS emulator, private redis-server, API process)."""
+"""Session fixtures: one real stack (AWS emulator, private redis-server) and, in the tests'
+event loop, the API and a worker on it (tests/support/inprocess.py). Tests that need a
+process of their own (a kill, a crash, the command line) start it from `stack`."""
 
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import boto3
 import pytest
 
 from tests.support.client import Api
-from tests.support.stack import ApiServer, Stack
+from tests.support.inprocess import InProcess, InProcessApi, InProcessWorker
+from tests.support.stack import Stack
 
 ADMIN_EMAIL = "admin@tests.example"
 ADMIN_PASSWORD = "Admin-Passw0rd!"
@@ -24,22 +26,40 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir: Path = tmp_path_factory.mktemp("stack")
     stack = Stack.create(workdir)
     try:
-        result = stack.run_cli("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD)
-        assert result.returncode == 0, result.stderr
         yield stack
     finally:
         stack.close()
 
 
 @pytest.fixture(scope="session")
-def api_server(stack: Stack) -> ApiServer:
-    return stack.start_api()
+async def api_app(stack: Stack) -> AsyncIterator[InProcessApi]:
+    """The session's API, with its admin."""
+    app = await InProcessApi.start(InProcess(stack.env).settings())
+    try:
+        await app.services.users.ensure_admin(ADMIN_EMAIL, "Administrator", ADMIN_PASSWORD)
+        yield app
+    finally:
+        await app.stop()
 
 
 @pytest.fixture(scope="session")
-def worker(stack: Stack) -> subprocess.Popen[bytes]:
+async def worker(stack: Stack) -> AsyncIterator[InProcessWorker]:
     """The session's worker, on the session queue; it also runs the sweeper."""
-    return stack.start_worker()
+    worker = await InProcessWorker.start(InProcess(stack.env).settings())
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
+@pytest.fixture
+async def inprocess(stack: Stack) -> AsyncIterator[InProcess]:
+    """APIs and workers with settings of their own, for one test."""
+    deployments = InProcess(stack.env)
+    try:
+        yield deployments
+    finally:
+        await deployments.stop()
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +83,8 @@ def source_bucket(s3: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-async def api(api_server: ApiServer) -> AsyncIterator[Api]:
-    client = Api(api_server.url, api_server.ws_url)
+async def api(api_app: InProcessApi) -> AsyncIterator[Api]:
+    client = Api(api_app.url, api_app.ws_url, api_app.transport)
     yield client
     await client.close()
 

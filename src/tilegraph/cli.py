@@ -42,7 +42,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tilegraph.app import create_app
+    from tilegraph.app import server_config
     from tilegraph.chat.factory import ChatConfigError, check_settings
 
     settings = _settings()
@@ -53,21 +53,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ChatConfigError as exc:
         print(f"tilegraph: TILEGRAPH_CHAT_*: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-        ws_max_size=1 << 20,
-        # Events are small JSON; compressing each one for each socket cost more CPU in a
-        # 1,000-subscriber fan-out than executing it, and a deflate context per socket.
-        ws_per_message_deflate=False,
-    )
-    return 0
+    server = uvicorn.Server(server_config(settings, args.host, args.port))
+    server.run()
+    return 0 if server.started else 3
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from tests.conftest import Users
 from tests.support.cards import FOLLOW, create_card, follow_card, render, run_card
 from tests.support.client import Api
 from tests.support.datasets import IMPORT_S3, csv_bytes, follow_import, import_and_wait, upload
-from tests.support.stack import Stack
+from tests.support.inprocess import InProcess
 
 ROWS = [
     ["region", "product", "amount", "day"],
@@ -116,10 +116,10 @@ async def test_each_error_code_from_a_real_failing_card(
 
 
 async def test_cards_on_data_not_yet_imported_fail_as_input_unavailable(
-    api: Api, owner: dict[str, str], stack: Stack
+    api: Api, owner: dict[str, str], inprocess: InProcess
 ) -> None:
     # Uploaded through an API whose queue no worker consumes: the dataset stays at version 0.
-    idle = stack.start_api("api-idle-queue", {"TILEGRAPH_QUEUE_NAME": "tilegraph:test:idle"})
+    idle = await inprocess.start_api({"TILEGRAPH_QUEUE_NAME": "tilegraph:test:idle"})
     idle_api = Api(idle.url, idle.ws_url)
     try:
         uploaded = await upload(idle_api, owner["token"], b"a\n1\n")
@@ -362,13 +362,13 @@ async def test_failed_runs_are_audited(
 
 
 async def test_card_run_sequence_over_websocket_and_the_per_user_cap(
-    stack: Stack, owner: dict[str, str], sales: str
+    inprocess: InProcess, owner: dict[str, str], sales: str
 ) -> None:
     env = {
         "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
         "TILEGRAPH_MAX_QUEUED_CARDS_PER_USER": "2",
     }
-    server = stack.start_api("api-card-sequence", env)
+    server = await inprocess.start_api(env)
     own = Api(server.url, server.ws_url)
     try:
         card_id = await create_card(own, owner["token"], SUMMARY, [sales])
@@ -387,7 +387,7 @@ async def test_card_run_sequence_over_websocket_and_the_per_user_cap(
                 states.append(state["status"])
                 if len(states) == 1:
                     assert state["status"] == "QUEUED"
-                    stack.start_worker("worker-card-sequence", env)
+                    await inprocess.start_worker(env)
                 final = state
         assert states == ["QUEUED", "RUNNING", "SUCCEEDED"]
         assert final["card"]["id"] == card_id and json.loads(final["result"]["html"])["rows"] == 5

@@ -12,6 +12,7 @@ from tests.support.cards import create_card, render
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard, share
 from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
 from tests.unit.chat.sse_server import OpenAIStub, Script, closed_port
 
@@ -99,12 +100,11 @@ async def test_free_form_questions_need_a_model(
 
 
 async def test_an_openai_compatible_server_gets_the_grounded_prompt(
-    api: Api, users: Users, stack: Stack, board: dict[str, Any]
+    api: Api, users: Users, inprocess: InProcess, board: dict[str, Any]
 ) -> None:
     token = await viewer_of(api, users, board)
     async with OpenAIStub(Script(tokens=["Sales ", "peaked ", "in ", "May."])) as llm:
-        server = stack.start_api(
-            "api-openai",
+        server = await inprocess.start_api(
             {
                 "TILEGRAPH_CHAT_PROVIDER": "openai",
                 "TILEGRAPH_CHAT_OPENAI_BASE_URL": llm.base_url,
@@ -135,11 +135,10 @@ async def test_an_openai_compatible_server_gets_the_grounded_prompt(
 
 
 async def test_provider_down_ends_with_one_error(
-    api: Api, users: Users, stack: Stack, board: dict[str, Any]
+    api: Api, users: Users, inprocess: InProcess, board: dict[str, Any]
 ) -> None:
     token = await viewer_of(api, users, board)
-    server = stack.start_api(
-        "api-llm-down",
+    server = await inprocess.start_api(
         {
             "TILEGRAPH_CHAT_PROVIDER": "openai",
             "TILEGRAPH_CHAT_OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port()}/v1",

@@ -16,6 +16,7 @@ from tests.support.datasets import (
     import_and_wait,
     upload,
 )
+from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
 
 SALES = [
@@ -231,8 +232,10 @@ async def test_update_delete_and_audit(
     assert all(e["user"]["id"] == owner["id"] for e in events.values())
 
 
-async def test_the_upload_size_cap(stack: Stack, users: Users, s3: Any) -> None:
-    capped = stack.start_api("api-capped", {"TILEGRAPH_UPLOAD_MAX_BYTES": str(1 << 20)})
+async def test_the_upload_size_cap(
+    stack: Stack, inprocess: InProcess, users: Users, s3: Any
+) -> None:
+    capped = await inprocess.start_api({"TILEGRAPH_UPLOAD_MAX_BYTES": str(1 << 20)})
     api = Api(capped.url, capped.ws_url)
     try:
         owner = await users.create("capped")

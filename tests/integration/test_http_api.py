@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.support.client import Api
+from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
 
 
@@ -138,8 +139,8 @@ async def test_health_readiness_metrics_and_request_ids(api: Api) -> None:
     assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
 
 
-async def test_readiness_fails_when_a_dependency_is_down(stack: Stack) -> None:
-    broken = stack.start_api("api-no-redis", {"TILEGRAPH_REDIS_URL": "redis://127.0.0.1:1/0"})
+async def test_readiness_fails_when_a_dependency_is_down(inprocess: InProcess) -> None:
+    broken = await inprocess.start_api({"TILEGRAPH_REDIS_URL": "redis://127.0.0.1:1/0"})
     async with httpx.AsyncClient(base_url=broken.url) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503

@@ -18,6 +18,7 @@ from tests.support.datasets import (
     follow_import,
     upload,
 )
+from tests.support.inprocess import InProcess
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard
 
 PREVIEW = "query($id: ID!) { dataset(id: $id) { version preview(limit: 5) { rows } } }"
@@ -38,10 +39,10 @@ async def _collect_until(session: Any, op: str, predicate: Any) -> list[dict[str
 
 
 async def test_queued_running_with_progress_succeeded_over_websocket(
-    stack: Stack, users: Users
+    stack: Stack, inprocess: InProcess, users: Users
 ) -> None:
     env = _own_queue(stack)
-    server = stack.start_api("api-sequence", env)
+    server = await inprocess.start_api(env)
     api = Api(server.url, server.ws_url)
     try:
         owner = await users.create("sequence")
@@ -51,7 +52,7 @@ async def test_queued_running_with_progress_succeeded_over_websocket(
             op = await session.subscribe(FOLLOW, {"id": uploaded["import"]["id"]})
             first = await _collect_until(session, op, lambda s: True)
             assert first[0]["status"] == "QUEUED"
-            stack.start_worker("worker-sequence", env)  # nobody consumed the queue until now
+            await inprocess.start_worker(env)  # nobody consumed the queue until now
             events = first + await _collect_until(
                 session, op, lambda s: s["status"] != "RUNNING" and s["status"] != "QUEUED"
             )
@@ -97,9 +98,11 @@ async def test_cancel_a_running_import(api: Api, users: Users, worker: Any) -> N
     assert again["cancelExecution"]["ok"] is False  # already finished
 
 
-async def test_cancel_a_queued_import(stack: Stack, api: Api, users: Users) -> None:
+async def test_cancel_a_queued_import(
+    stack: Stack, inprocess: InProcess, api: Api, users: Users
+) -> None:
     env = _own_queue(stack)
-    server = stack.start_api("api-queued-cancel", env)
+    server = await inprocess.start_api(env)
     own = Api(server.url, server.ws_url)
     try:
         owner = await users.create("queued-cancel")
@@ -109,7 +112,7 @@ async def test_cancel_a_queued_import(stack: Stack, api: Api, users: Users) -> N
             {"id": uploaded["import"]["id"]},
             token=owner["token"],
         )
-        stack.start_worker("worker-queued-cancel", env)
+        await inprocess.start_worker(env)
         events = await follow_import(own, owner["token"], uploaded["import"]["id"])
         assert [e["status"] for e in events] == ["CANCELLED"]
     finally:
@@ -131,7 +134,13 @@ async def _s3_dataset(
 
 
 async def test_a_killed_worker_ends_worker_lost_and_the_old_version_still_serves(
-    stack: Stack, api: Api, users: Users, worker: Any, s3: Any, source_bucket: str
+    stack: Stack,
+    inprocess: InProcess,
+    api: Api,
+    users: Users,
+    worker: Any,
+    s3: Any,
+    source_bucket: str,
 ) -> None:
     owner = await users.create("killed")
     dataset_id, key, _ = await _s3_dataset(
@@ -143,7 +152,7 @@ async def test_a_killed_worker_ends_worker_lost_and_the_old_version_still_serves
     )
     s3.put_object(Bucket=source_bucket, Key=key, Body=big_csv(48))
     env = _own_queue(stack)
-    server = stack.start_api("api-killed", env)
+    server = await inprocess.start_api(env)
     own = Api(server.url, server.ws_url)
     try:
         doomed = stack.start_worker("worker-doomed", env)
@@ -229,7 +238,7 @@ async def test_reimport_plan_force_and_the_last_three_versions(
 
 
 async def test_subscriptions_and_queued_work_survive_a_redis_restart(
-    stack: Stack, tmp_path: Any
+    stack: Stack, inprocess: InProcess, tmp_path: Any
 ) -> None:
     # A deployment of its own (tables, Redis, queue): sweepers of other deployments must not
     # pick up its work.
@@ -240,16 +249,10 @@ async def test_subscriptions_and_queued_work_survive_a_redis_restart(
         "TILEGRAPH_REDIS_URL": redis.url,
         "TILEGRAPH_TABLE_PREFIX": f"r{secrets.token_hex(3)}_",
     }
-    created = stack.run_cli(
-        "create-admin",
-        "--email",
-        "restart@tests.example",
-        "--password",
-        "Restart-passw0rd!",
-        env=env,
+    server = await inprocess.start_api(env)
+    await server.services.users.ensure_admin(
+        "restart@tests.example", "Administrator", "Restart-passw0rd!"
     )
-    assert created.returncode == 0, created.stderr
-    server = stack.start_api("api-redis-restart", env)
     api = Api(server.url, server.ws_url)
     try:
         token = await api.login("restart@tests.example", "Restart-passw0rd!")
@@ -260,13 +263,14 @@ async def test_subscriptions_and_queued_work_survive_a_redis_restart(
             first = await _collect_until(session, op, lambda s: True)
             assert first[0]["status"] == "QUEUED"
             redis.restart()  # no persistence: the queued job is gone
-            stack.start_worker("worker-after-restart", env)  # re-enqueues it, then runs it
+            await inprocess.start_worker(env)  # re-enqueues it, then runs it
             rest = await _collect_until(
                 session, op, lambda s: s["status"] not in ("QUEUED", "RUNNING")
             )
         assert rest[-1]["status"] == "SUCCEEDED" and rest[-1]["rowsProcessed"] == 2
     finally:
         await api.close()
+        await inprocess.stop()  # while their Redis still runs
         redis.stop()
 
 

@@ -13,6 +13,7 @@ import httpx
 from tests.conftest import Users
 from tests.support.client import Api
 from tests.support.datasets import FOLLOW, csv_bytes, upload
+from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.events.bus import EventBus
@@ -40,8 +41,8 @@ async def test_batch_gets_are_deduplicated_and_chunked_by_100(stack: Stack) -> N
         await services.close()
 
 
-async def test_cors_follows_the_allow_list(stack: Stack) -> None:
-    server = stack.start_api("api-cors", {"TILEGRAPH_CORS_ORIGINS": "https://bi.example"})
+async def test_cors_follows_the_allow_list(inprocess: InProcess) -> None:
+    server = await inprocess.start_api({"TILEGRAPH_CORS_ORIGINS": "https://bi.example"})
     async with httpx.AsyncClient(base_url=server.url) as client:
         allowed = await client.options(
             "/graphql",
@@ -85,9 +86,11 @@ async def test_a_failing_audit_write_never_fails_the_request(stack: Stack) -> No
     assert "audit_write_failed" in server.log.read_text()
 
 
-async def test_subscriptions_check_access_again_on_every_event(stack: Stack, users: Users) -> None:
+async def test_subscriptions_check_access_again_on_every_event(
+    inprocess: InProcess, users: Users
+) -> None:
     env = {"TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}"}
-    server = stack.start_api("api-recheck", env)
+    server = await inprocess.start_api(env)
     api = Api(server.url, server.ws_url)
     try:
         owner = await users.create("recheck")
@@ -99,7 +102,7 @@ async def test_subscriptions_check_access_again_on_every_event(stack: Stack, use
             first = await anext(messages)
             assert first["data"]["datasetImport"]["status"] == "QUEUED"
             await api.ok("mutation { logout { ok } }", token=owner["token"])  # revoke it
-            stack.start_worker("worker-recheck", env)
+            await inprocess.start_worker(env)
             after = [payload async for payload in messages]
         assert after[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert not any(p.get("data") for p in after)

@@ -14,6 +14,7 @@ from tests.conftest import Users
 from tests.support.cards import create_card, render, run_card
 from tests.support.client import Api
 from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.inprocess import InProcess
 from tests.support.stack import Stack, kill_hard
 from tests.support.transforms import (
     CREATE,
@@ -235,9 +236,9 @@ async def test_two_schedulers_queue_each_due_run_once_and_catch_up_once(
         api, owner["token"], "result = df_1", inputs, cron="* * * * *", enabled=True
     )
     at = later(10)  # ten runs were missed while "nothing ticked"
-    queued = await asyncio.gather(tick(stack, at), tick(stack, at))
+    queued = await asyncio.gather(tick_here(stack, at), tick_here(stack, at))
     assert sorted(queued) == [0, 1]
-    assert await tick(stack, at) == 0
+    assert await tick_here(stack, at) == 0
     runs = await _runs(api, owner["token"], transform["id"])
     assert [r["triggeredBy"] for r in runs] == ["SCHEDULE"]
     final = (await follow_run(api, owner["token"], runs[0]["id"]))[-1]
@@ -309,7 +310,12 @@ async def test_an_overlapping_due_run_is_recorded_as_skipped(
 
 
 async def test_a_killed_worker_ends_worker_lost_and_the_schedule_goes_on(
-    api: Api, owner: dict[str, str], inputs: list[str], stack: Stack, worker: Any
+    api: Api,
+    owner: dict[str, str],
+    inputs: list[str],
+    stack: Stack,
+    inprocess: InProcess,
+    worker: Any,
 ) -> None:
     transform = await create_transform(
         api, owner["token"], "result = df_0", inputs, cron="0 0 1 1 *", enabled=True
@@ -325,7 +331,7 @@ async def test_a_killed_worker_ends_worker_lost_and_the_schedule_goes_on(
         "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
         "TILEGRAPH_TRANSFORM_TIMEOUT_SECONDS": "60",
     }
-    server = stack.start_api("api-tf-killed", env)
+    server = await inprocess.start_api(env)
     own = Api(server.url, server.ws_url)
     try:
         doomed = stack.start_worker("worker-tf-doomed", env)

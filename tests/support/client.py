@@ -1,4 +1,4 @@
-"""A small GraphQL client over real HTTP and WebSocket (graphql-transport-ws)."""
+"""A small GraphQL client over HTTP and a real WebSocket (graphql-transport-ws)."""
 
 from __future__ import annotations
 
@@ -51,10 +51,14 @@ class Response:
 
 
 class Api:
-    def __init__(self, base_url: str, ws_url: str) -> None:
+    def __init__(
+        self, base_url: str, ws_url: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """`transport`: how HTTP reaches the API (into an in-process app); by default over
+        the network to `base_url`. WebSockets always go over the network to `ws_url`."""
         self.base_url = base_url
         self.ws_url = ws_url
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=60)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=60, transport=transport)
 
     async def close(self) -> None:
         await self.http.aclose()

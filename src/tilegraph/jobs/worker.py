@@ -147,7 +147,9 @@ async def sweep_executions(ctx: dict[str, Any]) -> dict[str, int]:
     return {"lost": report.lost, "requeued": report.requeued}
 
 
-def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
+def build_worker(settings: Settings, *, burst: bool = False, handle_signals: bool = True) -> Worker:
+    """The worker; `handle_signals=False` leaves SIGINT/SIGTERM to a host event loop that
+    runs it as one task among others (the tests' in-process tier)."""
     configure_logging(settings)
     sandbox = open_sandbox(settings)
     every = max(1, min(settings.sweeper_interval_seconds, 60))
@@ -189,7 +191,7 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
         poll_delay=settings.worker_poll_delay_seconds,
         max_jobs=settings.worker_max_jobs,
         burst=burst,
-        handle_signals=True,
+        handle_signals=handle_signals,
         allow_abort_jobs=True,
         keep_result=60,
         health_check_interval=10,
