@@ -34,7 +34,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 async def api_app(stack: Stack) -> AsyncIterator[InProcessApi]:
     """The session's API, with its admin."""
-    app = await InProcessApi.start(InProcess(stack.env).settings())
+    app = await InProcessApi.start(stack.settings())
     try:
         await app.services.users.ensure_admin(ADMIN_EMAIL, "Administrator", ADMIN_PASSWORD)
         yield app
@@ -45,7 +45,7 @@ async def api_app(stack: Stack) -> AsyncIterator[InProcessApi]:
 @pytest.fixture(scope="session")
 async def worker(stack: Stack) -> AsyncIterator[InProcessWorker]:
     """The session's worker, on the session queue; it also runs the sweeper."""
-    worker = await InProcessWorker.start(InProcess(stack.env).settings())
+    worker = await InProcessWorker.start(stack.settings())
     try:
         yield worker
     finally:
@@ -55,7 +55,7 @@ async def worker(stack: Stack) -> AsyncIterator[InProcessWorker]:
 @pytest.fixture
 async def inprocess(stack: Stack) -> AsyncIterator[InProcess]:
     """APIs and workers with settings of their own, for one test."""
-    deployments = InProcess(stack.env)
+    deployments = InProcess(stack)
     try:
         yield deployments
     finally:

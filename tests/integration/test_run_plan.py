@@ -15,6 +15,7 @@ from tests.support.cards import EXECUTE, create_card, follow_card, render, run_c
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard
 from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.inprocess import InProcessApi
 from tests.support.stack import Stack
 from tilegraph.domain.runs import CardRunPlan
 from tilegraph.jobs.cards import CardRunner
@@ -46,14 +47,15 @@ async def held(stack: Stack) -> AsyncIterator[tuple[Api, Services]]:
     """An API whose queue no worker consumes (runs stay QUEUED), and this process's own
     services on that queue, to run its jobs by hand."""
     queue = f"tilegraph:test:plan-{secrets.token_hex(3)}"
-    server = stack.start_api("api-held-queue", {"TILEGRAPH_QUEUE_NAME": queue})
-    client = Api(server.url, server.ws_url)
+    server = await InProcessApi.start(stack.settings({"TILEGRAPH_QUEUE_NAME": queue}))
+    client = Api(server.url, server.ws_url, server.transport)
     services = await Services.open(Settings.from_env({**stack.env, "TILEGRAPH_QUEUE_NAME": queue}))
     try:
         yield client, services
     finally:
         await client.close()
         await services.close()
+        await server.stop()
 
 
 async def test_the_worker_executes_the_plan_it_was_given_without_reading_card_or_data(

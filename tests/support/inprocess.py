@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
 from arq.worker import Worker
 
+from tests.support.stack import Stack
 from tilegraph.app import server_config
 from tilegraph.jobs.worker import build_worker
 from tilegraph.services.registry import Services
@@ -105,19 +105,16 @@ class InProcess:
     """Starts in-process APIs and workers with settings of their own (the session's plus
     overrides), and stops them all at the end of the test that asked for them."""
 
-    env: Mapping[str, str]
+    stack: Stack
     started: list[InProcessApi | InProcessWorker] = field(default_factory=list)
 
-    def settings(self, overrides: Mapping[str, str] | None = None) -> Settings:
-        return Settings.from_env({**self.env, **(overrides or {})})
-
-    async def start_api(self, overrides: Mapping[str, str] | None = None) -> InProcessApi:
-        api = await InProcessApi.start(self.settings(overrides))
+    async def start_api(self, overrides: dict[str, str] | None = None) -> InProcessApi:
+        api = await InProcessApi.start(self.stack.settings(overrides))
         self.started.append(api)
         return api
 
-    async def start_worker(self, overrides: Mapping[str, str] | None = None) -> InProcessWorker:
-        worker = await InProcessWorker.start(self.settings(overrides))
+    async def start_worker(self, overrides: dict[str, str] | None = None) -> InProcessWorker:
+        worker = await InProcessWorker.start(self.stack.settings(overrides))
         self.started.append(worker)
         return worker
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tilegraph.local.processes import free_port, port_open, stop_process, wait_for_port
+from tilegraph.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,6 +125,10 @@ class Stack:
         )
         wait_for_port("127.0.0.1", aws_port, timeout=60, process=emulator)
         return stack
+
+    def settings(self, overrides: dict[str, str] | None = None) -> Settings:
+        """The settings every component of the session reads, with `overrides` on top."""
+        return Settings.from_env({**self.env, **(overrides or {})})
 
     def spawn(
         self, args: list[str], name: str, env: dict[str, str] | None = None
