@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import pytest
 from jose import jwt
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Users
@@ -67,39 +70,73 @@ def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-async def test_every_token_failure_is_unauthenticated_with_one_message(
-    api: Api, users: Users, stack: Stack
+@dataclass
+class Forgery:
+    """A real user's token forged with the server's secret: the base of every bad token."""
+
+    stack: Stack
+    user_id: str
+
+    def forge(self, **overrides: object) -> str:
+        return _forge(self.stack, **{"sub": self.user_id, "role": "USER", **overrides})
+
+    @property
+    def good(self) -> str:
+        return self.forge()
+
+    @property
+    def parts(self) -> list[str]:
+        """header, payload, signature"""
+        return self.good.split(".")
+
+
+BAD_TOKENS: dict[str, Callable[[Forgery], str]] = {
+    "expired": lambda f: f.forge(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+    "tampered payload": lambda f: (
+        f"{f.parts[0]}.{_b64({'sub': f.user_id, 'role': 'ADMIN'})}.{f.parts[2]}"
+    ),
+    "tampered signature": lambda f: f"{f.parts[0]}.{f.parts[1]}.{f.parts[2][:-4]}AAAA",
+    "alg none": lambda f: f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{f.parts[1]}.",
+    "alg HS512": lambda f: jwt.encode(
+        jwt.get_unverified_claims(f.good), f.stack.env["TILEGRAPH_JWT_SECRET"], algorithm="HS512"
+    ),
+    "alg RS256 header": lambda f: (
+        f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{f.parts[1]}.{f.parts[2]}"
+    ),
+    "other secret": lambda f: jwt.encode(
+        jwt.get_unverified_claims(f.good), "x" * 40, algorithm="HS256"
+    ),
+    "no jti": lambda f: f.forge(jti=None),
+    "no exp": lambda f: f.forge(exp=None),
+    "no iat": lambda f: f.forge(iat=None),
+    "no sub": lambda f: f.forge(sub=None),
+    "wrong issuer": lambda f: f.forge(iss="someone-else"),
+    "wrong audience": lambda f: f.forge(aud="another-api"),
+    "no audience": lambda f: f.forge(aud=None),
+    "garbage": lambda f: "not-a-token",
+}
+
+
+@pytest.fixture(scope="module")
+async def forgery(users: Users, stack: Stack) -> Forgery:
+    return Forgery(stack, (await users.create("carol"))["id"])
+
+
+async def test_a_token_made_with_the_secret_works_as_a_bearer_token_only(
+    api: Api, forgery: Forgery
 ) -> None:
-    user = await users.create("carol")
-    good = _forge(stack, sub=user["id"], role="USER")
-    assert (await api.ok(ME, token=good))["me"]["id"] == user["id"]
-    header, payload, signature = good.split(".")
-    now = int(time.time())
-    bad_tokens = {
-        "expired": _forge(stack, sub=user["id"], iat=now - 7200, exp=now - 3600),
-        "tampered payload": f"{header}.{_b64({'sub': user['id'], 'role': 'ADMIN'})}.{signature}",
-        "tampered signature": f"{header}.{payload}.{signature[:-4]}AAAA",
-        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
-        "alg HS512": jwt.encode(
-            jwt.get_unverified_claims(good), stack.env["TILEGRAPH_JWT_SECRET"], algorithm="HS512"
-        ),
-        "alg RS256 header": f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{payload}.{signature}",
-        "other secret": jwt.encode(jwt.get_unverified_claims(good), "x" * 40, algorithm="HS256"),
-        "no jti": _forge(stack, sub=user["id"], jti=None),
-        "no exp": _forge(stack, sub=user["id"], exp=None),
-        "no iat": _forge(stack, sub=user["id"], iat=None),
-        "no sub": _forge(stack, sub=None),
-        "wrong issuer": _forge(stack, sub=user["id"], iss="someone-else"),
-        "wrong audience": _forge(stack, sub=user["id"], aud="another-api"),
-        "no audience": _forge(stack, sub=user["id"], aud=None),
-        "garbage": "not-a-token",
-    }
-    for name, token in bad_tokens.items():
-        response = await api.fail(ME, token=token)
-        assert response.code == "UNAUTHENTICATED", name
-        assert response.error["message"] == INVALID, name
-    wrong_scheme = await api.post(ME, headers={"Authorization": f"Basic {good}"})
+    assert (await api.ok(ME, token=forgery.good))["me"]["id"] == forgery.user_id
+    wrong_scheme = await api.post(ME, headers={"Authorization": f"Basic {forgery.good}"})
     assert wrong_scheme.code == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize("case", list(BAD_TOKENS))
+async def test_every_token_failure_is_unauthenticated_with_one_message(
+    api: Api, forgery: Forgery, case: str
+) -> None:
+    response = await api.fail(ME, token=BAD_TOKENS[case](forgery))
+    assert response.code == "UNAUTHENTICATED"
+    assert response.error["message"] == INVALID
 
 
 async def test_no_token_is_unauthenticated(api: Api) -> None:
@@ -107,29 +144,38 @@ async def test_no_token_is_unauthenticated(api: Api) -> None:
     assert response.code == "UNAUTHENTICATED"
 
 
-async def test_password_policy_and_the_72_byte_rule(api: Api, admin_token: str) -> None:
-    create = "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }"
-    weak = {
-        "Sh0rt!": "at least 8",
-        "alllowercase1!": "upper-case",
-        "ALLUPPER1!": "lower-case",
-        "NoDigits!!": "digit",
-        "NoSymbol123": "symbol",
-    }
-    for password, reason in weak.items():
-        response = await api.fail(
-            create,
-            {"i": {"email": f"p{len(password)}@tests.example", "name": "P", "password": password}},
-            token=admin_token,
-        )
-        assert response.code == "BAD_USER_INPUT", password
-        assert response.error["extensions"]["field"] == "password"
-        assert reason in response.error["message"], (password, response.error["message"])
+CREATE_USER = "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }"
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("Sh0rt!", "at least 8"),
+        ("alllowercase1!", "upper-case"),
+        ("ALLUPPER1!", "lower-case"),
+        ("NoDigits!!", "digit"),
+        ("NoSymbol123", "symbol"),
+    ],
+)
+async def test_a_weak_password_is_refused_with_the_rule_it_breaks(
+    api: Api, admin_token: str, password: str, reason: str
+) -> None:
+    response = await api.fail(
+        CREATE_USER,
+        {"i": {"email": f"p{len(password)}@tests.example", "name": "P", "password": password}},
+        token=admin_token,
+    )
+    assert response.code == "BAD_USER_INPUT"
+    assert response.error["extensions"]["field"] == "password"
+    assert reason in response.error["message"], response.error["message"]
+
+
+async def test_the_72_byte_rule(api: Api, admin_token: str) -> None:
     # 73 bytes in UTF-8 (but only 40 characters): refused, never silently truncated.
     too_long = "Aa1!" + "é" * 34 + "xy"
     assert len(too_long.encode()) == 74 and len(too_long) == 40
     response = await api.fail(
-        create,
+        CREATE_USER,
         {"i": {"email": "long@tests.example", "name": "L", "password": too_long}},
         token=admin_token,
     )
@@ -138,7 +184,7 @@ async def test_password_policy_and_the_72_byte_rule(api: Api, admin_token: str) 
     exactly_72 = "Aa1!" + "é" * 34
     assert len(exactly_72.encode()) == 72
     ok = await api.ok(
-        create,
+        CREATE_USER,
         {"i": {"email": "exact72@tests.example", "name": "E", "password": exactly_72}},
         token=admin_token,
     )
@@ -207,20 +253,23 @@ async def test_failures_from_one_address_are_limited_but_successes_do_not_count(
     )
 
 
-async def test_admin_only_fields(api: Api, users: Users, admin_token: str) -> None:
+@pytest.mark.parametrize(
+    "query",
+    ["{ groups { totalCount } }", '{ group(id: "grp_x") { id } }', "{ auditLogs { totalCount } }"],
+    ids=["groups", "group", "auditLogs"],
+)
+async def test_admin_only_fields(api: Api, users: Users, query: str) -> None:
     user = await users.create("gina")
-    for query in (
-        "{ groups { totalCount } }",
-        '{ group(id: "grp_x") { id } }',
-        "{ auditLogs { totalCount } }",
-    ):
-        as_user = await api.fail(query, token=user["token"])
-        assert as_user.code == "FORBIDDEN", query
-        anonymous = await api.fail(query)
-        assert anonymous.code == "UNAUTHENTICATED", query
-    create = "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }"
+    as_user = await api.fail(query, token=user["token"])
+    assert as_user.code == "FORBIDDEN"
+    anonymous = await api.fail(query)
+    assert anonymous.code == "UNAUTHENTICATED"
+
+
+async def test_only_admins_create_users(api: Api, users: Users, admin_token: str) -> None:
+    user = await users.create("gina")
     denied = await api.fail(
-        create,
+        CREATE_USER,
         {"i": {"email": "x@tests.example", "name": "x", "password": "Xx-passw0rd!"}},
         token=user["token"],
     )
@@ -245,9 +294,8 @@ async def test_users_search_by_email_substring(api: Api, users: Users) -> None:
 
 async def test_duplicate_email_is_a_conflict(api: Api, users: Users, admin_token: str) -> None:
     user = await users.create("hank")
-    create = "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }"
     again = await api.fail(
-        create,
+        CREATE_USER,
         {"i": {"email": user["email"].upper(), "name": "Hank 2", "password": "Hank-passw0rd!"}},
         token=admin_token,
     )

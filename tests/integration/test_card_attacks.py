@@ -117,12 +117,17 @@ return json.dumps(results)
     assert guarded["error"]["code"] == "FORBIDDEN_OPERATION"
 
 
-async def test_ctypes_and_subprocess_are_refused_or_useless(
+@pytest.mark.parametrize("module", ["ctypes", "subprocess"])
+async def test_importing_ctypes_or_subprocess_is_forbidden(
+    api: Api, attacker: dict[str, str], data: str, module: str
+) -> None:
+    final = await attack(api, attacker["token"], data, render(f"import {module}\nreturn 'x'"))
+    assert final["error"]["code"] == "FORBIDDEN_OPERATION", final
+
+
+async def test_subprocess_through_importlib_is_refused_or_useless(
     api: Api, attacker: dict[str, str], data: str
 ) -> None:
-    for module in ("ctypes", "subprocess"):
-        final = await attack(api, attacker["token"], data, render(f"import {module}\nreturn 'x'"))
-        assert final["error"]["code"] == "FORBIDDEN_OPERATION", final
     sneaky = render("""
 import importlib, json
 out = {}

@@ -106,6 +106,31 @@ async def test_a_dashboard_page_costs_constant_round_trips(
     assert counts["owner"][100] <= 12, counts
 
 
+@pytest.mark.parametrize(
+    ("target_type", "target"),
+    [("USER", "usr_nobody"), ("GROUP", "grp_nothing"), ("USER", None)],
+    ids=["unknown user", "unknown group", "the owner"],
+)
+async def test_a_share_with_no_one_else_is_refused(
+    api: Api, owner: dict[str, str], target_type: str, target: str | None
+) -> None:
+    dash = await create_dashboard(api, owner["token"])
+    refused = await api.fail(
+        "mutation($i: ShareDashboardInput!) { shareDashboard(input: $i) { share { id } } }",
+        {
+            "i": {
+                "dashboardId": dash["id"],
+                "targetType": target_type,
+                "targetId": target or owner["id"],
+                "permission": "VIEWER",
+            }
+        },
+        token=owner["token"],
+    )
+    assert refused.code == "BAD_USER_INPUT"
+    assert refused.error["extensions"]["field"] == "targetId"
+
+
 async def test_share_rules_and_their_audit(
     api: Api, owner: dict[str, str], users: Users, admin_token: str
 ) -> None:
@@ -131,14 +156,6 @@ async def test_share_rules_and_their_audit(
         add, shareinput("USER", friend["id"], "EDITOR"), token=owner["token"]
     )
     assert duplicate.code == "CONFLICT"
-    for target_type, target in [
-        ("USER", "usr_nobody"),
-        ("GROUP", "grp_nothing"),
-        ("USER", owner["id"]),
-    ]:
-        refused = await api.fail(add, shareinput(target_type, target), token=owner["token"])
-        assert refused.code == "BAD_USER_INPUT", target
-        assert refused.error["extensions"]["field"] == "targetId"
     updated = await api.ok(
         "mutation($id: ID!) { updateDashboardShare(input: {id: $id, permission: EDITOR}) { share { permission } } }",
         {"id": record["id"]},
@@ -364,25 +381,39 @@ async def test_viewers_use_the_dashboards_cards_and_nothing_else(
     assert own_copy["cloneDashboard"]["dashboard"]["cardCount"] == 1
 
 
+CREATE_DASHBOARD = (
+    "mutation($i: CreateDashboardInput!) { createDashboard(input: $i) { dashboard { id } } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"x": 10, "y": 0, "w": 4, "h": 1}, "layout.items[0]"),
+        ({"x": 0, "y": 0, "w": 0, "h": 1}, "layout.items[0]"),
+        ({"cardId": "card_nope", "x": 0, "y": 0, "w": 1, "h": 1}, "layout.items[0].cardId"),
+    ],
+    ids=["past the right edge", "zero width", "unknown card"],
+)
+async def test_a_bad_layout_item_is_refused(
+    api: Api, owner: dict[str, str], datasets: list[str], item: dict[str, Any], field: str
+) -> None:
+    card = await create_card(api, owner["token"], COUNT, [datasets[0]])
+    bad = await api.fail(
+        CREATE_DASHBOARD,
+        {"i": {"name": "x", "layout": {"items": [{"cardId": card, **item}]}}},
+        token=owner["token"],
+    )
+    assert bad.code == "BAD_USER_INPUT" and bad.error["extensions"]["field"] == field
+
+
 async def test_layout_rules_and_listing(
     api: Api, owner: dict[str, str], datasets: list[str], users: Users, admin_token: str
 ) -> None:
     card = await create_card(api, owner["token"], COUNT, [datasets[0]])
-    create = (
-        "mutation($i: CreateDashboardInput!) { createDashboard(input: $i) { dashboard { id } } }"
-    )
-    for item, field in [
-        ({"cardId": card, "x": 10, "y": 0, "w": 4, "h": 1}, "layout.items[0]"),
-        ({"cardId": card, "x": 0, "y": 0, "w": 0, "h": 1}, "layout.items[0]"),
-        ({"cardId": "card_nope", "x": 0, "y": 0, "w": 1, "h": 1}, "layout.items[0].cardId"),
-    ]:
-        bad = await api.fail(
-            create, {"i": {"name": "x", "layout": {"items": [item]}}}, token=owner["token"]
-        )
-        assert bad.code == "BAD_USER_INPUT" and bad.error["extensions"]["field"] == field
     stranger = await users.create("layout-stranger")
     theirs = await api.fail(
-        create,
+        CREATE_DASHBOARD,
         {
             "i": {
                 "name": "x",
@@ -415,12 +446,13 @@ async def test_layout_rules_and_listing(
     ids = [e["node"]["id"] for e in first_page["edges"] + rest["dashboards"]["edges"]]
     assert ids == [both["id"], direct["id"], own["id"]]  # newest first, each once
     assert json.dumps(rest).count('hasNextPage": false') == 1
-    for broken in ("not-a-cursor", "e30"):  # garbage, and a valid encoding of {}
-        response = await api.fail(
-            "query($a: String) { dashboards(after: $a) { totalCount } }",
-            {"a": broken},
-            token=lister["token"],
-        )
-        assert (
-            response.code == "BAD_USER_INPUT" and response.error["extensions"]["field"] == "after"
-        )
+
+
+@pytest.mark.parametrize("broken", ["not-a-cursor", "e30"], ids=["garbage", "encoded {}"])
+async def test_a_broken_cursor_is_refused(api: Api, owner: dict[str, str], broken: str) -> None:
+    response = await api.fail(
+        "query($a: String) { dashboards(after: $a) { totalCount } }",
+        {"a": broken},
+        token=owner["token"],
+    )
+    assert response.code == "BAD_USER_INPUT" and response.error["extensions"]["field"] == "after"

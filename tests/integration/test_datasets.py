@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pytest
+
 from tests.conftest import Users
 from tests.support.client import Api
 from tests.support.datasets import (
@@ -96,22 +98,31 @@ async def test_late_subscriber_gets_the_final_state_once(
     assert events[0]["rowsProcessed"] == 2 and events[0]["progress"] == 1.0
 
 
-async def test_bad_files_fail_cleanly(api: Api, users: Users, worker: Any) -> None:
+@pytest.mark.parametrize(
+    ("content", "expected", "line"),
+    [
+        (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3", 3),
+        (b"a,b,c\n", "no data rows", None),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 20, "not a text", None),
+    ],
+    ids=["ragged", "header only", "binary"],
+)
+async def test_bad_files_fail_cleanly(
+    api: Api, users: Users, worker: Any, content: bytes, expected: str, line: int | None
+) -> None:
     owner = await users.create("badfiles")
-    cases = {
-        "ragged": (b"a,b\n1,2\n3,4,5\n6,7\n", "line 3"),
-        "header only": (b"a,b,c\n", "no data rows"),
-        "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 20, "not a text"),
-    }
-    for name, (content, expected) in cases.items():
-        uploaded, final = await import_and_wait(api, owner["token"], content, name=name)
-        assert final["status"] == "FAILED", name
-        assert expected in final["error"]["message"], (name, final["error"])
-        assert final["error"]["code"] == "RUNTIME_ERROR"
-        if name == "ragged":
-            assert final["error"]["line"] == 3
-        data = await api.ok(DATASET, {"id": uploaded["dataset"]["id"]}, token=owner["token"])
-        assert data["dataset"]["version"] == 0 and data["dataset"]["rowCount"] == 0
+    uploaded, final = await import_and_wait(api, owner["token"], content, name="bad")
+    assert final["status"] == "FAILED"
+    assert expected in final["error"]["message"], final["error"]
+    assert final["error"]["code"] == "RUNTIME_ERROR"
+    if line is not None:
+        assert final["error"]["line"] == line
+    data = await api.ok(DATASET, {"id": uploaded["dataset"]["id"]}, token=owner["token"])
+    assert data["dataset"]["version"] == 0 and data["dataset"]["rowCount"] == 0
+
+
+async def test_an_empty_upload_is_refused(api: Api, users: Users) -> None:
+    owner = await users.create("empty")
     empty = await upload(api, owner["token"], b"", name="empty")
     assert empty["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 

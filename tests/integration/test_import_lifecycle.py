@@ -7,6 +7,8 @@ import asyncio
 import secrets
 from typing import Any
 
+import pytest
+
 from tests.conftest import Users
 from tests.support.client import Api
 from tests.support.datasets import (
@@ -301,27 +303,29 @@ async def test_command_line_import_follows_the_import(
     assert failed.returncode != 0 and "missing.csv" in failed.stderr
 
 
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (b"id,name\n1,a\n2,b,extra\n", "line 3"),
+        (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8, "not a text"),
+    ],
+    ids=["ragged", "binary"],
+)
 async def test_a_bad_file_fails_the_reimport_and_the_old_version_still_serves(
-    api: Api, users: Users, worker: Any, s3: Any, source_bucket: str
+    api: Api, users: Users, worker: Any, s3: Any, source_bucket: str, bad: bytes, expected: str
 ) -> None:
     owner = await users.create("bad-reimport")
     dataset_id, key, _ = await _s3_dataset(
         api, owner["token"], s3, source_bucket, [["id", "name"], [1, "a"], [2, "b"]]
     )
-    for bad, expected in [
-        (b"id,name\n1,a\n2,b,extra\n", "line 3"),
-        (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 8, "not a text"),
-    ]:
-        s3.put_object(Bucket=source_bucket, Key=key, Body=bad)
-        data = await api.ok(
-            "mutation($id: ID!) { reimportDataset(input: {id: $id, force: true}) { import { id } } }",
-            {"id": dataset_id},
-            token=owner["token"],
-        )
-        final = (await follow_import(api, owner["token"], data["reimportDataset"]["import"]["id"]))[
-            -1
-        ]
-        assert final["status"] == "FAILED" and expected in final["error"]["message"], final
-        preview = await api.ok(PREVIEW, {"id": dataset_id}, token=owner["token"])
-        assert preview["dataset"]["version"] == 1
-        assert preview["dataset"]["preview"]["rows"] == [[1, "a"], [2, "b"]]
+    s3.put_object(Bucket=source_bucket, Key=key, Body=bad)
+    data = await api.ok(
+        "mutation($id: ID!) { reimportDataset(input: {id: $id, force: true}) { import { id } } }",
+        {"id": dataset_id},
+        token=owner["token"],
+    )
+    final = (await follow_import(api, owner["token"], data["reimportDataset"]["import"]["id"]))[-1]
+    assert final["status"] == "FAILED" and expected in final["error"]["message"], final
+    preview = await api.ok(PREVIEW, {"id": dataset_id}, token=owner["token"])
+    assert preview["dataset"]["version"] == 1
+    assert preview["dataset"]["preview"]["rows"] == [[1, "a"], [2, "b"]]

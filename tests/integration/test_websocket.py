@@ -21,13 +21,15 @@ async def test_connection_without_a_valid_token_is_refused(api: Api, admin_token
     assert await _close_code(api, {"authorization": admin_token}) == 4403  # no Bearer scheme
 
 
-async def test_connection_with_a_token_is_acknowledged(api: Api, admin_token: str) -> None:
-    for key in ("authorization", "Authorization"):
-        async with api.websocket({key: f"Bearer {admin_token}"}) as session:
-            assert (await session.receive())["type"] == "connection_ack"
-            op = await session.subscribe("query { me { email } }")
-            payloads = [p async for p in session.messages(op)]
-            assert payloads[0]["data"]["me"]["email"]
+@pytest.mark.parametrize("key", ["authorization", "Authorization"])
+async def test_connection_with_a_token_is_acknowledged(
+    api: Api, admin_token: str, key: str
+) -> None:
+    async with api.websocket({key: f"Bearer {admin_token}"}) as session:
+        assert (await session.receive())["type"] == "connection_ack"
+        op = await session.subscribe("query { me { email } }")
+        payloads = [p async for p in session.messages(op)]
+        assert payloads[0]["data"]["me"]["email"]
 
 
 async def test_revoked_token_cannot_open_a_connection(api: Api, users) -> None:  # type: ignore[no-untyped-def]

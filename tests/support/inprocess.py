@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 from arq.worker import Worker
+from starlette.applications import Starlette
 
 from tests.support.stack import Stack
 from tilegraph.app import server_config
@@ -25,6 +26,7 @@ class InProcessApi:
     """The app served by uvicorn inside this loop on a free loopback port (for WebSocket
     clients and the command line), with `transport` to send HTTP straight into the app."""
 
+    app: Starlette
     server: uvicorn.Server
     ticking: asyncio.Task[None]
     port: int
@@ -33,6 +35,7 @@ class InProcessApi:
     @classmethod
     async def start(cls, settings: Settings) -> InProcessApi:
         config = server_config(settings, "127.0.0.1", 0)
+        assert isinstance(config.app, Starlette)
         config.load()
         server = uvicorn.Server(config)
         # What Server.serve does, minus taking over SIGINT/SIGTERM from the test runner.
@@ -42,7 +45,7 @@ class InProcessApi:
         # The app as uvicorn runs it (behind its proxy-headers middleware); errors come back
         # as responses, as from a server, not as exceptions in the test.
         transport = httpx.ASGITransport(config.loaded_app, raise_app_exceptions=False)
-        return cls(server, asyncio.create_task(server.main_loop()), port, transport)
+        return cls(config.app, server, asyncio.create_task(server.main_loop()), port, transport)
 
     @property
     def url(self) -> str:
@@ -55,7 +58,8 @@ class InProcessApi:
     @property
     def services(self) -> Services:
         """The services the app's lifespan opened."""
-        return self.server.config.app.state.services  # type: ignore[no-any-return]
+        services: Services = self.app.state.services
+        return services
 
     async def stop(self) -> None:
         self.server.should_exit = True
