@@ -14,7 +14,7 @@ from tests.support.cards import create_card, render, run_card
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard, new_group
 from tests.support.datasets import csv_bytes, import_and_wait, upload
-from tests.support.stack import Stack
+from tests.support.inprocess import InProcess
 from tests.support.transforms import create_transform, run_transform
 
 EXECUTION_FIELDS = "__typename id status progress error { code } queuedAt startedAt finishedAt"
@@ -231,13 +231,13 @@ async def test_every_connection_lists_its_edges_nodes(
 
 
 async def test_a_shared_recheck_still_ends_the_stream_of_a_revoked_token(
-    stack: Stack, users: Users
+    inprocess: InProcess, users: Users
 ) -> None:
     """Two streams on one token: the first event warms the shared check of the token; after
     a logout the next event ends the other stream, though it falls within the check's ttl.
     No worker serves this API's queue, so both imports wait until cancelled."""
-    server = stack.start_api(
-        "api-shared-recheck", {"TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}"}
+    server = await inprocess.start_api(
+        {"TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}"}
     )
     api = Api(server.url, server.ws_url)
     try:
