@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -71,8 +72,10 @@ def csv_bytes(rows: list[list[Any]], *, delimiter: str = ",", encoding: str = "u
     return ("\n".join(lines) + "\n").encode(encoding)
 
 
+@functools.cache
 def big_csv(megabytes: int) -> bytes:
-    """A CSV of roughly this size, generated quickly in blocks."""
+    """A CSV of roughly this size, generated in blocks once per session: making 48 MB takes
+    seconds of this process's event loop, where the in-process API and worker run."""
     header = "id,region,amount,day,flag\n"
     block_rows = 20_000
     regions = ["north", "south", "east", "west"]

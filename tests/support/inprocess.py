@@ -1,7 +1,11 @@
 """The in-process tier: the API app and arq workers as tasks of the test's own event loop,
 against the session's real AWS emulator and redis-server. Nothing to spawn or wait for per
 test; the process tier (stack.py) stays for what needs a process: a kill, a crash, the
-command line, a log file to read."""
+command line, a log file to read.
+
+They run only while the test awaits: a blocking call in a test (a process start, a sync
+client, seconds of CPU) stops them too, heartbeats included, so keep such calls away from
+moments when an in-process job is running (or run them with asyncio.to_thread)."""
 
 from __future__ import annotations
 
