@@ -29,8 +29,9 @@ from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.jobs.queue import JobQueue
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CardResults
-from tilegraph.store.cards import CardRepository, StaleCard, execution_to_item
+from tilegraph.store.cards import CardRepository, execution_to_item
 from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ class CardService:
             changes["params"] = params
         try:
             return await self.cards.update(card, changes)
-        except StaleCard as exc:
+        except Stale as exc:
             raise Conflict("The card changed meanwhile; try again") from exc
 
     async def delete(self, principal: Principal, card_id: str) -> str:

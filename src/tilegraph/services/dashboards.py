@@ -33,7 +33,8 @@ from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.loaders.access import DashboardAccess
 from tilegraph.services.cards import CardService
-from tilegraph.store.dashboards import DashboardRepository, Stale
+from tilegraph.store.dashboards import DashboardRepository
+from tilegraph.store.dynamo import Stale
 from tilegraph.store.groups import GroupRepository
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
 from tilegraph.store.users import UserRepository
