@@ -7,6 +7,7 @@ from typing import Any
 from tilegraph.domain.errors import Unauthenticated
 from tilegraph.domain.users import Principal
 from tilegraph.loaders.registry import Loaders
+from tilegraph.services.access import DashboardAccess
 from tilegraph.services.registry import Services
 
 NOT_SIGNED_IN = "Sign in first: send `Authorization: Bearer <token>`"
@@ -35,7 +36,8 @@ class Context:
         self.connection_params: dict[str, Any] | None = None
         self._principal: Principal | None = None
         self._authenticated = False
-        self.loaders = Loaders(services)
+        self.loaders = Loaders(services.repos)
+        self.access = DashboardAccess(self.loaders)
 
     @property
     def settings(self) -> Any:
@@ -43,7 +45,8 @@ class Context:
 
     def renew_loaders(self) -> Loaders:
         """Forget memoised records, so each subscription event sees current data."""
-        self.loaders = Loaders(self.services)
+        self.loaders = Loaders(self.services.repos)
+        self.access = DashboardAccess(self.loaders)
         return self.loaders
 
     async def principal(self) -> Principal | None:

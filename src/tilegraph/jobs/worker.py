@@ -12,7 +12,7 @@ from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
-from tilegraph.jobs.lifecycle import ExecutionRun, run_execution
+from tilegraph.jobs.lifecycle import ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
 from tilegraph.logs import configure_logging
@@ -70,7 +70,9 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 async def import_dataset(ctx: dict[str, Any], import_id: str) -> None:
     services: Services = ctx["services"]
-    run = await ExecutionRun.begin(services.runtime, services.repos.imports.executions, import_id)
+    run = await ExecutionRun.begin(
+        Runtime.of(services), services.repos.imports.executions, import_id
+    )
     if run is not None:
         importer = DatasetImporter(services)
         await run_execution(run, importer.run, on_finished=importer.cleanup)
@@ -79,7 +81,9 @@ async def import_dataset(ctx: dict[str, Any], import_id: str) -> None:
 async def run_card(ctx: dict[str, Any], execution_id: str) -> None:
     services: Services = ctx["services"]
     runner: CardRunner = ctx["cards"]
-    run = await ExecutionRun.begin(services.runtime, services.repos.cards.executions, execution_id)
+    run = await ExecutionRun.begin(
+        Runtime.of(services), services.repos.cards.executions, execution_id
+    )
     if run is not None:
         await run_execution(run, runner.run, on_finished=runner.finished)
 

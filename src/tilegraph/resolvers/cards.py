@@ -25,7 +25,6 @@ from tilegraph.schema.types.cards import (
 )
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.values import given, page_size
-from tilegraph.store.cards import execution_from_item
 
 
 def _params(value: Any) -> dict[str, Any] | None:
@@ -57,7 +56,7 @@ async def card(
     principal = await ctx.require_principal()
     on = given(dashboard_id)
     record = await ctx.services.cards.get_readable(
-        principal, str(id), str(on) if on else None, ctx.loaders.access
+        principal, str(id), str(on) if on else None, ctx.access
     )
     return Card.from_record(record)
 
@@ -123,7 +122,7 @@ async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayl
         principal,
         str(input.id),
         dashboard_id=str(dashboard_id) if dashboard_id else None,
-        access=info.context.loaders.access,
+        access=info.context.access,
         filters=filters_of(input.filters),
         params=_params(input.params),
         use_cache=input.use_cache,
@@ -141,8 +140,8 @@ async def card_execution_updates(
     async for update in follow_execution(
         info,
         str(id),
-        table=info.context.services.repos.cards.executions,
+        kind=info.context.services.executions.card_runs,
         authorize=_may_see_run,
-        convert=lambda item: CardExecution.from_record(execution_from_item(item)),
+        convert=CardExecution.from_record,
     ):
         yield update

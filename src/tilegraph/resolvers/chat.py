@@ -19,7 +19,7 @@ async def dashboard_chat(
 ) -> AsyncGenerator[ChatEvent, None]:
     ctx = info.context
     principal = await ctx.require_principal()
-    access = ctx.loaders.access
+    access = ctx.access
     dashboard = await access.checked(str(dashboard_id))
     given_history: list[ChatMessageInput] = given(history) or []
     turns = [(turn.role, turn.content) for turn in given_history]

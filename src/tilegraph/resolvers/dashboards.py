@@ -37,19 +37,19 @@ async def dashboards(
     ctx = info.context
     principal = await ctx.require_principal()
     page = await ctx.services.dashboards.list_page(
-        principal, ctx.loaders.access, page_size(first, 50), given(after)
+        principal, ctx.access, page_size(first, 50), given(after)
     )
     return connection_from_page(page, Dashboard.from_record)
 
 
 async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
-    return Dashboard.from_record(await info.context.loaders.access.checked(str(id)))
+    return Dashboard.from_record(await info.context.access.checked(str(id)))
 
 
 async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:
     ctx = info.context
     principal = await ctx.require_principal()
-    view = await ctx.services.dashboards.get_view(principal, ctx.loaders.access, str(id))
+    view = await ctx.services.dashboards.get_view(principal, ctx.access, str(id))
     return FilterView.from_record(view)
 
 
@@ -73,7 +73,7 @@ async def update_dashboard(info: Info, input: UpdateDashboardInput) -> Dashboard
     default_view = input.default_filter_view_id
     record = await ctx.services.dashboards.update(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         str(input.id),
         name=given(input.name),
         description=given(input.description),
@@ -89,7 +89,7 @@ async def update_dashboard(info: Info, input: UpdateDashboardInput) -> Dashboard
 async def delete_dashboard(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    deleted = await ctx.services.dashboards.delete(principal, ctx.loaders.access, str(input.id))
+    deleted = await ctx.services.dashboards.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
@@ -97,7 +97,7 @@ async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPa
     ctx = info.context
     principal = await ctx.require_principal()
     record = await ctx.services.dashboards.clone(
-        principal, ctx.loaders.access, str(input.id), given(input.name)
+        principal, ctx.access, str(input.id), given(input.name)
     )
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 
@@ -107,7 +107,7 @@ async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSh
     principal = await ctx.require_principal()
     share = await ctx.services.dashboards.share(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         dashboard_id=str(input.dashboard_id),
         target_type=input.target_type,
         target_id=str(input.target_id),
@@ -123,7 +123,7 @@ async def update_dashboard_share(
     ctx = info.context
     principal = await ctx.require_principal()
     share = await ctx.services.dashboards.update_share(
-        principal, ctx.loaders.access, str(input.id), input.permission, ctx.request_id
+        principal, ctx.access, str(input.id), input.permission, ctx.request_id
     )
     return DashboardSharePayload(share=DashboardShare.from_record(share))
 
@@ -132,7 +132,7 @@ async def remove_dashboard_share(info: Info, input: DeleteInput) -> DeletePayloa
     ctx = info.context
     principal = await ctx.require_principal()
     removed = await ctx.services.dashboards.remove_share(
-        principal, ctx.loaders.access, str(input.id), ctx.request_id
+        principal, ctx.access, str(input.id), ctx.request_id
     )
     return DeletePayload(deleted_id=strawberry.ID(removed))
 
@@ -142,7 +142,7 @@ async def create_filter_view(info: Info, input: CreateFilterViewInput) -> Filter
     principal = await ctx.require_principal()
     view = await ctx.services.dashboards.create_view(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         dashboard_id=str(input.dashboard_id),
         name=input.name,
         filter_state=input.filter_state,
@@ -160,7 +160,7 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
             raise BadUserInput(f"`{name}` cannot be null", field=name)
     view = await ctx.services.dashboards.update_view(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         str(input.id),
         name=given(input.name),
         filter_state=given(input.filter_state),
@@ -173,9 +173,7 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
 async def delete_filter_view(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    deleted = await ctx.services.dashboards.delete_view(
-        principal, ctx.loaders.access, str(input.id)
-    )
+    deleted = await ctx.services.dashboards.delete_view(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
@@ -184,7 +182,7 @@ async def execute_dashboard(info: Info, input: ExecuteDashboardInput) -> Dashboa
     principal = await ctx.require_principal()
     runs = await ctx.services.dashboards.execute(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         str(input.id),
         filters=filters_of(input.filters),
         use_cache=input.use_cache,

@@ -26,7 +26,6 @@ from tilegraph.schema.types.datasets import (
     UploadDatasetInput,
 )
 from tilegraph.schema.values import given, page_size
-from tilegraph.store.imports import import_from_item
 
 
 async def datasets(
@@ -142,8 +141,8 @@ async def dataset_import_updates(
     async for update in follow_execution(
         info,
         str(id),
-        table=info.context.services.repos.imports.executions,
+        kind=info.context.services.executions.imports,
         authorize=_may_see_import,
-        convert=lambda item: DatasetImport.from_record(import_from_item(item)),
+        convert=DatasetImport.from_record,
     ):
         yield update

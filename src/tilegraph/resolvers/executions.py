@@ -13,8 +13,9 @@ from tilegraph.domain.users import Principal
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import execution_channel
 from tilegraph.schema.types.common import CancelExecutionInput, OkPayload
-from tilegraph.store.executions import ExecutionTable
+from tilegraph.services.executions import ExecutionKind
 
+R = TypeVar("R")
 T = TypeVar("T")
 
 # May this caller see the execution? Called again for every event.
@@ -25,13 +26,6 @@ async def cancel_execution(info: Info, input: CancelExecutionInput) -> OkPayload
     principal = await info.context.require_principal()
     ok = await info.context.services.executions.cancel(principal, str(input.id))
     return OkPayload(ok=ok)
-
-
-async def _current(info: Info, table: ExecutionTable, execution_id: str) -> dict[str, Any] | None:
-    latest = await info.context.services.events.latest(execution_id)
-    if latest is not None:
-        return latest
-    return await table.get(execution_id)
 
 
 async def recheck(
@@ -57,24 +51,24 @@ async def follow_execution(
     info: Info,
     execution_id: str,
     *,
-    table: ExecutionTable,
+    kind: ExecutionKind[R],
     authorize: Authorize,
-    convert: Callable[[dict[str, Any]], T],
+    convert: Callable[[R], T],
 ) -> AsyncGenerator[T, None]:
     """Subscribe first, then read the current state, yield it, and stream every change
     until a terminal state. Access is checked again before every event."""
     ctx = info.context
     principal = await ctx.require_principal()
     async with ctx.services.bus.subscribe(execution_channel(execution_id)) as subscription:
-        item = await _current(info, table, execution_id)
+        item = await ctx.services.executions.current(kind, execution_id)
         if item is None or not await authorize(info, principal, item):
             raise NotFound("No such execution", field="id")
         last_seq = int(item.get("seq", 0))
-        yield convert(item)
+        yield convert(kind.record(item))
         while not ExecutionStatus(item["status"]).is_terminal:
             message = await subscription.get()
             if message is RESYNC:
-                fresh = await _current(info, table, execution_id)
+                fresh = await ctx.services.executions.current(kind, execution_id)
                 if fresh is None:
                     raise NotFound("The execution no longer exists", field="id")
                 message = fresh
@@ -85,4 +79,4 @@ async def follow_execution(
             )
             item = message
             last_seq = int(item.get("seq", last_seq))
-            yield convert(item)
+            yield convert(kind.record(item))

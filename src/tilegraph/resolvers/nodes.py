@@ -72,17 +72,14 @@ async def _card_run(info: Info, principal: Principal, node_id: str) -> Node | No
 
 async def _dashboard(info: Info, principal: Principal, node_id: str) -> Node | None:
     record = await info.context.loaders.dashboards.load(node_id)
-    if (
-        record is None
-        or await info.context.loaders.access.level_on(principal.user_id, record) is None
-    ):
+    if record is None or await info.context.access.level_on(principal.user_id, record) is None:
         return None
     return Dashboard.from_record(record)
 
 
 async def _filter_view(info: Info, principal: Principal, node_id: str) -> Node | None:
     ctx = info.context
-    view = await ctx.services.dashboards.get_view(principal, ctx.loaders.access, node_id)
+    view = await ctx.services.dashboards.get_view(principal, ctx.access, node_id)
     return FilterView.from_record(view)
 
 
@@ -90,7 +87,7 @@ async def _share(info: Info, principal: Principal, node_id: str) -> Node | None:
     share = await info.context.loaders.shares.load(node_id)
     if share is None:
         return None
-    level = await info.context.loaders.access.level(principal.user_id, share.dashboard_id)
+    level = await info.context.access.level(principal.user_id, share.dashboard_id)
     return DashboardShare.from_record(share) if level is PermissionLevel.OWNER else None
 
 

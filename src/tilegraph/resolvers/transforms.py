@@ -24,7 +24,6 @@ from tilegraph.schema.types.transforms import (
     UpdateTransformInput,
 )
 from tilegraph.schema.values import given, page_size
-from tilegraph.store.transforms import run_from_item
 
 
 async def transforms(
@@ -97,19 +96,15 @@ async def _owns_run(info: Info, principal: Principal, item: dict[str, Any]) -> b
     return await info.context.loaders.transforms.load(item["transform_id"]) is not None
 
 
-def _convert(item: dict[str, Any]) -> TransformExecution:
-    return TransformExecution.from_record(run_from_item(item))
-
-
 async def transform_execution_updates(
     info: Info, id: strawberry.ID
 ) -> AsyncGenerator[TransformExecution, None]:
     async for update in follow_execution(
         info,
         str(id),
-        table=info.context.services.repos.transforms.runs,
+        kind=info.context.services.executions.transform_runs,
         authorize=_owns_run,
-        convert=_convert,
+        convert=TransformExecution.from_record,
     ):
         yield update
 
@@ -122,6 +117,7 @@ async def transform_runs_updates(
     ctx = info.context
     principal = await ctx.require_principal()
     await ctx.services.transforms.get_owned(principal, str(transform_id))
+    runs = ctx.services.executions.transform_runs
     async with ctx.services.bus.subscribe(transform_runs_channel(str(transform_id))) as sub:
         while True:
             message = await sub.get()
@@ -130,4 +126,4 @@ async def transform_runs_updates(
             principal = await recheck(
                 info, principal, message, _owns_run, what="transform", field="transformId"
             )
-            yield _convert(message)
+            yield TransformExecution.from_record(runs.record(message))

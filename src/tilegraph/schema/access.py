@@ -18,8 +18,8 @@ from tilegraph.domain.errors import Forbidden, NotFound
 from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
 from tilegraph.domain.users import Role as DomainRole
-from tilegraph.loaders.access import NO_SUCH_DASHBOARD
 from tilegraph.schema.enums import PermissionLevel, Role
+from tilegraph.services.access import NO_SUCH_DASHBOARD
 
 
 @strawberry.schema_directive(
@@ -112,7 +112,7 @@ class Access(FieldExtension):
         dashboard_id = await locate_dashboard(loaders, source, kwargs)
         if dashboard_id is None:
             raise NotFound(NO_SUCH_DASHBOARD, field="id")
-        await loaders.access.require(principal, dashboard_id, self.level)
+        await info.context.access.require(principal, dashboard_id, self.level)
 
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any

@@ -26,16 +26,16 @@ from tilegraph.domain.paging import check_first
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CardResults
 from tilegraph.store.cards import CardRepository, execution_to_item
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page
+from tilegraph.store.queue import JobQueue
 
 if TYPE_CHECKING:
-    from tilegraph.loaders.access import DashboardAccess
+    from tilegraph.services.access import DashboardAccess
 
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"

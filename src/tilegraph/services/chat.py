@@ -29,7 +29,7 @@ from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.dashboards import DashboardRecord
 from tilegraph.domain.errors import BadUserInput, RateLimited
 from tilegraph.domain.users import Principal
-from tilegraph.loaders.access import DashboardAccess
+from tilegraph.services.access import DashboardAccess
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.settings import Settings, SettingsError
 from tilegraph.store.parquet import ParquetReader

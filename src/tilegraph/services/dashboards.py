@@ -31,7 +31,7 @@ from tilegraph.domain.paging import check_first
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
-from tilegraph.loaders.access import DashboardAccess
+from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.dynamo import Stale

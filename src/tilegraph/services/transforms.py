@@ -23,11 +23,11 @@ from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page
+from tilegraph.store.queue import JobQueue
 from tilegraph.store.transforms import TransformRepository, run_to_item
 
 TRANSFORM_JOB = "run_transform"

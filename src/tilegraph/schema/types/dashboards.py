@@ -36,7 +36,7 @@ from tilegraph.schema.values import given
 async def _visible_cards(info: Info, record: DashboardRecord) -> list[Any]:
     ctx = info.context
     principal = await ctx.require_principal()
-    return await ctx.services.dashboards.visible_cards(principal, record, ctx.loaders.access)
+    return await ctx.services.dashboards.visible_cards(principal, record, ctx.access)
 
 
 @strawberry.type
@@ -128,15 +128,13 @@ class Dashboard(Node):
     async def default_filter_view(self, info: Info) -> FilterView | None:
         ctx = info.context
         principal = await ctx.require_principal()
-        view = await ctx.services.dashboards.default_view(
-            principal, self.record, ctx.loaders.access
-        )
+        view = await ctx.services.dashboards.default_view(principal, self.record, ctx.access)
         return FilterView.from_record(view) if view else None
 
     @strawberry.field(description="The caller's own level on this dashboard.")
     async def my_permission(self, info: Info) -> PermissionLevel:
         principal = await info.context.require_principal()
-        level = await info.context.loaders.access.level_on(principal.user_id, self.record)
+        level = await info.context.access.level_on(principal.user_id, self.record)
         if level is None:
             raise NotFound("No such dashboard")
         return level
@@ -172,9 +170,7 @@ class Dashboard(Node):
     async def filter_views(self, info: Info) -> list[FilterView]:
         ctx = info.context
         principal = await ctx.require_principal()
-        views = await ctx.services.dashboards.visible_views(
-            principal, self.record.id, ctx.loaders.access
-        )
+        views = await ctx.services.dashboards.visible_views(principal, self.record.id, ctx.access)
         return [FilterView.from_record(v) for v in sorted(views, key=lambda v: v.created_at)]
 
 
