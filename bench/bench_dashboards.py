@@ -211,7 +211,7 @@ async def naive_page(services: Any, dash_id: str, viewer_id: str) -> dict[str, A
 
 
 async def timed_naive(services: Any, dash_id: str, viewer_id: str) -> tuple[float, int, Any]:
-    from tilegraph.store.aws import RequestCounter
+    from tilegraph.store.counting import RequestCounter
 
     counter = RequestCounter()
     token = counter.bind()

@@ -100,6 +100,8 @@ class Settings:
     card_memory_bytes: int = 4 << 30
     card_output_max_bytes: int = 5 << 20
     card_cache_ttl_seconds: int = 3600
+    # HTML up to this size travels in a run's final event; larger HTML is read by its key.
+    event_inline_html_bytes: int = 1 << 20
     max_queued_cards_per_user: int = 20
     max_code_bytes: int = 256 << 10
     # Transforms and schedules.

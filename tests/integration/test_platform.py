@@ -18,7 +18,7 @@ from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.events.bus import EventBus
 from tilegraph.services.registry import Services
 from tilegraph.settings import Settings
-from tilegraph.store.aws import RequestCounter
+from tilegraph.store.counting import RequestCounter
 
 
 async def test_batch_gets_are_deduplicated_and_chunked_by_100(stack: Stack) -> None:

@@ -36,11 +36,12 @@ class QueueLimit:
             await pipe.execute()
         return True
 
-    async def add(self, user_id: str, execution_id: str) -> None:
-        """Count a run that was admitted as part of a batch."""
+    async def add_many(self, user_id: str, execution_ids: list[str]) -> None:
+        """Count runs that were admitted together as one batch."""
         key = f"{self.prefix}:{user_id}"
+        now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {execution_id: time.time()})
+            pipe.zadd(key, dict.fromkeys(execution_ids, now))
             pipe.expire(key, int(self.window))
             await pipe.execute()
 

@@ -1,17 +1,14 @@
-"""Cards, their runs, and the cache key that makes a re-import invalidate exactly what it
-changed."""
+"""Cards and their runs."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import orjson
-
 from tilegraph.domain.executions import ExecutionError, ExecutionStatus
+from tilegraph.domain.runs import CardRunPlan
 
 
 class CardType(StrEnum):
@@ -49,6 +46,9 @@ class CardResultRecord:
     ignored_filters: tuple[str, ...]
     cached: bool
     execution_time_ms: float
+    # The HTML itself, when the record came with it (a cache hit, or the terminal event of
+    # a run); never stored with the execution record, whose HTML lives under `cache_key`.
+    html: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -69,7 +69,11 @@ class CardResultRecord:
             ignored_filters=tuple(item.get("ignored_filters", [])),
             cached=bool(item.get("cached", False)),
             execution_time_ms=float(item.get("execution_time_ms", 0.0)),
+            html=item.get("html"),
         )
+
+    def with_html(self, html: str | None) -> CardResultRecord:
+        return replace(self, html=html)
 
 
 @dataclass(frozen=True)
@@ -83,31 +87,10 @@ class CardExecutionRecord:
     dataset_ids: tuple[str, ...]
     card_id: str | None = None
     dashboard_id: str | None = None
-    code: str | None = None  # previews only: the draft code
-    params: dict[str, Any] | None = None
-    filters: list[dict[str, Any]] = field(default_factory=list)
-    use_cache: bool = True
+    # What the worker executes; None for TEXT cards, which need no run.
+    plan: CardRunPlan | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     progress: float | None = None
     result: CardResultRecord | None = None
     error: ExecutionError | None = None
-
-
-def code_fingerprint(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def card_cache_key(
-    code: str,
-    params: dict[str, Any] | None,
-    filters: list[dict[str, Any]],
-    datasets: list[tuple[str, int]],
-) -> str:
-    """hash(code, params, filters, dataset ids + versions): a re-import changes a version,
-    hence the key, and nothing else needs invalidating."""
-    material = orjson.dumps(
-        {"code": code, "params": params, "filters": filters, "datasets": datasets},
-        option=orjson.OPT_SORT_KEYS,
-    )
-    return hashlib.sha256(material).hexdigest()

@@ -21,14 +21,18 @@ class ExecutionEvents:
         self.redis = redis
 
     async def publish(self, item: dict[str, Any], extra_channels: Iterable[str] = ()) -> None:
-        state = {**item, "seq": time.time_ns()}
-        payload = orjson.dumps(state)
-        execution_id = str(item["id"])
+        await self.publish_many([(item, extra_channels)])
+
+    async def publish_many(self, states: Iterable[tuple[dict[str, Any], Iterable[str]]]) -> None:
+        """Store and publish many executions' states in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(execution_state_key(execution_id), payload, ex=STATE_TTL_SECONDS)
-            pipe.publish(execution_channel(execution_id), payload)
-            for channel in extra_channels:
-                pipe.publish(channel, payload)
+            for item, extra_channels in states:
+                payload = orjson.dumps({**item, "seq": time.time_ns()})
+                execution_id = str(item["id"])
+                pipe.set(execution_state_key(execution_id), payload, ex=STATE_TTL_SECONDS)
+                pipe.publish(execution_channel(execution_id), payload)
+                for channel in extra_channels:
+                    pipe.publish(channel, payload)
             await pipe.execute()
 
     async def latest(self, execution_id: str) -> dict[str, Any] | None:

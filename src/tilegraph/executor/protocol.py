@@ -24,6 +24,7 @@ from typing import Any
 HEADER = struct.Struct("!IH")
 MAX_FDS_PER_FRAME = 250  # the kernel caps SCM_RIGHTS at 253 per message
 RECV_CHUNK = 1 << 16
+MAX_CONTROL_FRAME = 1 << 20  # zygote <-> worker messages, either way
 _ANC_SPACE = socket.CMSG_SPACE(MAX_FDS_PER_FRAME * array.array("i").itemsize)
 
 Message = dict[str, Any]

@@ -23,7 +23,6 @@ from typing import Any, NoReturn
 
 from . import child, linux, protocol, runner, seccomp
 
-MAX_CONTROL_FRAME = 1 << 20
 BACKGROUND_NICE = 10
 _JOB_FLAGS = linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS | linux.CLONE_NEWNET
 
@@ -134,7 +133,7 @@ class Zygote:
         )
         self.children: dict[int, int] = {}  # pid -> child id
         self.next_id = 1
-        self.decoder = protocol.FrameDecoder(MAX_CONTROL_FRAME)
+        self.decoder = protocol.FrameDecoder(protocol.MAX_CONTROL_FRAME)
         self.pidns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.selector = selectors.DefaultSelector()

@@ -74,6 +74,9 @@ class ExecutionRun:
         # so whoever sees the final state also sees its consequences.
         self.on_terminal: Callable[[ExecutionRun], Awaitable[None]] | None = None
         self._terminal_done = False
+        # Published with a successful end but not stored (a card's HTML: subscribers get it
+        # in the event, the record keeps only where it lives).
+        self.final_event_values: dict[str, Any] = {}
 
     @property
     def id(self) -> str:
@@ -134,7 +137,8 @@ class ExecutionRun:
             return False
         self.item = item
         await self.run_terminal_hook()
-        await self.publish()
+        extra = self.final_event_values if status is ExecutionStatus.SUCCEEDED else {}
+        await self.runtime.events.publish({**item, **extra}, self.channels)
         return True
 
     async def run_terminal_hook(self) -> None:

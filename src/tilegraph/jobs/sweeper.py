@@ -29,6 +29,8 @@ class SweepTarget:
     job_function: str
     channels: Callable[[dict[str, Any]], list[str]] = lambda item: []
     on_lost: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    # What the job is called with: the execution id, and for card runs the stored plan.
+    job_args: Callable[[dict[str, Any]], tuple[Any, ...]] = lambda item: (item["id"],)
 
 
 @dataclass
@@ -73,7 +75,7 @@ async def sweep(
                 job_id = item.get("job_id") or item["id"]
                 if await queue.exists(job_id):
                     continue
-                if await queue.enqueue(target.job_function, job_id, item["id"]):
+                if await queue.enqueue(target.job_function, job_id, *target.job_args(item)):
                     report.requeued += 1
                     log.warning("execution_requeued", execution_id=item["id"])
     return report

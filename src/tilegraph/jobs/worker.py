@@ -8,11 +8,12 @@ import structlog
 from arq import cron
 from arq.worker import Worker, func
 
+from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
-from tilegraph.jobs.lifecycle import ExecutionRun, Runtime, run_execution
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
 from tilegraph.logs import configure_logging
@@ -78,14 +79,26 @@ async def import_dataset(ctx: dict[str, Any], import_id: str) -> None:
         await run_execution(run, importer.run, on_finished=importer.cleanup)
 
 
-async def run_card(ctx: dict[str, Any], execution_id: str) -> None:
+async def run_card(
+    ctx: dict[str, Any], execution_id: str, plan_item: dict[str, Any] | None = None
+) -> None:
+    """Executes the plan the job carries (the record's copy when the sweeper re-enqueued
+    the job, which the RUNNING transition returns without another read)."""
     services: Services = ctx["services"]
     runner: CardRunner = ctx["cards"]
     run = await ExecutionRun.begin(
         Runtime.of(services), services.repos.cards.executions, execution_id
     )
-    if run is not None:
-        await run_execution(run, runner.run, on_finished=runner.finished)
+    if run is None:
+        return
+    planned = plan_item or run.item.get("plan")
+
+    async def body(run: ExecutionRun) -> dict[str, Any]:
+        if not planned:
+            raise ExecutionFailed.unavailable("This run has no plan; run the card again")
+        return await runner.run(run, CardRunPlan.from_item(planned))
+
+    await run_execution(run, body, on_finished=runner.finished)
 
 
 async def run_transform(ctx: dict[str, Any], run_id: str) -> None:
@@ -110,7 +123,12 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
 
     return [
         SweepTarget(services.repos.imports.executions, "import_dataset"),
-        SweepTarget(services.repos.cards.executions, "run_card", on_lost=release_card_slot),
+        SweepTarget(
+            services.repos.cards.executions,
+            "run_card",
+            on_lost=release_card_slot,
+            job_args=lambda item: (item["id"], item.get("plan")),
+        ),
         SweepTarget(
             services.repos.transforms.runs,
             "run_transform",

@@ -1,4 +1,5 @@
-"""Reports how many DynamoDB requests an operation made (`extensions.dynamodbRequests`),
+"""Reports how many DynamoDB and Redis requests an operation made
+(`extensions.dynamodbRequests`, `extensions.redisRequests`),
 when TILEGRAPH_REPORT_DB_REQUESTS is on: round trips are measured, not guessed."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from tilegraph.store.aws import RequestCounter
+from tilegraph.store.counting import RequestCounter
 
 
 class RequestCounting(SchemaExtension):
@@ -23,4 +24,7 @@ class RequestCounting(SchemaExtension):
             RequestCounter.unbind(token)
 
     def get_results(self) -> dict[str, Any]:
-        return {"dynamodbRequests": self.counter.dynamodb}
+        return {
+            "dynamodbRequests": self.counter.dynamodb,
+            "redisRequests": self.counter.redis,
+        }

@@ -3,7 +3,8 @@ reading results. Who may read or run a card is decided by `CardAccess`."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tilegraph.audit.recorder import AuditRecorder
@@ -13,22 +14,22 @@ from tilegraph.domain.cards import (
     CardRecord,
     CardResultRecord,
     CardType,
-    card_cache_key,
 )
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import BadUserInput, Conflict, NotFound, RateLimited
 from tilegraph.domain.executions import ExecutionStatus
-from tilegraph.domain.filters import ColumnFilter, FilterError, resolve_filters
+from tilegraph.domain.filters import ColumnFilter, FilterError
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
+from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
-from tilegraph.store.card_results import CardResults
-from tilegraph.store.cards import CardRepository, execution_to_item
+from tilegraph.store.card_results import CachedCard, CardResults
+from tilegraph.store.cards import CardRepository, execution_event
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page
@@ -39,6 +40,42 @@ if TYPE_CHECKING:
 
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"
+
+
+@dataclass(frozen=True)
+class _Admission:
+    """One run about to be admitted: its card (None for a preview), inputs and plan."""
+
+    card: CardRecord | None
+    datasets: list[DatasetRecord]
+    plan: CardRunPlan | None  # None for a TEXT card
+    ignored_filters: tuple[str, ...]
+
+    def immediate_result(self, hits: dict[str, CachedCard]) -> CardResultRecord | None:
+        """The result when no run is needed: a TEXT card's text, or a cache hit."""
+        if self.plan is None:
+            card_id = self.card.id if self.card else ""
+            return CardResultRecord(
+                cache_key=TEXT_RESULT_PREFIX + card_id,
+                used_columns=(),
+                filter_applicable=(),
+                ignored_filters=self.ignored_filters,
+                cached=False,
+                execution_time_ms=0.0,
+                html=self.card.code if self.card else "",
+            )
+        hit = hits.get(self.plan.cache_key) if self.plan.cacheable else None
+        if hit is None:
+            return None
+        return CardResultRecord(
+            cache_key=self.plan.cache_key,
+            used_columns=tuple(hit.used_columns),
+            filter_applicable=tuple(hit.filter_applicable),
+            ignored_filters=self.ignored_filters,
+            cached=True,
+            execution_time_ms=hit.execution_time_ms,
+            html=hit.html,
+        )
 
 
 class CardService:
@@ -188,6 +225,34 @@ class CardService:
 
     # ------------------------------------------------------------------ runs
 
+    def _plan(
+        self,
+        card: CardRecord | None,
+        code: str,
+        datasets: list[DatasetRecord],
+        filters: list[ColumnFilter],
+        params: dict[str, Any] | None,
+        use_cache: bool,
+    ) -> CardRunPlan:
+        settings = self.settings
+        try:
+            return plan_card_run(
+                card_id=card.id if card else None,
+                learned=Learned(card.used_columns, card.learned_from) if card else None,
+                code=code,
+                datasets=datasets,
+                filters=filters,
+                params=params,
+                use_cache=use_cache,
+                limits=RunLimits(
+                    settings.card_timeout_seconds,
+                    settings.card_memory_bytes,
+                    settings.card_output_max_bytes,
+                ),
+            )
+        except FilterError as exc:
+            raise BadUserInput(str(exc), field="filters") from exc
+
     async def preview(
         self,
         principal: Principal,
@@ -199,16 +264,11 @@ class CardService:
     ) -> CardExecutionRecord:
         self._check_code(code, CardType.CODE)
         datasets = await self._own_datasets(principal, dataset_ids)
-        return await self._start(
-            principal,
-            card=None,
-            code=code,
-            datasets=datasets,
-            filters=filters,
-            params=params,
-            use_cache=True,
-            dashboard_id=None,
+        plan = self._plan(None, code, datasets, filters, params, True)
+        (record,) = await self._admit(
+            principal, [_Admission(None, datasets, plan, ())], dashboard_id=None, batch=False
         )
+        return record
 
     async def execute(
         self,
@@ -222,135 +282,116 @@ class CardService:
         use_cache: bool,
     ) -> CardExecutionRecord:
         card = await self.get_readable(principal, card_id, dashboard_id, access)
-        return await self.start_card(
+        (record,) = await self.start_cards(
             principal,
-            card,
+            [card],
             dashboard_id=dashboard_id,
             filters=filters,
             params=params,
             use_cache=use_cache,
+            batch=False,
         )
+        return record
 
-    async def start_card(
+    async def start_cards(
         self,
         principal: Principal,
-        card: CardRecord,
+        cards: list[CardRecord],
         *,
         dashboard_id: str | None,
         filters: list[ColumnFilter],
         params: dict[str, Any] | None,
         use_cache: bool,
-        check_queue: bool = True,
-    ) -> CardExecutionRecord:
-        found = await self.datasets.get_many(list(card.dataset_ids))
-        datasets = [found[i] for i in card.dataset_ids if i in found]
-        merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
-        return await self._start(
-            principal,
-            card=card,
-            code=card.code,
-            datasets=datasets,
-            filters=filters,
-            params=merged,
-            use_cache=use_cache,
-            dashboard_id=dashboard_id,
-            check_queue=check_queue,
-        )
+        batch: bool,
+    ) -> list[CardExecutionRecord]:
+        """Plans and admits runs of the given cards together: one read of all their
+        datasets, one cache lookup, one write of the records, one publication. With
+        `batch`, the caller has admitted the whole batch against the queue cap."""
+        dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
+        found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
+        admissions = []
+        for card in cards:
+            datasets = [found[i] for i in card.dataset_ids if i in found]
+            if card.type is CardType.TEXT:
+                known = {c.name for d in datasets for c in d.columns}
+                ignored = tuple(f.column for f in filters if f.column not in known)
+                admissions.append(_Admission(card, datasets, None, ignored))
+                continue
+            merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
+            plan = self._plan(card, card.code, datasets, filters, merged, use_cache)
+            admissions.append(_Admission(card, datasets, plan, plan.ignored_filters))
+        return await self._admit(principal, admissions, dashboard_id=dashboard_id, batch=batch)
 
-    async def _start(
+    async def _admit(
         self,
         principal: Principal,
+        admissions: list[_Admission],
         *,
-        card: CardRecord | None,
-        code: str,
-        datasets: list[DatasetRecord],
-        filters: list[ColumnFilter],
-        params: dict[str, Any] | None,
-        use_cache: bool,
         dashboard_id: str | None,
-        check_queue: bool = True,
-    ) -> CardExecutionRecord:
-        column_types: dict[str, str] = {}
-        for dataset in reversed(datasets):  # the first dataset's type wins
-            column_types.update({c.name: c.type.value for c in dataset.columns})
-        try:
-            _, ignored = resolve_filters(filters, column_types)
-        except FilterError as exc:
-            raise BadUserInput(str(exc), field="filters") from exc
-        filter_items = [f.to_item() for f in filters]
-        record = CardExecutionRecord(
-            id=new_id("cex"),
-            owner_id=principal.user_id,
-            status=ExecutionStatus.QUEUED,
-            queued_at=utcnow(),
-            dataset_ids=tuple(d.id for d in datasets),
-            card_id=card.id if card else None,
-            dashboard_id=dashboard_id,
-            code=None if card else code,
-            params=params,
-            filters=filter_items,
-            use_cache=use_cache,
-        )
-        if card is not None and card.type is CardType.TEXT:
-            return await self._finish_now(
-                record,
-                CardResultRecord(
-                    cache_key=TEXT_RESULT_PREFIX + card.id,
-                    used_columns=(),
-                    filter_applicable=(),
-                    ignored_filters=tuple(ignored),
-                    cached=False,
-                    execution_time_ms=0.0,
-                ),
+        batch: bool,
+    ) -> list[CardExecutionRecord]:
+        """Cache hits and TEXT cards end at once; the rest are queued. QUEUED is published
+        before the job exists, so no worker event can be overtaken by it."""
+        now = utcnow()
+        cacheable = [a.plan.cache_key for a in admissions if a.plan and a.plan.cacheable]
+        hits = await self.results.lookup_many(cacheable)
+        records: list[CardExecutionRecord] = []
+        queued: list[CardExecutionRecord] = []
+        for admission in admissions:
+            record = CardExecutionRecord(
+                id=new_id("cex"),
+                owner_id=principal.user_id,
+                status=ExecutionStatus.QUEUED,
+                queued_at=now,
+                dataset_ids=tuple(d.id for d in admission.datasets),
+                card_id=admission.card.id if admission.card else None,
+                dashboard_id=dashboard_id,
+                plan=admission.plan,
             )
-        cache_key = card_cache_key(
-            code, params, filter_items, [(d.id, d.version) for d in datasets]
-        )
-        if use_cache and all(d.version > 0 for d in datasets):
-            hit = await self.results.lookup(cache_key)
-            if hit is not None:
-                return await self._finish_now(
+            result = admission.immediate_result(hits)
+            if result is None:
+                queued.append(record)
+            else:
+                record = replace(
                     record,
-                    CardResultRecord(
-                        cache_key=cache_key,
-                        used_columns=tuple(hit.used_columns),
-                        filter_applicable=tuple(hit.filter_applicable),
-                        ignored_filters=tuple(ignored),
-                        cached=True,
-                        execution_time_ms=hit.execution_time_ms,
-                    ),
+                    status=ExecutionStatus.SUCCEEDED,
+                    started_at=now,
+                    finished_at=now,
+                    progress=1.0,
+                    result=result,
                 )
-        if not check_queue:
-            await self.queue_limit.add(principal.user_id, record.id)
-        elif not await self.queue_limit.admit(principal.user_id, record.id):
+            records.append(record)
+        if queued:
+            await self._take_queue_places(principal, queued, batch=batch)
+        await self.cards.create_executions(records)
+        limit = self.settings.event_inline_html_bytes
+        await self.events.publish_many([(execution_event(r, limit), ()) for r in records])
+        await asyncio.gather(
+            *(
+                self.queue.enqueue(CARD_JOB, r.id, r.id, r.plan.to_item() if r.plan else None)
+                for r in queued
+            )
+        )
+        return records
+
+    async def _take_queue_places(
+        self, principal: Principal, queued: list[CardExecutionRecord], *, batch: bool
+    ) -> None:
+        ids = [r.id for r in queued]
+        if batch:
+            await self.queue_limit.add_many(principal.user_id, ids)
+        elif not await self.queue_limit.admit(principal.user_id, ids[0]):
             raise RateLimited(
                 f"You already have {self.settings.max_queued_cards_per_user} card runs waiting; "
                 "wait for them to finish"
             )
-        await self.cards.create_execution(record)
-        await self.queue.enqueue(CARD_JOB, record.id, record.id)
-        return record
-
-    async def _finish_now(
-        self, record: CardExecutionRecord, result: CardResultRecord
-    ) -> CardExecutionRecord:
-        now = utcnow()
-        done = replace(
-            record,
-            status=ExecutionStatus.SUCCEEDED,
-            started_at=now,
-            finished_at=now,
-            progress=1.0,
-            result=result,
-        )
-        await self.cards.create_execution(done)
-        await self.events.publish(execution_to_item(done))
-        return done
 
     async def get_execution(self, principal: Principal, execution_id: str) -> CardExecutionRecord:
         return owned(await self.cards.get_execution(execution_id), principal, "card execution")
 
     async def result_html(self, result: CardResultRecord) -> str:
+        if result.html is not None:
+            return result.html
         if result.cache_key.startswith(TEXT_RESULT_PREFIX):
             card = await self.cards.get(result.cache_key[len(TEXT_RESULT_PREFIX) :])
             return card.code if card else ""

@@ -475,21 +475,14 @@ class DashboardService:
         if not await self.queue_limit.admit(principal.user_id, f"dashboard:{dashboard.id}"):
             raise RateLimited("Too many card runs are waiting; wait for them to finish")
         try:
-            return list(
-                await asyncio.gather(
-                    *(
-                        self.cards.start_card(
-                            principal,
-                            card,
-                            dashboard_id=dashboard.id,
-                            filters=filters,
-                            params=None,
-                            use_cache=use_cache,
-                            check_queue=False,
-                        )
-                        for card in cards
-                    )
-                )
+            return await self.cards.start_cards(
+                principal,
+                cards,
+                dashboard_id=dashboard.id,
+                filters=filters,
+                params=None,
+                use_cache=use_cache,
+                batch=True,
             )
         finally:
             await self.queue_limit.release(principal.user_id, f"dashboard:{dashboard.id}")

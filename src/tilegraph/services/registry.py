@@ -29,6 +29,7 @@ from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
 from tilegraph.store.aws import AwsClients
 from tilegraph.store.card_results import CardResults
+from tilegraph.store.counting import CountedConnection
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.objects import ObjectStore
 from tilegraph.store.parquet import ParquetReader
@@ -73,7 +74,10 @@ class Services:
         # Connections open lazily: the API starts (and /readyz reports) while Redis is down.
         redis = ArqRedis(
             ConnectionPool.from_url(
-                settings.redis_url, socket_connect_timeout=3, health_check_interval=30
+                settings.redis_url,
+                socket_connect_timeout=3,
+                health_check_interval=30,
+                connection_class=CountedConnection,
             ),
             default_queue_name=settings.queue_name,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -11,31 +10,7 @@ import aioboto3
 from botocore.config import Config
 
 from tilegraph.settings import Settings
-
-# Counts DynamoDB requests made on behalf of the current request (see RequestCounter).
-_request_counter: contextvars.ContextVar[RequestCounter | None] = contextvars.ContextVar(
-    "tilegraph_dynamodb_counter", default=None
-)
-
-
-class RequestCounter:
-    """A mutable tally shared by every task spawned while handling one request."""
-
-    def __init__(self) -> None:
-        self.dynamodb = 0
-
-    def bind(self) -> contextvars.Token[RequestCounter | None]:
-        return _request_counter.set(self)
-
-    @staticmethod
-    def unbind(token: contextvars.Token[RequestCounter | None]) -> None:
-        _request_counter.reset(token)
-
-
-def _count_dynamodb_request(**_: Any) -> None:
-    counter = _request_counter.get()
-    if counter is not None:
-        counter.dynamodb += 1
+from tilegraph.store.counting import count_dynamodb_request
 
 
 @dataclass
@@ -69,7 +44,7 @@ class AwsClients:
         except BaseException:
             await stack.aclose()
             raise
-        dynamodb.meta.events.register("before-send.dynamodb.*", _count_dynamodb_request)
+        dynamodb.meta.events.register("before-send.dynamodb.*", count_dynamodb_request)
         return cls(dynamodb=dynamodb, s3=s3, _stack=stack)
 
     async def close(self) -> None:

@@ -21,6 +21,16 @@ class CachedCard:
     execution_time_ms: float
 
 
+def _cached(raw: bytes) -> CachedCard:
+    data = orjson.loads(raw)
+    return CachedCard(
+        data["html"],
+        data["used_columns"],
+        data["filter_applicable"],
+        float(data["execution_time_ms"]),
+    )
+
+
 def _redis_key(cache_key: str) -> str:
     return f"card:cache:{cache_key}"
 
@@ -35,17 +45,13 @@ class CardResults:
         self.objects = objects
         self.ttl = ttl_seconds
 
-    async def lookup(self, cache_key: str) -> CachedCard | None:
-        raw = await self.redis.get(_redis_key(cache_key))
-        if not raw:
-            return None
-        data = orjson.loads(raw)
-        return CachedCard(
-            data["html"],
-            data["used_columns"],
-            data["filter_applicable"],
-            float(data["execution_time_ms"]),
-        )
+    async def lookup_many(self, cache_keys: list[str]) -> dict[str, CachedCard]:
+        """The cached results among `cache_keys`, in one MGET."""
+        unique = list(dict.fromkeys(cache_keys))
+        if not unique:
+            return {}
+        raws = await self.redis.mget([_redis_key(k) for k in unique])
+        return {key: _cached(raw) for key, raw in zip(unique, raws, strict=True) if raw}
 
     async def store(self, cache_key: str, result: CachedCard) -> None:
         """Both copies at once: the fast one for hits, the durable one for later reads."""

@@ -8,6 +8,7 @@ from typing import Any
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRecord, CardType
 from tilegraph.domain.clock import from_iso, to_iso
 from tilegraph.domain.executions import ExecutionError, ExecutionStatus
+from tilegraph.domain.runs import CardRunPlan
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition, Stale
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.pagination import Page
@@ -70,13 +71,26 @@ def execution_to_item(record: CardExecutionRecord) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "progress": record.progress,
         "dataset_ids": list(record.dataset_ids),
-        "code": record.code,
-        "params": record.params,
-        "filters": record.filters,
-        "use_cache": record.use_cache,
+        "plan": record.plan.to_item() if record.plan else None,
         "result": record.result.to_item() if record.result else None,
         "error": record.error.to_item() if record.error else None,
     }
+
+
+def result_event_item(result: CardResultRecord, html_limit: int) -> dict[str, Any]:
+    """A result as published: with its HTML when it is at hand and small enough for an
+    event, so subscribers need no cache read; larger HTML is read by its key."""
+    item = result.to_item()
+    if result.html is not None and len(result.html.encode()) <= html_limit:
+        item["html"] = result.html
+    return item
+
+
+def execution_event(record: CardExecutionRecord, html_limit: int) -> dict[str, Any]:
+    item = execution_to_item(record)
+    if record.result is not None:
+        item["result"] = result_event_item(record.result, html_limit)
+    return item
 
 
 def execution_from_item(item: dict[str, Any]) -> CardExecutionRecord:
@@ -85,6 +99,7 @@ def execution_from_item(item: dict[str, Any]) -> CardExecutionRecord:
 
     result = item.get("result")
     error = item.get("error")
+    plan = item.get("plan")
     return CardExecutionRecord(
         id=item["id"],
         owner_id=item["owner_id"],
@@ -93,10 +108,7 @@ def execution_from_item(item: dict[str, Any]) -> CardExecutionRecord:
         dataset_ids=tuple(item.get("dataset_ids", [])),
         card_id=item.get("card_id"),
         dashboard_id=item.get("dashboard_id"),
-        code=item.get("code"),
-        params=item.get("params"),
-        filters=list(item.get("filters") or []),
-        use_cache=bool(item.get("use_cache", True)),
+        plan=CardRunPlan.from_item(plan) if plan else None,
         started_at=when("started_at"),
         finished_at=when("finished_at"),
         progress=item.get("progress"),
@@ -175,8 +187,9 @@ class CardRepository:
     async def delete(self, card_id: str) -> None:
         await self.db.delete(CARDS, {"id": card_id})
 
-    async def create_execution(self, record: CardExecutionRecord) -> None:
-        await self.executions.create(execution_to_item(record))
+    async def create_executions(self, records: list[CardExecutionRecord]) -> None:
+        """Every record of one admission in as few writes as DynamoDB allows."""
+        await self.executions.create_many([execution_to_item(r) for r in records])
 
     async def get_execution(self, execution_id: str) -> CardExecutionRecord | None:
         if not execution_id.startswith("cex_"):
