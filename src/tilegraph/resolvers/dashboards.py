@@ -49,7 +49,7 @@ async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
 async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:
     ctx = info.context
     principal = await ctx.require_principal()
-    view = await ctx.services.dashboards.get_view(principal, ctx.access, str(id))
+    view = await ctx.services.filter_views.get(principal, ctx.access, str(id))
     return FilterView.from_record(view)
 
 
@@ -105,7 +105,7 @@ async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPa
 async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSharePayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    share = await ctx.services.dashboards.share(
+    share = await ctx.services.shares.add(
         principal,
         ctx.access,
         dashboard_id=str(input.dashboard_id),
@@ -122,7 +122,7 @@ async def update_dashboard_share(
 ) -> DashboardSharePayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    share = await ctx.services.dashboards.update_share(
+    share = await ctx.services.shares.update(
         principal, ctx.access, str(input.id), input.permission, ctx.request_id
     )
     return DashboardSharePayload(share=DashboardShare.from_record(share))
@@ -131,16 +131,14 @@ async def update_dashboard_share(
 async def remove_dashboard_share(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    removed = await ctx.services.dashboards.remove_share(
-        principal, ctx.access, str(input.id), ctx.request_id
-    )
+    removed = await ctx.services.shares.remove(principal, ctx.access, str(input.id), ctx.request_id)
     return DeletePayload(deleted_id=strawberry.ID(removed))
 
 
 async def create_filter_view(info: Info, input: CreateFilterViewInput) -> FilterViewPayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    view = await ctx.services.dashboards.create_view(
+    view = await ctx.services.filter_views.create(
         principal,
         ctx.access,
         dashboard_id=str(input.dashboard_id),
@@ -158,7 +156,7 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
     for name in ("is_shared", "is_default"):
         if getattr(input, name) is None:
             raise BadUserInput(f"`{name}` cannot be null", field=name)
-    view = await ctx.services.dashboards.update_view(
+    view = await ctx.services.filter_views.update(
         principal,
         ctx.access,
         str(input.id),
@@ -173,7 +171,7 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
 async def delete_filter_view(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
     principal = await ctx.require_principal()
-    deleted = await ctx.services.dashboards.delete_view(principal, ctx.access, str(input.id))
+    deleted = await ctx.services.filter_views.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 

@@ -79,7 +79,7 @@ async def _dashboard(info: Info, principal: Principal, node_id: str) -> Node | N
 
 async def _filter_view(info: Info, principal: Principal, node_id: str) -> Node | None:
     ctx = info.context
-    view = await ctx.services.dashboards.get_view(principal, ctx.access, node_id)
+    view = await ctx.services.filter_views.get(principal, ctx.access, node_id)
     return FilterView.from_record(view)
 
 

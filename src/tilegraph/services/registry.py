@@ -23,7 +23,9 @@ from tilegraph.services.chat import ChatService
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import ExecutionService
+from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
+from tilegraph.services.shares import ShareService
 from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
@@ -65,6 +67,8 @@ class Services:
     card_queue_limit: QueueLimit
     cards: CardService
     dashboards: DashboardService
+    shares: ShareService
+    filter_views: FilterViewService
     transforms: TransformService
     chat: ChatService
 
@@ -129,9 +133,7 @@ class Services:
             return [f"card {c.name!r} ({c.id})" for c in using]
 
         datasets.usage_checks.append(cards_using)
-        dashboards = DashboardService(
-            repos.dashboards, repos.users, repos.groups, cards, recorder, card_queue_limit
-        )
+        dashboards = DashboardService(repos.dashboards, cards, card_queue_limit)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         transforms = TransformService(settings, repos.transforms, repos.datasets, queue, events)
@@ -163,6 +165,8 @@ class Services:
             card_queue_limit=card_queue_limit,
             cards=cards,
             dashboards=dashboards,
+            shares=ShareService(repos.dashboards, repos.users, repos.groups, recorder),
+            filter_views=FilterViewService(repos.dashboards),
             transforms=transforms,
             chat=ChatService(settings, redis, parquet, dashboards, recorder),
         )

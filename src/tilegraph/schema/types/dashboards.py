@@ -128,7 +128,7 @@ class Dashboard(Node):
     async def default_filter_view(self, info: Info) -> FilterView | None:
         ctx = info.context
         principal = await ctx.require_principal()
-        view = await ctx.services.dashboards.default_view(principal, self.record, ctx.access)
+        view = await ctx.services.filter_views.default(principal, self.record, ctx.access)
         return FilterView.from_record(view) if view else None
 
     @strawberry.field(description="The caller's own level on this dashboard.")
@@ -170,7 +170,7 @@ class Dashboard(Node):
     async def filter_views(self, info: Info) -> list[FilterView]:
         ctx = info.context
         principal = await ctx.require_principal()
-        views = await ctx.services.dashboards.visible_views(principal, self.record.id, ctx.access)
+        views = await ctx.services.filter_views.visible(principal, self.record.id, ctx.access)
         return [FilterView.from_record(v) for v in sorted(views, key=lambda v: v.created_at)]
 
 
