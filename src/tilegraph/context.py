@@ -1,14 +1,21 @@
-"""The per-request Context: who is calling, the process services, and fresh loaders."""
+"""The per-request Context: who is calling, the process services, and fresh loaders; and
+`Info`, the type every resolver's `info` has, so `info.context` is typed end to end."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
 
 from tilegraph.domain.errors import Unauthenticated
 from tilegraph.domain.users import Principal
 from tilegraph.loaders.registry import Loaders
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.registry import Services
+from tilegraph.settings import Settings
 
 NOT_SIGNED_IN = "Sign in first: send `Authorization: Bearer <token>`"
 
@@ -20,8 +27,8 @@ class Context:
         self,
         services: Services,
         *,
-        request: Any,
-        response: Any,
+        request: Request | WebSocket,
+        response: Response | WebSocket,
         request_id: str,
         client_ip: str,
         authorization: str | None,
@@ -40,7 +47,7 @@ class Context:
         self.access = DashboardAccess(self.loaders)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.services.settings
 
     def renew_loaders(self) -> Loaders:
@@ -64,3 +71,7 @@ class Context:
     def forget_principal(self) -> None:
         self._authenticated = False
         self._principal = None
+
+
+# What every resolver and field that takes `info` declares it as.
+Info = strawberry.Info[Context, None]

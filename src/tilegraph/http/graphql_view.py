@@ -4,7 +4,6 @@ the token checked in connection_init, and HTTP-level failures as GraphQL-shaped 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import orjson
 from cross_web import HTTPException
@@ -65,7 +64,9 @@ class GraphQLView(GraphQL[Context, None]):
             )
         await response(scope, receive, send)
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         state = request.scope.get("state", {})
         client = request.scope.get("client") or ("unknown", 0)
         authorization = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from arq.connections import ArqRedis
+from redis.asyncio import Redis
 
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
@@ -51,7 +51,7 @@ class Runtime:
     """What every run needs from the worker."""
 
     events: ExecutionEvents
-    redis: ArqRedis
+    redis: Redis
     heartbeat_seconds: float
 
     @classmethod

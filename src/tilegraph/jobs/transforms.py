@@ -35,6 +35,7 @@ from tilegraph.jobs.inputs import input_datasets
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
+from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.transforms import run_from_item
 
 log = structlog.get_logger("tilegraph.transforms")
@@ -82,7 +83,7 @@ class TransformRunner:
         self.sandbox = sandbox
 
     @property
-    def table(self) -> Any:
+    def table(self) -> ExecutionTable:
         return self.services.repos.transforms.runs
 
     async def start(self, run_id: str) -> None:

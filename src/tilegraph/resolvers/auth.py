@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from strawberry.types import Info
-
+from tilegraph.context import Info
 from tilegraph.domain.errors import Unauthenticated
 from tilegraph.schema.types.auth import ChangePasswordInput, LoginInput, LoginPayload
 from tilegraph.schema.types.common import OkPayload

@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import BadUserInput
 from tilegraph.domain.users import Principal
 from tilegraph.resolvers.executions import follow_execution

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.schema.types.chat import ChatEvent, ChatMessageInput
 from tilegraph.schema.values import given
 

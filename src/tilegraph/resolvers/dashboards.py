@@ -4,8 +4,8 @@ these run; the service re-reads the dashboard through the same request-memoised 
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import BadUserInput
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.cards import CardExecution, filters_of

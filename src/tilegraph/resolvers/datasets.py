@@ -7,8 +7,8 @@ from typing import Any, cast
 
 import strawberry
 from starlette.datastructures import UploadFile
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.users import Principal
 from tilegraph.resolvers.executions import follow_execution
 from tilegraph.schema.connections import Connection, connection_from_page

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from strawberry.types import Info
-
+from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.users import Principal

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.ownership import mine

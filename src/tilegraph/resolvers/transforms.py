@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.users import Principal
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel

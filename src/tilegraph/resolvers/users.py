@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from strawberry.types import Info
-
+from tilegraph.context import Info
 from tilegraph.schema.types.auth import CreateUserInput, UserPayload
 from tilegraph.schema.types.users import User
 from tilegraph.schema.values import page_size

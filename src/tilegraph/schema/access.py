@@ -10,16 +10,16 @@ from typing import Any
 import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
-from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import Forbidden, NotFound
 from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
 from tilegraph.domain.users import Role as DomainRole
 from tilegraph.schema.enums import PermissionLevel, Role
-from tilegraph.services.access import NO_SUCH_DASHBOARD
+from tilegraph.services.access import NO_SUCH_DASHBOARD, RequestLoaders
 
 
 @strawberry.schema_directive(
@@ -40,7 +40,7 @@ class RequiresPermission:
     level: PermissionLevel
 
 
-async def _dashboard_of(loaders: Any, identifier: Any) -> str | None:
+async def _dashboard_of(loaders: RequestLoaders, identifier: object) -> str | None:
     """A dashboard id, or the dashboard of a share or filter view id."""
     if not identifier:
         return None
@@ -57,7 +57,9 @@ async def _dashboard_of(loaders: Any, identifier: Any) -> str | None:
     return None
 
 
-async def locate_dashboard(loaders: Any, source: Any, kwargs: dict[str, Any]) -> str | None:
+async def locate_dashboard(
+    loaders: RequestLoaders, source: object, kwargs: dict[str, Any]
+) -> str | None:
     """The dashboard a field is about: its `dashboardId`, `id`, `input.dashboardId` or
     `input.id` argument (a share or filter view id leads to its dashboard), else the
     parent object."""

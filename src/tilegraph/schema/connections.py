@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from tilegraph.schema.fields import field
 from tilegraph.store.pagination import Page
 
 NodeT = TypeVar("NodeT")
@@ -33,7 +34,7 @@ class Connection(Generic[NodeT]):
     page_info: PageInfo
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="Exact.")
+    @field(description="Exact.")
     async def total_count(self) -> int:
         return await self._count()
 

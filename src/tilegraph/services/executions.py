@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from arq.connections import ArqRedis
+from redis.asyncio import Redis
 
 from tilegraph.domain.cards import CardExecutionRecord
 from tilegraph.domain.errors import NotFound
@@ -47,7 +47,7 @@ class ExecutionKind(Generic[R]):
 
 class ExecutionService:
     def __init__(
-        self, redis: ArqRedis, events: ExecutionEvents, queue: JobQueue, repos: Repositories
+        self, redis: Redis, events: ExecutionEvents, queue: JobQueue, repos: Repositories
     ) -> None:
         self.redis = redis
         self.events = events

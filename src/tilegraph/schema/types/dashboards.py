@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.dashboards import (
     DashboardRecord,
     FilterViewRecord,
@@ -25,6 +25,7 @@ from tilegraph.domain.errors import NotFound
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
 from tilegraph.schema.access import requires_permission
 from tilegraph.schema.enums import FilterType, PermissionLevel, ShareTargetType
+from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.cards import Card, CardExecution, ColumnFilterInput
@@ -131,7 +132,7 @@ class Dashboard(Node):
         view = await ctx.services.filter_views.default(principal, self.record, ctx.access)
         return FilterView.from_record(view) if view else None
 
-    @strawberry.field(description="The caller's own level on this dashboard.")
+    @field(description="The caller's own level on this dashboard.")
     async def my_permission(self, info: Info) -> PermissionLevel:
         principal = await info.context.require_principal()
         level = await info.context.access.level_on(principal.user_id, self.record)
@@ -161,12 +162,12 @@ class Dashboard(Node):
             if dataset is not None
         ]
 
-    @strawberry.field(extensions=requires_permission(DomainPermissionLevel.OWNER))
+    @field(extensions=requires_permission(DomainPermissionLevel.OWNER))
     async def shares(self, info: Info) -> list[DashboardShare]:
         shares = await info.context.loaders.shares_of_dashboard.load(self.record.id)
         return [DashboardShare.from_record(s) for s in sorted(shares, key=lambda s: s.created_at)]
 
-    @strawberry.field(description="The caller's own views plus the shared ones.")
+    @field(description="The caller's own views plus the shared ones.")
     async def filter_views(self, info: Info) -> list[FilterView]:
         ctx = info.context
         principal = await ctx.require_principal()
@@ -202,13 +203,13 @@ class DashboardShare(Node):
     async def dashboard(self, info: Info) -> Dashboard:
         return await _load_dashboard(info, self.record.dashboard_id)
 
-    @strawberry.field(description="Set when targetType is USER.")
+    @field(description="Set when targetType is USER.")
     async def user(self, info: Info) -> User | None:
         if self.record.target_type.value != "USER":
             return None
         return await load_user(info, self.record.target_id)
 
-    @strawberry.field(description="Set when targetType is GROUP.")
+    @field(description="Set when targetType is GROUP.")
     async def group(self, info: Info) -> Group | None:
         if self.record.target_type.value != "GROUP":
             return None
