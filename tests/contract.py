@@ -1,4 +1,6 @@
-"""Compares the printed schema with the API contract (../shared/api/schema.graphql).
+"""Compares the printed schema with the API contract: ../shared/api/schema.graphql plus each
+adopted addition (../shared/api/additions/*.graphql, extend statements), adopted by keeping a
+copy beside the base contract in contract/.
 
 The server may add types, fields, optional arguments and enum values; it may not drop or
 rename anything, nor change a type, nullability, argument or default, nor a directive
@@ -24,15 +26,30 @@ from graphql import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-# The contract lives in the shared folder beside the repository; a copy is kept in the
-# repository so a checkout anywhere (CI) can check itself against it.
-SHARED_CONTRACT = REPO.parent / "shared" / "api" / "schema.graphql"
-VENDORED_CONTRACT = REPO / "contract" / "schema.graphql"
+# The contract lives in the shared folder beside the repository; a copy of it and of every
+# adopted addition is kept in the repository so a checkout anywhere (CI) can check itself.
+SHARED_API = REPO.parent / "shared" / "api"
+VENDORED = REPO / "contract"
+BASE = "schema.graphql"
+
+
+def adopted() -> list[str]:
+    """The contract's files by name: the base first, then the adopted additions."""
+    additions = sorted(p.name for p in VENDORED.glob("*.graphql") if p.name != BASE)
+    return [BASE, *additions]
+
+
+def shared_path(name: str) -> Path:
+    return SHARED_API / name if name == BASE else SHARED_API / "additions" / name
 
 
 def contract_sdl() -> str:
-    path = SHARED_CONTRACT if SHARED_CONTRACT.exists() else VENDORED_CONTRACT
-    return path.read_text()
+    """The base contract and every adopted addition, as one document."""
+    texts = []
+    for name in adopted():
+        shared = shared_path(name)
+        texts.append((shared if shared.exists() else VENDORED / name).read_text())
+    return "\n".join(texts)
 
 
 def _default(arg: GraphQLArgument | GraphQLInputField) -> str | None:

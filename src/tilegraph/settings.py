@@ -57,6 +57,9 @@ class Settings:
     login_max_failures_per_email: int = 5
     login_max_failures_per_ip: int = 20
     login_failure_window_seconds: int = 60
+    # How long one identity and access check is shared by every subscriber of this process
+    # following the same object (a revoked token or lost access ends streams within it).
+    recheck_seconds: float = 1.5
     admin_email: str = "admin@tilegraph.local"
     admin_password: str | None = None
     # HTTP.

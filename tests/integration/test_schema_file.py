@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.contract import SHARED_CONTRACT, VENDORED_CONTRACT, contract_problems
+import pytest
+
+from tests.contract import BASE, VENDORED, adopted, contract_problems, shared_path
 from tilegraph.schema.build import print_sdl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,9 +22,17 @@ def test_printed_schema_honours_the_contract() -> None:
     assert contract_problems(print_sdl()) == []
 
 
-def test_the_vendored_contract_is_the_shared_one() -> None:
+@pytest.mark.parametrize("name", adopted())
+def test_the_vendored_contract_is_the_shared_one(name: str) -> None:
     """Where the shared contract is reachable, the repository's copy must match it."""
-    vendored = VENDORED_CONTRACT.read_text()
-    if SHARED_CONTRACT.exists():
-        assert vendored == SHARED_CONTRACT.read_text(), "update contract/schema.graphql"
-    assert "type Query" in vendored and "directive @requiresPermission" in vendored
+    vendored = (VENDORED / name).read_text()
+    if shared_path(name).exists():
+        assert vendored == shared_path(name).read_text(), f"update contract/{name}"
+    if name == BASE:
+        assert "type Query" in vendored and "directive @requiresPermission" in vendored
+    else:
+        assert "extend type" in vendored
+
+
+def test_the_executions_addition_is_adopted() -> None:
+    assert "executions.graphql" in adopted()

@@ -32,3 +32,15 @@ def test_additions_are_allowed() -> None:
         "enum Role { ADMIN USER }", "enum Role { ADMIN USER GUEST }\ntype Extra { a: Int }"
     )
     assert compare(build_schema(BASE), build_schema(added)) == []
+
+
+def test_an_adopted_addition_is_checked_like_the_base() -> None:
+    """Additions extend the base contract; what they add is then required."""
+    addition = """
+    interface Node { id: ID! }
+    type Item implements Node { id: ID! }
+    extend type Query { nodes(ids: [ID!]!): [Node]! }
+    """
+    have = BASE + "interface Node { id: ID! }\ntype Item implements Node { id: ID! }"
+    problems = compare(build_schema(BASE + addition), build_schema(have))
+    assert problems == ["Query.nodes missing"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from tilegraph.domain.cards import CardRecord
+from tilegraph.domain.audit import AuditRecord
+from tilegraph.domain.cards import CardExecutionRecord, CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
-from tilegraph.domain.transforms import TransformRecord
+from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
 from tilegraph.loaders.lists import ListLoader
 from tilegraph.loaders.records import RecordLoader
@@ -40,8 +41,20 @@ class Loaders:
         return RecordLoader(self.repos.cards.get_many)
 
     @cached_property
+    def card_executions(self) -> RecordLoader[CardExecutionRecord]:
+        return RecordLoader(self.repos.cards.get_executions)
+
+    @cached_property
     def transforms(self) -> RecordLoader[TransformRecord]:
         return RecordLoader(self.repos.transforms.get_many)
+
+    @cached_property
+    def transform_runs(self) -> RecordLoader[TransformRunRecord]:
+        return RecordLoader(self.repos.transforms.get_runs)
+
+    @cached_property
+    def audit_logs(self) -> RecordLoader[AuditRecord]:
+        return RecordLoader(self.repos.audit.get_many)
 
     @cached_property
     def dashboards(self) -> RecordLoader[DashboardRecord]:

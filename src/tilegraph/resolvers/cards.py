@@ -9,8 +9,7 @@ import strawberry
 
 from tilegraph.context import Info
 from tilegraph.domain.errors import BadUserInput
-from tilegraph.domain.users import Principal
-from tilegraph.resolvers.executions import follow_execution
+from tilegraph.resolvers.executions import CARD_RUN, follow_execution
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.cards import (
     Card,
@@ -130,18 +129,8 @@ async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayl
     return CardExecutionPayload(execution=CardExecution.from_record(record))
 
 
-async def _may_see_run(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
-    return bool(item.get("owner_id") == principal.user_id)
-
-
 async def card_execution_updates(
     info: Info, id: strawberry.ID
 ) -> AsyncGenerator[CardExecution, None]:
-    async for update in follow_execution(
-        info,
-        str(id),
-        kind=info.context.services.executions.card_runs,
-        authorize=_may_see_run,
-        convert=CardExecution.from_record,
-    ):
+    async for update in follow_execution(info, str(id), CARD_RUN):
         yield update

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import cast
 
 import strawberry
 from starlette.datastructures import UploadFile
 
 from tilegraph.context import Info
-from tilegraph.domain.users import Principal
-from tilegraph.resolvers.executions import follow_execution
+from tilegraph.resolvers.executions import DATASET_IMPORT, follow_execution
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.datasets import (
@@ -129,20 +128,8 @@ async def reimport_dataset(info: Info, input: ReimportDatasetInput) -> DatasetIm
     )
 
 
-async def _may_see_import(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
-    if item.get("owner_id") != principal.user_id:
-        return False
-    return await info.context.loaders.datasets.load(item["dataset_id"]) is not None
-
-
 async def dataset_import_updates(
     info: Info, id: strawberry.ID
 ) -> AsyncGenerator[DatasetImport, None]:
-    async for update in follow_execution(
-        info,
-        str(id),
-        kind=info.context.services.executions.imports,
-        authorize=_may_see_import,
-        convert=DatasetImport.from_record,
-    ):
+    async for update in follow_execution(info, str(id), DATASET_IMPORT):
         yield update

@@ -1,24 +1,57 @@
-"""Cancelling executions, and following them live over subscriptions."""
+"""Cancelling executions, finding them by id, and following them live: one stream for every
+kind (card runs, transform runs, dataset imports), dispatched by the id's prefix."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import strawberry
 
 from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.executions import ExecutionStatus
+from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.users import Principal
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import execution_channel
+from tilegraph.resolvers import nodes as nodes_r
+from tilegraph.resolvers.nodes import NodeKind
+from tilegraph.schema.node import Node
 from tilegraph.schema.types.common import CancelExecutionInput, OkPayload
-from tilegraph.services.executions import ExecutionKind
+from tilegraph.schema.types.executions import Execution
+from tilegraph.services.executions import ExecutionService, StoredExecutions
 
 R = TypeVar("R")
-T = TypeVar("T")
+N = TypeVar("N", bound=Node)
 
-# May this caller see the execution? Called again for every event.
-Authorize = Callable[[Info, Principal, dict[str, Any]], Awaitable[bool]]
+
+@dataclass(frozen=True)
+class ExecutionKind(Generic[R, N]):
+    """One kind of execution: where the execution service keeps it (its table, how its
+    items read), and through its node kind who may see it and its GraphQL type."""
+
+    node: NodeKind[R, N]
+    stored: Callable[[ExecutionService], StoredExecutions[R]]
+
+    def of(self, info: Info) -> StoredExecutions[R]:
+        return self.stored(info.context.services.executions)
+
+
+CARD_RUN = ExecutionKind(nodes_r.CARD_RUN, lambda executions: executions.card_runs)
+TRANSFORM_RUN = ExecutionKind(nodes_r.TRANSFORM_RUN, lambda executions: executions.transform_runs)
+DATASET_IMPORT = ExecutionKind(nodes_r.DATASET_IMPORT, lambda executions: executions.imports)
+KINDS: dict[str, ExecutionKind[Any, Any]] = {
+    "cex": CARD_RUN,
+    "tex": TRANSFORM_RUN,
+    "imp": DATASET_IMPORT,
+}
+NO_SUCH_EXECUTION = "No such execution"
+
+
+def kind_of(execution_id: str) -> ExecutionKind[Any, Any] | None:
+    return KINDS.get(prefix_of(execution_id) or "")
 
 
 async def cancel_execution(info: Info, input: CancelExecutionInput) -> OkPayload:
@@ -27,55 +60,85 @@ async def cancel_execution(info: Info, input: CancelExecutionInput) -> OkPayload
     return OkPayload(ok=ok)
 
 
+async def execution(info: Info, id: strawberry.ID) -> Execution | None:
+    principal = await info.context.require_principal()
+    kind = kind_of(str(id))
+    found: Execution | None = (
+        (await kind.node.find(info, principal, [str(id)]))[0] if kind else None
+    )
+    if found is None:
+        raise NotFound(NO_SUCH_EXECUTION, field="id")
+    return found
+
+
 async def recheck(
     info: Info,
     principal: Principal,
-    item: dict[str, Any],
-    authorize: Authorize,
+    object_id: str,
+    visible: Callable[[Info, Principal, R], Awaitable[bool]],
+    record: R,
     *,
     what: str,
     field: str,
 ) -> Principal:
     """Before each event: fresh loaders, the token read again (it may have been revoked or
-    the user demoted meanwhile), and access checked again; NOT_FOUND once it is gone."""
+    the user demoted meanwhile), and access checked again; NOT_FOUND once it is gone. Both
+    answers are shared for a moment with this process's other subscribers (SharedChecks)."""
     ctx = info.context
     ctx.renew_loaders()
-    principal = await ctx.services.auth.authenticate(ctx.authorization) or principal
-    if not await authorize(info, principal, item):
+    checks = ctx.services.rechecks
+    principal = await checks.principal(ctx.authorization) or principal
+    if not await checks.may_see(principal, object_id, lambda: visible(info, principal, record)):
         raise NotFound(f"No such {what}", field=field)
     return principal
 
 
 async def follow_execution(
-    info: Info,
-    execution_id: str,
-    *,
-    kind: ExecutionKind[R],
-    authorize: Authorize,
-    convert: Callable[[R], T],
-) -> AsyncGenerator[T, None]:
+    info: Info, execution_id: str, kind: ExecutionKind[R, N]
+) -> AsyncGenerator[N, None]:
     """Subscribe first, then read the current state, yield it, and stream every change
-    until a terminal state. Access is checked again before every event."""
+    until a terminal state. Identity and access are checked again before every event."""
     ctx = info.context
     principal = await ctx.require_principal()
+    if kind_of(execution_id) is not kind:
+        raise NotFound(NO_SUCH_EXECUTION, field="id")
+    stored = kind.of(info)
     async with ctx.services.bus.subscribe(execution_channel(execution_id)) as subscription:
-        item = await ctx.services.executions.current(kind, execution_id)
-        if item is None or not await authorize(info, principal, item):
-            raise NotFound("No such execution", field="id")
+        item = await ctx.services.executions.current(stored, execution_id)
+        if item is None:
+            raise NotFound(NO_SUCH_EXECUTION, field="id")
+        record = stored.record(item)
+        if not await kind.node.visible(info, principal, record):
+            raise NotFound(NO_SUCH_EXECUTION, field="id")
         last_seq = int(item.get("seq", 0))
-        yield convert(kind.record(item))
+        yield kind.node.convert(record)
         while not ExecutionStatus(item["status"]).is_terminal:
             message = await subscription.get()
             if message is RESYNC:
-                fresh = await ctx.services.executions.current(kind, execution_id)
+                fresh = await ctx.services.executions.current(stored, execution_id)
                 if fresh is None:
                     raise NotFound("The execution no longer exists", field="id")
                 message = fresh
             if int(message.get("seq", 0)) <= last_seq and message.get("seq") is not None:
                 continue
+            record = stored.record(message)
             principal = await recheck(
-                info, principal, message, authorize, what="execution", field="id"
+                info,
+                principal,
+                execution_id,
+                kind.node.visible,
+                record,
+                what="execution",
+                field="id",
             )
             item = message
             last_seq = int(item.get("seq", last_seq))
-            yield convert(kind.record(item))
+            yield kind.node.convert(record)
+
+
+async def execution_updates(info: Info, id: strawberry.ID) -> AsyncGenerator[Execution, None]:
+    kind = kind_of(str(id))
+    if kind is None:
+        raise NotFound(NO_SUCH_EXECUTION, field="id")
+    async for update in follow_execution(info, str(id), kind):
+        yield update

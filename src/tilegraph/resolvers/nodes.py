@@ -1,18 +1,28 @@
-"""`node(id:)`: the id's prefix says which kind of object to look up."""
+"""`node(id:)` and `nodes(ids:)`: the id's prefix says which kind of object to look up, and
+each kind has one rule for who may see it (also used to follow executions)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
 from tilegraph.context import Info
-from tilegraph.domain.errors import NotFound
+from tilegraph.domain.cards import CardExecutionRecord, CardRecord
+from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
+from tilegraph.domain.errors import BadUserInput, NotFound
 from tilegraph.domain.ids import prefix_of
-from tilegraph.domain.ownership import mine
+from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.ownership import Owned, mine
 from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.domain.transforms import TransformRunRecord
 from tilegraph.domain.users import Principal
+from tilegraph.loaders.records import RecordLoader
+from tilegraph.loaders.registry import Loaders
 from tilegraph.schema.node import Node
 from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
@@ -21,106 +31,133 @@ from tilegraph.schema.types.datasets import Dataset, DatasetImport
 from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
 
-NodeResolver = Callable[[Info, Principal, str], Awaitable[Node | None]]
+MAX_NODES = 100
+
 R = TypeVar("R")
+N = TypeVar("N", bound=Node)
 
 
-async def _user(info: Info, principal: Principal, node_id: str) -> Node | None:
-    return User.maybe(await info.context.loaders.users.load(node_id))
+@dataclass(frozen=True)
+class NodeKind(Generic[R, N]):
+    """One kind of object: the request's loader for it (one batched read per table), the
+    rule for who may see a record, and its GraphQL type."""
+
+    loader: Callable[[Loaders], RecordLoader[R]]
+    visible: Callable[[Info, Principal, R], Awaitable[bool]]
+    convert: Callable[[R], N]
+
+    async def shown(self, info: Info, principal: Principal, record: R | None) -> N | None:
+        """The record as a node, when it exists and the caller may see it."""
+        if record is None or not await self.visible(info, principal, record):
+            return None
+        return self.convert(record)
+
+    async def find(self, info: Info, principal: Principal, ids: list[str]) -> list[N | None]:
+        records = await self.loader(info.context.loaders).load_many(ids)
+        return list(await asyncio.gather(*(self.shown(info, principal, r) for r in records)))
 
 
-async def _group(info: Info, principal: Principal, node_id: str) -> Node | None:
-    if not principal.is_admin:
-        return None
-    return Group.maybe(await info.context.loaders.groups.load(node_id))
+# ---------------------------------------------------------------- who may see what
 
 
-async def _audit_log(info: Info, principal: Principal, node_id: str) -> Node | None:
-    if not principal.is_admin:
-        return None
-    record = await info.context.services.repos.audit.get(node_id)
-    return AuditLog.from_record(record) if record else None
+async def _anyone(info: Info, principal: Principal, record: object) -> bool:
+    return True
 
 
-def _node(convert: Callable[[R], Node], record: R | None) -> Node | None:
-    return convert(record) if record is not None else None
+async def _admins(info: Info, principal: Principal, record: object) -> bool:
+    return principal.is_admin
 
 
-async def _dataset(info: Info, principal: Principal, node_id: str) -> Node | None:
-    return _node(
-        Dataset.from_record, mine(await info.context.loaders.datasets.load(node_id), principal)
-    )
+async def _owner(info: Info, principal: Principal, record: Owned) -> bool:
+    return mine(record, principal) is not None
 
 
-async def _import(info: Info, principal: Principal, node_id: str) -> Node | None:
-    return _node(
-        DatasetImport.from_record, mine(await info.context.loaders.imports.load(node_id), principal)
-    )
+async def _card(info: Info, principal: Principal, card: CardRecord) -> bool:
+    return await info.context.services.cards.readable(principal, card)
 
 
-async def _card(info: Info, principal: Principal, node_id: str) -> Node | None:
-    record = await info.context.loaders.cards.load(node_id)
-    if record is None or not await info.context.services.cards.readable(principal, record):
-        return None
-    return Card.from_record(record)
+async def _import(info: Info, principal: Principal, record: ImportRecord) -> bool:
+    """The owner's, while its dataset exists (a deleted dataset takes its imports along)."""
+    if mine(record, principal) is None:
+        return False
+    return await info.context.loaders.datasets.load(record.dataset_id) is not None
 
 
-async def _card_run(info: Info, principal: Principal, node_id: str) -> Node | None:
-    record = await info.context.services.repos.cards.get_execution(node_id)
-    return _node(CardExecution.from_record, mine(record, principal))
+async def _transform_run(info: Info, principal: Principal, run: TransformRunRecord) -> bool:
+    """The owner's, while its transform exists (a deleted transform takes its runs along)."""
+    if mine(run, principal) is None:
+        return False
+    return await info.context.loaders.transforms.load(run.transform_id) is not None
 
 
-async def _dashboard(info: Info, principal: Principal, node_id: str) -> Node | None:
-    record = await info.context.loaders.dashboards.load(node_id)
-    if record is None or await info.context.access.level_on(principal.user_id, record) is None:
-        return None
-    return Dashboard.from_record(record)
+async def _dashboard(info: Info, principal: Principal, record: DashboardRecord) -> bool:
+    return await info.context.access.level_on(principal.user_id, record) is not None
 
 
-async def _filter_view(info: Info, principal: Principal, node_id: str) -> Node | None:
+async def _filter_view(info: Info, principal: Principal, view: FilterViewRecord) -> bool:
     ctx = info.context
-    view = await ctx.services.filter_views.get(principal, ctx.access, node_id)
-    return FilterView.from_record(view)
+    return await ctx.services.filter_views.may_see(principal, ctx.access, view)
 
 
-async def _share(info: Info, principal: Principal, node_id: str) -> Node | None:
-    share = await info.context.loaders.shares.load(node_id)
-    if share is None:
-        return None
+async def _share(info: Info, principal: Principal, share: ShareRecord) -> bool:
     level = await info.context.access.level(principal.user_id, share.dashboard_id)
-    return DashboardShare.from_record(share) if level is PermissionLevel.OWNER else None
+    return level is PermissionLevel.OWNER
 
 
-async def _transform(info: Info, principal: Principal, node_id: str) -> Node | None:
-    record = await info.context.loaders.transforms.load(node_id)
-    return _node(Transform.from_record, mine(record, principal))
+CARD_RUN: NodeKind[CardExecutionRecord, CardExecution] = NodeKind(
+    lambda loaders: loaders.card_executions, _owner, CardExecution.from_record
+)
+TRANSFORM_RUN: NodeKind[TransformRunRecord, TransformExecution] = NodeKind(
+    lambda loaders: loaders.transform_runs, _transform_run, TransformExecution.from_record
+)
+DATASET_IMPORT: NodeKind[ImportRecord, DatasetImport] = NodeKind(
+    lambda loaders: loaders.imports, _import, DatasetImport.from_record
+)
 
-
-async def _transform_run(info: Info, principal: Principal, node_id: str) -> Node | None:
-    run = await info.context.services.repos.transforms.get_run(node_id)
-    return _node(TransformExecution.from_record, mine(run, principal))
-
-
-RESOLVERS: dict[str, NodeResolver] = {
-    "tf": _transform,
-    "tex": _transform_run,
-    "dash": _dashboard,
-    "fv": _filter_view,
-    "share": _share,
-    "card": _card,
-    "cex": _card_run,
-    "usr": _user,
-    "grp": _group,
-    "log": _audit_log,
-    "ds": _dataset,
-    "imp": _import,
+KINDS: dict[str, NodeKind[Any, Any]] = {
+    "usr": NodeKind(lambda loaders: loaders.users, _anyone, User.from_record),
+    "grp": NodeKind(lambda loaders: loaders.groups, _admins, Group.from_record),
+    "log": NodeKind(lambda loaders: loaders.audit_logs, _admins, AuditLog.from_record),
+    "ds": NodeKind(lambda loaders: loaders.datasets, _owner, Dataset.from_record),
+    "imp": DATASET_IMPORT,
+    "card": NodeKind(lambda loaders: loaders.cards, _card, Card.from_record),
+    "cex": CARD_RUN,
+    "dash": NodeKind(lambda loaders: loaders.dashboards, _dashboard, Dashboard.from_record),
+    "fv": NodeKind(lambda loaders: loaders.filter_views, _filter_view, FilterView.from_record),
+    "share": NodeKind(lambda loaders: loaders.shares, _share, DashboardShare.from_record),
+    "tf": NodeKind(lambda loaders: loaders.transforms, _owner, Transform.from_record),
+    "tex": TRANSFORM_RUN,
 }
+
+
+async def find_nodes(info: Info, principal: Principal, ids: list[str]) -> list[Node | None]:
+    """The objects in the order asked, None where there is none the caller may see; ids
+    grouped by kind, so each table is read once (in one batch) whatever the mix."""
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for node_id in dict.fromkeys(ids):
+        prefix = prefix_of(node_id)
+        if prefix in KINDS:
+            by_kind[prefix].append(node_id)
+    groups = list(by_kind.items())
+    found_lists = await asyncio.gather(
+        *(KINDS[prefix].find(info, principal, group) for prefix, group in groups)
+    )
+    found: dict[str, Node | None] = {}
+    for (_, group), nodes in zip(groups, found_lists, strict=True):
+        found.update(zip(group, nodes, strict=True))
+    return [found.get(node_id) for node_id in ids]
 
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:
     principal = await info.context.require_principal()
-    resolver = RESOLVERS.get(prefix_of(str(id)) or "")
-    found = await resolver(info, principal, str(id)) if resolver else None
+    found = (await find_nodes(info, principal, [str(id)]))[0]
     if found is None:
         raise NotFound("Nothing with this id exists, or you cannot see it", field="id")
     return found
+
+
+async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    principal = await info.context.require_principal()
+    if len(ids) > MAX_NODES:
+        raise BadUserInput(f"Ask for at most {MAX_NODES} ids at once", field="ids")
+    return await find_nodes(info, principal, [str(i) for i in ids])

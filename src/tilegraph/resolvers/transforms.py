@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import strawberry
 
 from tilegraph.context import Info
-from tilegraph.domain.users import Principal
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel
-from tilegraph.resolvers.executions import follow_execution, recheck
+from tilegraph.resolvers.executions import TRANSFORM_RUN, follow_execution, recheck
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.transforms import (
@@ -90,22 +88,10 @@ async def execute_transform(info: Info, input: ExecuteTransformInput) -> Transfo
     return TransformExecutionPayload(execution=TransformExecution.from_record(run))
 
 
-async def _owns_run(info: Info, principal: Principal, item: dict[str, Any]) -> bool:
-    if item.get("owner_id") != principal.user_id:
-        return False
-    return await info.context.loaders.transforms.load(item["transform_id"]) is not None
-
-
 async def transform_execution_updates(
     info: Info, id: strawberry.ID
 ) -> AsyncGenerator[TransformExecution, None]:
-    async for update in follow_execution(
-        info,
-        str(id),
-        kind=info.context.services.executions.transform_runs,
-        authorize=_owns_run,
-        convert=TransformExecution.from_record,
-    ):
+    async for update in follow_execution(info, str(id), TRANSFORM_RUN):
         yield update
 
 
@@ -117,13 +103,19 @@ async def transform_runs_updates(
     ctx = info.context
     principal = await ctx.require_principal()
     await ctx.services.transforms.get_owned(principal, str(transform_id))
-    runs = ctx.services.executions.transform_runs
     async with ctx.services.bus.subscribe(transform_runs_channel(str(transform_id))) as sub:
         while True:
             message = await sub.get()
             if message is RESYNC:
                 continue  # each run's next change carries its whole state
+            run = TRANSFORM_RUN.of(info).record(message)
             principal = await recheck(
-                info, principal, message, _owns_run, what="transform", field="transformId"
+                info,
+                principal,
+                run.id,
+                TRANSFORM_RUN.node.visible,
+                run,
+                what="transform",
+                field="transformId",
             )
-            yield TransformExecution.from_record(runs.record(message))
+            yield TransformExecution.from_record(run)

@@ -26,5 +26,6 @@ class RequestCounting(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         return {
             "dynamodbRequests": self.counter.dynamodb,
+            "dynamodbRoundTrips": self.counter.dynamodb_round_trips,
             "redisRequests": self.counter.redis,
         }

@@ -10,6 +10,7 @@ from tilegraph.resolvers import auth as auth_r
 from tilegraph.resolvers import cards as cards_r
 from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import nodes as nodes_r
 from tilegraph.resolvers import transforms as transforms_r
@@ -20,6 +21,16 @@ from tilegraph.schema.access import admin_only, requires_permission
 @strawberry.type
 class Query:
     node = strawberry.field(resolver=nodes_r.node)
+    nodes = strawberry.field(
+        resolver=nodes_r.nodes,
+        description=f"Up to {nodes_r.MAX_NODES} objects by id, in the order asked; null where "
+        "the caller may not see one (or there is none).",
+    )
+    execution = strawberry.field(
+        resolver=executions_r.execution,
+        description="Any execution by id (the caller's own, or one it may follow): a card run, "
+        "a transform run or a dataset import.",
+    )
     me = strawberry.field(resolver=auth_r.me)
     users = strawberry.field(
         resolver=users_r.users,

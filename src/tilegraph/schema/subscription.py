@@ -8,6 +8,7 @@ from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.resolvers import cards as cards_r
 from tilegraph.resolvers import chat as chat_r
 from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.schema.access import requires_permission
 
@@ -38,4 +39,9 @@ class Subscription:
     dataset_import = strawberry.subscription(
         resolver=datasets_r.dataset_import_updates,
         description="As cardExecution, for a dataset import.",
+    )
+    execution = strawberry.subscription(
+        resolver=executions_r.execution_updates,
+        description="Follows any execution by id until it ends: the same events as "
+        "cardExecution, transformExecution or datasetImport, whichever kind it is.",
     )

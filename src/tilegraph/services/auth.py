@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tilegraph.audit.recorder import AuditRecorder
@@ -48,6 +49,8 @@ class AuthService:
         self.denylist = denylist
         self.throttle = throttle
         self.audit = audit
+        # Called with the principal whose token was just revoked (e.g. to drop cached checks).
+        self.on_logout: list[Callable[[Principal], None]] = []
 
     async def login(
         self, email: str, password: str, *, ip: str, request_id: str | None
@@ -102,6 +105,8 @@ class AuthService:
 
     async def logout(self, principal: Principal, *, request_id: str | None) -> None:
         await self.denylist.revoke(principal.jti, principal.expires_at)
+        for forget in self.on_logout:
+            forget(principal)
         await self.audit.record(
             AuditEventType.USER_LOGOUT,
             user_id=principal.user_id,

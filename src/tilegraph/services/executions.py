@@ -35,9 +35,9 @@ def _own_channel_only(item: dict[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ExecutionKind(Generic[R]):
-    """One kind of execution: its id prefix, its table, how its stored (and published)
-    items read as records, and the channels its changes go to besides its own."""
+class StoredExecutions(Generic[R]):
+    """Where one kind of execution is kept: its id prefix, its table, how its stored (and
+    published) items read as records, and the channels its changes go to besides its own."""
 
     prefix: str
     table: ExecutionTable
@@ -52,20 +52,25 @@ class ExecutionService:
         self.redis = redis
         self.events = events
         self.queue = queue
-        self.imports = ExecutionKind[ImportRecord](
+        self.imports = StoredExecutions[ImportRecord](
             "imp", repos.imports.executions, import_from_item
         )
-        self.card_runs = ExecutionKind[CardExecutionRecord](
+        self.card_runs = StoredExecutions[CardExecutionRecord](
             "cex", repos.cards.executions, execution_from_item
         )
-        self.transform_runs = ExecutionKind[TransformRunRecord](
+        self.transform_runs = StoredExecutions[TransformRunRecord](
             "tex", repos.transforms.runs, run_from_item, transform_run_channels
         )
-        self._kinds: dict[str, ExecutionKind[Any]] = {
+        self._kinds: dict[str, StoredExecutions[Any]] = {
             kind.prefix: kind for kind in (self.imports, self.card_runs, self.transform_runs)
         }
 
-    async def current(self, kind: ExecutionKind[Any], execution_id: str) -> dict[str, Any] | None:
+    def kind_of(self, execution_id: str) -> StoredExecutions[Any] | None:
+        return self._kinds.get(prefix_of(execution_id) or "")
+
+    async def current(
+        self, kind: StoredExecutions[Any], execution_id: str
+    ) -> dict[str, Any] | None:
         """The latest published state (it runs ahead of the table while running), else the
         stored one; None when there is no such execution."""
         latest = await self.events.latest(execution_id)
@@ -76,7 +81,7 @@ class ExecutionService:
     async def cancel(self, principal: Principal, execution_id: str) -> bool:
         """True when the execution was cancelled or is being cancelled; False when it had
         already finished."""
-        kind = self._kinds.get(prefix_of(execution_id) or "")
+        kind = self.kind_of(execution_id)
         item = await kind.table.get(execution_id) if kind else None
         # Only whoever started an execution may cancel it.
         if kind is None or item is None or item.get("owner_id") != principal.user_id:

@@ -43,13 +43,19 @@ class FilterViewService:
         self, principal: Principal, access: DashboardAccess, view_id: str
     ) -> FilterViewRecord:
         view = await access.loaders.filter_views.load(view_id)
-        if view is None:
-            raise NotFound("No such filter view", field="id")
-        level = await access.level(principal.user_id, view.dashboard_id)
-        mine = view.owner_id == principal.user_id
-        if level is None or not (mine or view.is_shared):
+        if view is None or not await self.may_see(principal, access, view):
             raise NotFound("No such filter view", field="id")
         return view
+
+    @staticmethod
+    async def may_see(
+        principal: Principal, access: DashboardAccess, view: FilterViewRecord
+    ) -> bool:
+        """Anyone with access to the dashboard sees its shared views; only the owner of a
+        view sees it unshared."""
+        if view.owner_id != principal.user_id and not view.is_shared:
+            return False
+        return await access.level(principal.user_id, view.dashboard_id) is not None
 
     async def create(
         self,

@@ -25,6 +25,7 @@ from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import ExecutionService
 from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
+from tilegraph.services.rechecks import SharedChecks
 from tilegraph.services.shares import ShareService
 from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
@@ -53,6 +54,7 @@ class Services:
     repos: Repositories
     audit_recorder: AuditRecorder
     auth: AuthService
+    rechecks: SharedChecks
     users: UserService
     groups: GroupService
     audit: AuditService
@@ -143,6 +145,9 @@ class Services:
             return [f"transform {t.name!r} ({t.id})" for t in using]
 
         datasets.usage_checks.append(transforms_using)
+        auth = AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder)
+        rechecks = SharedChecks(auth, settings.recheck_seconds)
+        auth.on_logout.append(rechecks.forget_token)
         return cls(
             settings=settings,
             aws=aws,
@@ -150,7 +155,8 @@ class Services:
             db=db,
             repos=repos,
             audit_recorder=recorder,
-            auth=AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder),
+            auth=auth,
+            rechecks=rechecks,
             users=UserService(repos.users, hasher),
             groups=groups,
             audit=AuditService(repos.audit),

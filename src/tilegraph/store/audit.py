@@ -58,6 +58,11 @@ class AuditRepository:
         item = await self.db.get(TABLE, {"id": log_id})
         return audit_from_item(item) if item else None
 
+    async def get_many(self, log_ids: list[str]) -> dict[str, AuditRecord]:
+        wanted = [i for i in log_ids if i.startswith("log_")]
+        items = await self.db.batch_get(TABLE, [{"id": i} for i in wanted])
+        return {item["id"]: audit_from_item(item) for item in items}
+
     async def list_page(
         self, query: AuditQuery, first: int, after: str | None
     ) -> Page[AuditRecord]:

@@ -10,7 +10,7 @@ import aioboto3
 from botocore.config import Config
 
 from tilegraph.settings import Settings
-from tilegraph.store.counting import count_dynamodb_request
+from tilegraph.store.counting import count_dynamodb_request, count_dynamodb_response
 
 
 @dataclass
@@ -45,6 +45,7 @@ class AwsClients:
             await stack.aclose()
             raise
         dynamodb.meta.events.register("before-send.dynamodb.*", count_dynamodb_request)
+        dynamodb.meta.events.register("response-received.dynamodb.*", count_dynamodb_response)
         return cls(dynamodb=dynamodb, s3=s3, _stack=stack)
 
     async def close(self) -> None:

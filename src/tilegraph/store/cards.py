@@ -196,3 +196,7 @@ class CardRepository:
             return None
         item = await self.db.get(EXECUTIONS, {"id": execution_id})
         return execution_from_item(item) if item else None
+
+    async def get_executions(self, execution_ids: list[str]) -> dict[str, CardExecutionRecord]:
+        items = await self.executions.get_many([i for i in execution_ids if i.startswith("cex_")])
+        return {key: execution_from_item(item) for key, item in items.items()}

@@ -22,6 +22,10 @@ class RequestCounter:
         self.dynamodb = 0
         self.redis = 0
         self.dynamodb_operations: Counter[str] = Counter()  # GetItem, UpdateItem, …
+        # Requests sent while none of this tally's was in flight: the DynamoDB round trips
+        # a caller waits for one after another (parallel requests share one).
+        self.dynamodb_round_trips = 0
+        self._in_flight = 0
 
     def bind(self) -> contextvars.Token[RequestCounter | None]:
         return _request_counter.set(self)
@@ -38,6 +42,17 @@ def count_dynamodb_request(event_name: str = "", **_: Any) -> None:
     if counter is not None:
         counter.dynamodb += 1
         counter.dynamodb_operations[event_name.rsplit(".", 1)[-1]] += 1
+        if counter._in_flight == 0:
+            counter.dynamodb_round_trips += 1
+        counter._in_flight += 1
+
+
+def count_dynamodb_response(**_: Any) -> None:
+    """The `response-received` hook (each attempt, answered or failed): no longer in
+    flight."""
+    counter = _request_counter.get()
+    if counter is not None:
+        counter._in_flight = max(0, counter._in_flight - 1)
 
 
 class CountedConnection(Connection):

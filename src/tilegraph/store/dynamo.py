@@ -255,20 +255,30 @@ class Dynamo:
         puts: Sequence[dict[str, Any]] = (),
         deletes: Sequence[dict[str, str]] = (),
     ) -> None:
+        """BatchWriteItem in chunks of 25 (DynamoDB's limit), all chunks in flight at once:
+        one round trip of latency whatever the number of items."""
         name = self.name(table)
         requests = [{"PutRequest": {"Item": to_item(i)}} for i in puts] + [
             {"DeleteRequest": {"Key": to_item(k)}} for k in deletes
         ]
-        for start in range(0, len(requests), BATCH_WRITE_CHUNK):
-            pending: dict[str, Any] = {name: requests[start : start + BATCH_WRITE_CHUNK]}
-            for attempt in range(MAX_RETRIES):
-                response = await self.client.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending.get(name):
-                    break
-                await _backoff(attempt)
-            else:
-                raise StoreUnavailable(f"batch write on {table} left items unprocessed")
+        await asyncio.gather(
+            *(
+                self._batch_write_chunk(table, name, requests[start : start + BATCH_WRITE_CHUNK])
+                for start in range(0, len(requests), BATCH_WRITE_CHUNK)
+            )
+        )
+
+    async def _batch_write_chunk(
+        self, table: str, name: str, requests: list[dict[str, Any]]
+    ) -> None:
+        pending: dict[str, Any] = {name: requests}
+        for attempt in range(MAX_RETRIES):
+            response = await self.client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending.get(name):
+                return
+            await _backoff(attempt)
+        raise StoreUnavailable(f"batch write on {table} left items unprocessed")
 
     async def transact_write(self, operations: list[dict[str, Any]]) -> None:
         """Operations in the low-level TransactItems shape, with plain Python values:

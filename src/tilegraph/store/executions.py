@@ -8,38 +8,17 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import orjson
-
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.executions import TERMINAL_STATUSES, ExecutionStatus
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition
 
 ACTIVE_SHARD = "ACTIVE"
-# TransactWriteItems takes at most 100 items and 4 MB; stay clear of the size limit.
-TRANSACTION_ITEMS = 100
-TRANSACTION_BYTES = 3_500_000
 
 # Finds the table key of an execution id (transform runs are keyed by transform + time).
 KeyLocator = Callable[[str], Awaitable[dict[str, str] | None]]
 # Located keys remembered per table: an execution's key never changes, and one run is looked
 # up at every step of its life (start, heartbeats, finish, cancel, sweeps).
 KNOWN_KEYS = 10_000
-
-
-def transaction_chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Consecutive runs of items that fit one transaction each."""
-    chunks: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for item in items:
-        item_size = len(orjson.dumps(item))
-        if chunks[-1] and (
-            len(chunks[-1]) >= TRANSACTION_ITEMS or size + item_size > TRANSACTION_BYTES
-        ):
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
-        size += item_size
-    return [c for c in chunks if c]
 
 
 class ExecutionTable:
@@ -82,24 +61,24 @@ class ExecutionTable:
         self._remember_item(item)
 
     async def create_many(self, items: list[dict[str, Any]]) -> None:
-        """Many new records at once: one transaction per 100 records (DynamoDB's limit, and
-        a dashboard's worth), all chunks in parallel."""
+        """Many new records at once, in one round trip (see Dynamo.batch_write)."""
         if len(items) == 1:
             await self.create(items[0])
             return
         indexed = [self._indexed(i) for i in items]
-        await asyncio.gather(
-            *(
-                self.db.transact_write([{"put": self.table, "item": i} for i in chunk])
-                for chunk in transaction_chunks(indexed)
-            )
-        )
+        await self.db.batch_write(self.table, puts=indexed)
         for item in indexed:
             self._remember_item(item)
 
     async def get(self, execution_id: str) -> dict[str, Any] | None:
         key = await self.key_of(execution_id)
         return await self.db.get(self.table, key) if key else None
+
+    async def get_many(self, execution_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Items by id in one batched read (keys located first where the table needs it)."""
+        keys = await asyncio.gather(*(self.key_of(i) for i in dict.fromkeys(execution_ids)))
+        items = await self.db.batch_get(self.table, [key for key in keys if key])
+        return {str(item["id"]): item for item in items}
 
     async def transition(
         self,

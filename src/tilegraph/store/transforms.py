@@ -258,6 +258,10 @@ class TransformRepository:
         item = await self.runs.get(run_id)
         return run_from_item(item) if item else None
 
+    async def get_runs(self, run_ids: list[str]) -> dict[str, TransformRunRecord]:
+        items = await self.runs.get_many([i for i in run_ids if i.startswith("tex_")])
+        return {key: run_from_item(item) for key, item in items.items()}
+
     async def runs_page(
         self, transform_id: str, first: int, after: str | None
     ) -> Page[TransformRunRecord]:

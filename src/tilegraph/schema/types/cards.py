@@ -10,12 +10,12 @@ import strawberry
 from tilegraph.context import Info
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRecord
 from tilegraph.domain.filters import ColumnFilter
-from tilegraph.schema.enums import CardType, ExecutionStatus
+from tilegraph.schema.enums import CardType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.datasets import Dataset, load_dataset
-from tilegraph.schema.types.executions import ExecutionError
+from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given
 
@@ -97,14 +97,8 @@ class CardResult:
 
 
 @strawberry.type(description="One run of a card (or of draft code, when `card` is null).")
-class CardExecution(Node):
-    status: ExecutionStatus
-    progress: float | None = strawberry.field(description="0.0 .. 1.0 while RUNNING, where known.")
+class CardExecution(Execution):
     result: CardResult | None
-    error: ExecutionError | None
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
     record: strawberry.Private[CardExecutionRecord]
 
     @classmethod

@@ -15,13 +15,12 @@ from tilegraph.domain.schema_diff import SchemaChange as SchemaChangeRecord
 from tilegraph.schema.enums import (
     ColumnType,
     DatasetSourceType,
-    ExecutionStatus,
     SchemaChangeType,
 )
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
-from tilegraph.schema.types.executions import ExecutionError
+from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.users import User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
 
@@ -129,15 +128,9 @@ class Dataset(Node):
 @strawberry.type(
     description="An ingest job: parse, infer types, write Parquet, publish a new version."
 )
-class DatasetImport(Node):
-    status: ExecutionStatus
-    progress: float | None = strawberry.field(description="0.0 .. 1.0 while RUNNING.")
+class DatasetImport(Execution):
     rows_processed: int | None
     bytes_processed: int | None
-    error: ExecutionError | None
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
     record: strawberry.Private[ImportRecord]
 
     @classmethod

@@ -1,11 +1,14 @@
-"""What every execution shares: its error type."""
+"""What every execution shares: its error type and the Execution interface."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import strawberry
 
 from tilegraph.domain.executions import ExecutionError as ExecutionErrorRecord
-from tilegraph.schema.enums import ExecutionErrorCode
+from tilegraph.schema.enums import ExecutionErrorCode, ExecutionStatus
+from tilegraph.schema.node import Node
 
 
 @strawberry.type
@@ -19,3 +22,24 @@ class ExecutionError:
         if record is None:
             return None
         return cls(code=record.code, message=record.message, line=record.line)
+
+
+@strawberry.interface(
+    description="Anything that is queued, runs and ends: a card run, a transform run or a "
+    "dataset import."
+)
+class Execution(Node):
+    status: ExecutionStatus = strawberry.field(
+        description="QUEUED, then RUNNING, then one of SUCCEEDED, FAILED or CANCELLED."
+    )
+    progress: float | None = strawberry.field(description="0.0 .. 1.0 while RUNNING, where known.")
+    error: ExecutionError | None = strawberry.field(
+        description="Why the execution FAILED or was CANCELLED; null otherwise."
+    )
+    queued_at: datetime = strawberry.field(description="When it was asked for.")
+    started_at: datetime | None = strawberry.field(
+        description="When a worker started it; null while QUEUED."
+    )
+    finished_at: datetime | None = strawberry.field(
+        description="When it reached its terminal state; null until then."
+    )

@@ -10,10 +10,10 @@ from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.schema.connections import Connection, connection_from_page
-from tilegraph.schema.enums import ExecutionStatus, TriggerType
+from tilegraph.schema.enums import TriggerType
 from tilegraph.schema.node import Node
 from tilegraph.schema.types.datasets import Dataset, load_dataset
-from tilegraph.schema.types.executions import ExecutionError
+from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given, page_size
 
@@ -69,16 +69,10 @@ class Transform(Node):
 
 
 @strawberry.type
-class TransformExecution(Node):
-    status: ExecutionStatus
+class TransformExecution(Execution):
     triggered_by: TriggerType
-    progress: float | None
-    queued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
     duration_ms: float | None
     output_row_count: int | None
-    error: ExecutionError | None
     record: strawberry.Private[TransformRunRecord]
 
     @classmethod
