@@ -42,6 +42,7 @@ class Context:
         # Set by the WebSocket handshake (graphql-transport-ws connection_init payload).
         self.connection_params: dict[str, Any] | None = None
         self._principal: Principal | None = None
+        self._refusal: Unauthenticated | None = None
         self._authenticated = False
         self.loaders = Loaders(services.repos)
         self.access = DashboardAccess(self.loaders)
@@ -56,21 +57,32 @@ class Context:
         self.access = DashboardAccess(self.loaders)
         return self.loaders
 
-    async def principal(self) -> Principal | None:
+    async def authenticate(self) -> Principal | None:
+        """The caller, from the token read once (per connection on a WebSocket); None when
+        there is none or it is not valid (`principal` then says why). Root fields call it
+        before they resolve (tilegraph.schema.authentication)."""
         if not self._authenticated:
-            self._principal = await self.services.auth.authenticate(self.authorization)
+            try:
+                self._principal = await self.services.auth.authenticate(self.authorization)
+            except Unauthenticated as refusal:
+                self._principal, self._refusal = None, refusal
             self._authenticated = True
         return self._principal
 
-    async def require_principal(self) -> Principal:
-        principal = await self.principal()
-        if principal is None:
-            raise Unauthenticated(NOT_SIGNED_IN)
-        return principal
+    @property
+    def principal(self) -> Principal:
+        """The signed-in caller; UNAUTHENTICATED when nobody is."""
+        if self._principal is None:
+            refusal = self._refusal
+            if refusal is None:
+                raise Unauthenticated(NOT_SIGNED_IN)
+            raise Unauthenticated(refusal.message, field=refusal.field, **refusal.extensions)
+        return self._principal
 
     def forget_principal(self) -> None:
         self._authenticated = False
         self._principal = None
+        self._refusal = None
 
 
 # What every resolver and field that takes `info` declares it as.

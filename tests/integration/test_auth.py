@@ -102,9 +102,21 @@ async def test_every_token_failure_is_unauthenticated_with_one_message(
     assert wrong_scheme.code == "UNAUTHENTICATED"
 
 
-async def test_no_token_is_unauthenticated(api: Api) -> None:
-    response = await api.fail(ME)
-    assert response.code == "UNAUTHENTICATED"
+async def test_every_root_field_but_login_needs_a_signed_in_caller(api: Api, users: Users) -> None:
+    for document in (
+        ME,
+        '{ users(query: "a") { id } }',
+        "{ dashboards { totalCount } }",
+        'mutation { createDashboard(input: {name: "Sales"}) { dashboard { id } } }',
+    ):
+        response = await api.fail(document)
+        assert response.code == "UNAUTHENTICATED", document
+    user = await users.create("grace")
+    # A stale token does not stop anyone from signing in again.
+    again = await api.ok(
+        LOGIN, {"i": {"email": user["email"], "password": user["password"]}}, token="not-a-token"
+    )
+    assert again["login"]["user"]["id"] == user["id"]
 
 
 async def test_password_policy_and_the_72_byte_rule(api: Api, admin_token: str) -> None:

@@ -20,7 +20,6 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from tilegraph.context import Context
-from tilegraph.domain.errors import TilegraphError
 from tilegraph.http.middleware import graphql_error_body
 from tilegraph.schema.errors import shape_error
 from tilegraph.settings import Settings
@@ -109,9 +108,5 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError()
         context.authorization = authorization
         context.forget_principal()
-        try:
-            principal = await context.principal()
-        except TilegraphError as exc:
-            raise ConnectionRejectionError() from exc
-        if principal is None:
+        if await context.authenticate() is None:
             raise ConnectionRejectionError()

@@ -18,7 +18,7 @@ async def dashboard_chat(
     history: list[ChatMessageInput] | None = strawberry.UNSET,
 ) -> AsyncGenerator[ChatEvent, None]:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     access = ctx.access
     dashboard = await access.checked(str(dashboard_id))
     given_history: list[ChatMessageInput] = given(history) or []

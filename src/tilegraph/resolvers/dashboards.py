@@ -35,7 +35,7 @@ async def dashboards(
     info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
 ) -> Connection[Dashboard]:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     page = await ctx.services.dashboards.list_page(
         principal, ctx.access, page_size(first, 50), given(after)
     )
@@ -48,13 +48,13 @@ async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
 
 async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     view = await ctx.services.filter_views.get(principal, ctx.access, str(id))
     return FilterView.from_record(view)
 
 
 async def create_dashboard(info: Info, input: CreateDashboardInput) -> DashboardPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     layout = given(input.layout)
     record = await info.context.services.dashboards.create(
         principal,
@@ -68,7 +68,7 @@ async def create_dashboard(info: Info, input: CreateDashboardInput) -> Dashboard
 
 async def update_dashboard(info: Info, input: UpdateDashboardInput) -> DashboardPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     layout = given(input.layout)
     default_view = input.default_filter_view_id
     record = await ctx.services.dashboards.update(
@@ -88,14 +88,14 @@ async def update_dashboard(info: Info, input: UpdateDashboardInput) -> Dashboard
 
 async def delete_dashboard(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     deleted = await ctx.services.dashboards.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
 async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     record = await ctx.services.dashboards.clone(
         principal, ctx.access, str(input.id), given(input.name)
     )
@@ -104,7 +104,7 @@ async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPa
 
 async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSharePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     share = await ctx.services.shares.add(
         principal,
         ctx.access,
@@ -121,7 +121,7 @@ async def update_dashboard_share(
     info: Info, input: UpdateDashboardShareInput
 ) -> DashboardSharePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     share = await ctx.services.shares.update(
         principal, ctx.access, str(input.id), input.permission, ctx.request_id
     )
@@ -130,14 +130,14 @@ async def update_dashboard_share(
 
 async def remove_dashboard_share(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     removed = await ctx.services.shares.remove(principal, ctx.access, str(input.id), ctx.request_id)
     return DeletePayload(deleted_id=strawberry.ID(removed))
 
 
 async def create_filter_view(info: Info, input: CreateFilterViewInput) -> FilterViewPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     view = await ctx.services.filter_views.create(
         principal,
         ctx.access,
@@ -152,7 +152,7 @@ async def create_filter_view(info: Info, input: CreateFilterViewInput) -> Filter
 
 async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> FilterViewPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     for name in ("is_shared", "is_default"):
         if getattr(input, name) is None:
             raise BadUserInput(f"`{name}` cannot be null", field=name)
@@ -170,14 +170,14 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
 
 async def delete_filter_view(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     deleted = await ctx.services.filter_views.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
 async def execute_dashboard(info: Info, input: ExecuteDashboardInput) -> DashboardExecutionPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     runs = await ctx.services.dashboards.execute(
         principal,
         ctx.access,

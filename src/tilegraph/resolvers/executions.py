@@ -55,13 +55,13 @@ def kind_of(execution_id: str) -> ExecutionKind[Any, Any] | None:
 
 
 async def cancel_execution(info: Info, input: CancelExecutionInput) -> OkPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     ok = await info.context.services.executions.cancel(principal, str(input.id))
     return OkPayload(ok=ok)
 
 
 async def execution(info: Info, id: strawberry.ID) -> Execution | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     kind = kind_of(str(id))
     found: Execution | None = (
         (await kind.node.find(info, principal, [str(id)]))[0] if kind else None
@@ -99,7 +99,7 @@ async def follow_execution(
     """Subscribe first, then read the current state, yield it, and stream every change
     until a terminal state. Identity and access are checked again before every event."""
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     if kind_of(execution_id) is not kind:
         raise NotFound(NO_SUCH_EXECUTION, field="id")
     stored = kind.of(info)

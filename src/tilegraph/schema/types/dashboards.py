@@ -36,7 +36,7 @@ from tilegraph.schema.values import given
 
 async def _visible_cards(info: Info, record: DashboardRecord) -> list[Any]:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     return await ctx.services.dashboards.visible_cards(principal, record, ctx.access)
 
 
@@ -128,13 +128,13 @@ class Dashboard(Node):
     @strawberry.field
     async def default_filter_view(self, info: Info) -> FilterView | None:
         ctx = info.context
-        principal = await ctx.require_principal()
+        principal = ctx.principal
         view = await ctx.services.filter_views.default(principal, self.record, ctx.access)
         return FilterView.from_record(view) if view else None
 
     @field(description="The caller's own level on this dashboard.")
     async def my_permission(self, info: Info) -> PermissionLevel:
-        principal = await info.context.require_principal()
+        principal = info.context.principal
         level = await info.context.access.level_on(principal.user_id, self.record)
         if level is None:
             raise NotFound("No such dashboard")
@@ -170,7 +170,7 @@ class Dashboard(Node):
     @field(description="The caller's own views plus the shared ones.")
     async def filter_views(self, info: Info) -> list[FilterView]:
         ctx = info.context
-        principal = await ctx.require_principal()
+        principal = ctx.principal
         views = await ctx.services.filter_views.visible(principal, self.record.id, ctx.access)
         return [FilterView.from_record(v) for v in sorted(views, key=lambda v: v.created_at)]
 
