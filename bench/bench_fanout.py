@@ -2,13 +2,15 @@
 subscribers receives it, for 1 subscriber and for N (default 1000).
 
 Each subscriber is its own WebSocket connection (graphql-transport-ws) following the run
-with ``Subscription.cardExecution``. The run is queued while no worker serves the queue, so
-every subscriber is attached (and has its QUEUED state) before anything happens; then a
-worker starts and runs the no-op card. The terminal event's publication time is its ``seq``
-(the publisher's wall clock in ns when it published), read by the bench from the event's
-Redis channel; each subscriber's arrival is the wall clock when its SUCCEEDED state is read.
+with ``Subscription.cardExecution``. The card sleeps in its sandbox (``--hold`` seconds,
+long enough for every subscriber to attach while it runs), and the worker is warm and idle
+meanwhile, so only the fan-out is measured. The terminal event's publication time is its
+``seq`` (the publisher's wall clock in ns when it published), read by the bench from the
+event's Redis channel; each subscriber's arrival is the wall clock when its SUCCEEDED state
+is read.
 
-    .venv/bin/python bench/bench_fanout.py [--subscribers 1000] [--recheck-seconds 1.5]
+    .venv/bin/python bench/bench_fanout.py [--subscribers 1000] [--hold 30]
+        [--recheck-seconds 1.5]
 
 ``--recheck-seconds 0`` makes every subscriber check its token and access itself on every
 event (no sharing), for comparison.
@@ -20,8 +22,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +57,12 @@ from common import (  # noqa: E402
     work_dir,
 )
 from tilegraph.events.channels import execution_channel  # noqa: E402
-from tilegraph.local.processes import stop_process  # noqa: E402
 
 EXECUTE = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) {
   execution { id status } } }"""
 FOLLOW = """subscription($id: ID!) { cardExecution(id: $id) { id status finishedAt } }"""
 OPENING = 50  # connections opened at a time
+PY_SPY = ["py-spy", "record", "--rate", "500", "--format", "raw"]
 
 
 class Subscriber:
@@ -85,8 +90,8 @@ class Subscriber:
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         first = json.loads(await ws.recv())
         state = first.get("payload", {}).get("data", {}).get("cardExecution") or {}
-        if first.get("type") != "next" or state.get("status") != "QUEUED":
-            raise RuntimeError(f"expected the QUEUED state first, got {first}")
+        if first.get("type") != "next" or state.get("status") not in ("QUEUED", "RUNNING"):
+            raise RuntimeError(f"expected the run still going first (raise --hold): {first}")
         return cls(ws)
 
     async def terminal_arrival_ns(self) -> int:
@@ -124,7 +129,7 @@ async def terminal_seq(redis_url: str, execution_id: str, subscribed: asyncio.Ev
 
 
 async def one_round(
-    stack: Stack, api: Api, token: str, card_id: str, subscribers: int, name: str
+    stack: Stack, api: Api, token: str, card_id: str, subscribers: int, profile: Profile | None
 ) -> list[float]:
     """Milliseconds from publication to arrival of the terminal event, per subscriber."""
     data = await api.ok(EXECUTE, {"id": card_id}, token=token)
@@ -138,23 +143,43 @@ async def one_round(
         OPENING,
         [Subscriber.attach(api.ws_url, token, execution_id) for _ in range(subscribers)],
     )
+    profiler = profile.start() if profile is not None and subscribers > 1 else None
     try:
         arrivals = [asyncio.create_task(s.terminal_arrival_ns()) for s in attached]
-        # In a thread: waiting for the worker's readiness line must not stall this loop.
-        worker = await asyncio.to_thread(stack.start_worker, name, PRODUCTION)
-        try:
-            async with asyncio.timeout(300):
-                seq = await published
-                arrived = await asyncio.gather(*arrivals)
-        finally:
-            await asyncio.to_thread(stop_process, worker)
+        async with asyncio.timeout(300):
+            seq = await published
+            arrived = await asyncio.gather(*arrivals)
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes what it has so far
+            await asyncio.to_thread(profiler.wait)
         await asyncio.gather(*(s.close() for s in attached))
     return [(at - seq) / 1e6 for at in arrived]
 
 
+@dataclass
+class Profile:
+    """py-spy (not a dependency: installed by whoever profiles) on the API, from when every
+    subscriber is attached until the terminal event has reached them all."""
+
+    api_pid: int
+    path: str
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*PY_SPY, "-p", str(self.api_pid), "-o", self.path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
 async def measure(
-    stack: Stack, url: str, ws_url: str, counts: list[tuple[int, int]]
+    stack: Stack,
+    url: str,
+    ws_url: str,
+    counts: list[tuple[int, int]],
+    hold: float,
+    profile: Profile | None,
 ) -> dict[int, list[float]]:
     """Samples per subscriber count, from `rounds` runs for each (count, rounds)."""
     api = await open_api(url, ws_url)
@@ -162,17 +187,14 @@ async def measure(
         admin = await api.login(*ADMIN)
         user = await create_user(api, admin, "fanout")
         token = user["token"]
-        setup = await asyncio.to_thread(stack.start_worker, "worker-setup", PRODUCTION)
-        try:
-            async with Subscriptions.open(api, token) as subs:
-                final = await upload_csv(api, token, subs, "fanout", b"a,b\n1,2\n3,4\n")
-        finally:
-            await asyncio.to_thread(stop_process, setup)
-        card_id = await create_card(api, token, render("return 'ok'"), [final["dataset"]["id"]])
+        async with Subscriptions.open(api, token) as subs:
+            final = await upload_csv(api, token, subs, "fanout", b"a,b\n1,2\n3,4\n")
+        code = render(f"import time\ntime.sleep({hold})\nreturn 'ok'")
+        card_id = await create_card(api, token, code, [final["dataset"]["id"]])
         figures: dict[int, list[float]] = {}
         for n, rounds in counts:
-            for i in range(rounds):
-                samples = await one_round(stack, api, token, card_id, n, f"worker-{n}-{i}")
+            for _ in range(rounds):
+                samples = await one_round(stack, api, token, card_id, n, profile)
                 figures.setdefault(n, []).extend(samples)
         return figures
     finally:
@@ -191,6 +213,12 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--single-rounds", type=int, default=5, help="runs with 1 subscriber")
     parser.add_argument(
+        "--hold", type=float, default=30.0, help="seconds the card runs (attach time)"
+    )
+    parser.add_argument(
+        "--profile", help="write a py-spy raw profile of the API's fan-out to this file"
+    )
+    parser.add_argument(
         "--recheck-seconds",
         type=float,
         default=None,
@@ -203,8 +231,10 @@ def main() -> None:
     print(load_line(), flush=True)
     with work_dir("bench_fanout_") as work, admin_stack(work) as stack:
         server = stack.start_api(env=env)
+        stack.start_worker(env={**PRODUCTION, "TILEGRAPH_CARD_TIMEOUT_SECONDS": "600"})
         counts = [(1, args.single_rounds), (args.subscribers, 1)]
-        figures = asyncio.run(measure(stack, server.url, server.ws_url, counts))
+        profile = Profile(server.process.pid, args.profile) if args.profile else None
+        figures = asyncio.run(measure(stack, server.url, server.ws_url, counts, args.hold, profile))
     print(load_line())
     one, many = figures[1], figures[args.subscribers]
     recheck = env.get("TILEGRAPH_RECHECK_SECONDS", "default")

@@ -98,6 +98,10 @@ async def post(http: httpx.AsyncClient, token: str, query: str, variables: dict[
     return body
 
 
+def progress(part: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} measuring {part}", file=sys.stderr, flush=True)
+
+
 def cached(body: Any) -> bool:
     executions = body["data"]["executeDashboard"]["executions"]
     return all(e["result"] and e["result"]["cached"] for e in executions)
@@ -191,13 +195,17 @@ async def drive(url: str, ws_url: str, args: argparse.Namespace, work: Path) -> 
             }
             await api.ok(SHARE, {"i": share}, token=owner["token"])
         out: dict[str, Any] = {}
+        progress("(a)")
         out["me"], out["dashboard"] = await part_a(
             url, owner["token"], dashboards[20], args.samples
         )
+        progress("(b)")
         out["rate"], out["crowd"] = await part_b(
             url, [v["token"] for v in viewers], dashboards[20], args.seconds
         )
+        progress("(c)")
         out["counts"] = await part_c(url, owner["token"], dashboards)
+        progress("(d)")
         card = await api.ok(
             CREATE_CARD,
             {"i": {"name": "noop", "code": NOOP, "datasetIds": [dataset_id]}},
@@ -220,7 +228,12 @@ def main() -> None:
     load_before = os.getloadavg()
     with work_dir("bench_run_path_") as work, admin_stack(work) as stack:
         server = stack.start_api(env=QUIET_API)
-        stack.start_worker(env=PRODUCTION)
+        worker = stack.start_worker(env=PRODUCTION)
+        print(
+            f"pids: api {server.process.pid}, worker {worker.pid}, "
+            f"emulator {stack.processes[0].pid} (for a profiler)",
+            flush=True,
+        )
         out = asyncio.run(drive(server.url, server.ws_url, args, work))
     load_after = os.getloadavg()
     med = statistics.median

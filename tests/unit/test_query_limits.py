@@ -5,7 +5,7 @@ from graphql import build_schema, parse
 from tilegraph.schema.limits import Measure, QueryLimits, limit_violation, measure_document
 
 SCHEMA = build_schema("""
-type Query { items(first: Int = 50): Conn  me: User }
+type Query { items(first: Int = 50): Conn  me: User  nodes(ids: [ID!]!): [User]! }
 type Conn { edges: [Edge] }
 type Edge { node: User }
 type User { id: ID friends(first: Int = 10): Conn }
@@ -34,6 +34,15 @@ def test_connections_multiply_their_children_by_first_or_its_default() -> None:
         ),
     )
     assert nested.cost > 100 * 100
+
+
+def test_a_list_of_ids_multiplies_its_children_by_its_length() -> None:
+    literal = measure_document(SCHEMA, parse('{ nodes(ids: ["a", "b", "c"]) { id } }'))
+    assert literal.cost == 1 + 3 * 1
+    variable = measure_document(
+        SCHEMA, parse("query($i: [ID!]!) { nodes(ids: $i) { id } }"), {"i": ["x"] * 40}
+    )
+    assert variable.cost == 1 + 40 * 1
 
 
 def test_fragments_are_measured_once_and_cycles_do_not_hang() -> None:

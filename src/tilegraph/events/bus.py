@@ -40,6 +40,16 @@ class Subscription:
     async def get(self) -> dict[str, Any]:
         return await self.queue.get()
 
+    async def newest(self) -> dict[str, Any]:
+        """The latest state once one is there: snapshots supersede each other, so a
+        subscriber that fell behind skips straight to the newest (a RESYNC wins, since the
+        current state must then be read again)."""
+        message = await self.queue.get()
+        while not self.queue.empty():
+            following = self.queue.get_nowait()
+            message = RESYNC if message is RESYNC or following is RESYNC else following
+        return message
+
 
 class EventBus:
     def __init__(self, redis_url: str, *, queue_size: int = 64) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -19,12 +20,14 @@ from tilegraph.events.channels import execution_channel
 from tilegraph.resolvers import nodes as nodes_r
 from tilegraph.resolvers.nodes import NodeKind
 from tilegraph.schema.node import Node
+from tilegraph.schema.shared_events import share_next_event, shared_value
 from tilegraph.schema.types.common import CancelExecutionInput, OkPayload
 from tilegraph.schema.types.executions import Execution
 from tilegraph.services.executions import ExecutionService, StoredExecutions
 
 R = TypeVar("R")
 N = TypeVar("N", bound=Node)
+Item = dict[str, Any]  # an execution as stored, or a snapshot of it published as an event
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,11 @@ async def recheck(
     return principal
 
 
+def _read(stored: StoredExecutions[R], node: NodeKind[R, N], item: Item) -> tuple[R, N]:
+    record = stored.record(item)
+    return record, node.convert(record)
+
+
 async def follow_execution(
     info: Info, execution_id: str, kind: ExecutionKind[R, N]
 ) -> AsyncGenerator[N, None]:
@@ -111,9 +119,10 @@ async def follow_execution(
         if not await kind.node.visible(info, principal, record):
             raise NotFound(NO_SUCH_EXECUTION, field="id")
         last_seq = int(item.get("seq", 0))
+        share_next_event(None)
         yield kind.node.convert(record)
         while not ExecutionStatus(item["status"]).is_terminal:
-            message = await subscription.get()
+            message = await subscription.newest()
             if message is RESYNC:
                 fresh = await ctx.services.executions.current(stored, execution_id)
                 if fresh is None:
@@ -121,7 +130,10 @@ async def follow_execution(
                 message = fresh
             if int(message.get("seq", 0)) <= last_seq and message.get("seq") is not None:
                 continue
-            record = stored.record(message)
+            seq = message.get("seq")
+            read = partial(_read, stored, kind.node, message)
+            # The same event reads the same for every subscriber: read it once.
+            record, node = read() if seq is None else shared_value(f"{execution_id}:{seq}", read)
             principal = await recheck(
                 info,
                 principal,
@@ -133,7 +145,8 @@ async def follow_execution(
             )
             item = message
             last_seq = int(item.get("seq", last_seq))
-            yield kind.node.convert(record)
+            share_next_event(f"{execution_id}:{last_seq}:{principal.user_id}:{principal.role}")
+            yield node
 
 
 async def execution_updates(info: Info, id: strawberry.ID) -> AsyncGenerator[Execution, None]:

@@ -20,6 +20,7 @@ from tilegraph.schema.mutation import Mutation
 from tilegraph.schema.node import Node
 from tilegraph.schema.parsing import CachedParsing
 from tilegraph.schema.query import Query
+from tilegraph.schema.shared_events import SharedEventExecutor
 from tilegraph.schema.subscription import Subscription
 from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
@@ -77,6 +78,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             TransformExecution,
         ],
         extensions=extensions,
+        execution_context_class=SharedEventExecutor,
     )
 
 

@@ -19,6 +19,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -27,6 +28,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 MULTIPLIER_ARGS = ("first", "limit")
+LIST_MULTIPLIER_ARG = "ids"  # a list of ids asks for that many objects
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,19 @@ class _Analyzer:
                     value = self.variables.get(arg.value.name.value, value)
             if isinstance(value, int) and value > 1:
                 return value
-        return 1
+        return self.list_length(node, LIST_MULTIPLIER_ARG) or 1
+
+    def list_length(self, node: FieldNode, arg_name: str) -> int | None:
+        """How many objects a list argument (`nodes(ids:)`) asks for."""
+        for arg in node.arguments or ():
+            if arg.name.value != arg_name:
+                continue
+            if isinstance(arg.value, ListValueNode):
+                return len(arg.value.values)
+            if isinstance(arg.value, VariableNode):
+                value = self.variables.get(arg.value.name.value)
+                return len(value) if isinstance(value, list) else None
+        return None
 
 
 def _default_int(argument: Any) -> int | None:

@@ -354,6 +354,7 @@ class CardService:
             else:
                 record = replace(
                     record,
+                    plan=None,  # nothing will execute it: a smaller record to write
                     status=ExecutionStatus.SUCCEEDED,
                     started_at=now,
                     finished_at=now,
