@@ -1,13 +1,21 @@
-"""The per-request Context: who is calling, the process services, and fresh loaders."""
+"""The per-request Context: who is calling, the process services, and fresh loaders; and
+`Info`, the type every resolver's `info` has, so `info.context` is typed end to end."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
 from tilegraph.domain.errors import Unauthenticated
 from tilegraph.domain.users import Principal
 from tilegraph.loaders.registry import Loaders
+from tilegraph.services.access import DashboardAccess
 from tilegraph.services.registry import Services
+from tilegraph.settings import Settings
 
 NOT_SIGNED_IN = "Sign in first: send `Authorization: Bearer <token>`"
 
@@ -19,8 +27,8 @@ class Context:
         self,
         services: Services,
         *,
-        request: Any,
-        response: Any,
+        request: Request | WebSocket,
+        response: Response | WebSocket,
         request_id: str,
         client_ip: str,
         authorization: str | None,
@@ -34,30 +42,48 @@ class Context:
         # Set by the WebSocket handshake (graphql-transport-ws connection_init payload).
         self.connection_params: dict[str, Any] | None = None
         self._principal: Principal | None = None
+        self._refusal: Unauthenticated | None = None
         self._authenticated = False
-        self.loaders = Loaders(services)
+        self.loaders = Loaders(services.repos)
+        self.access = DashboardAccess(self.loaders)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.services.settings
 
     def renew_loaders(self) -> Loaders:
         """Forget memoised records, so each subscription event sees current data."""
-        self.loaders = Loaders(self.services)
+        self.loaders = Loaders(self.services.repos)
+        self.access = DashboardAccess(self.loaders)
         return self.loaders
 
-    async def principal(self) -> Principal | None:
+    async def authenticate(self) -> Principal | None:
+        """The caller, from the token read once (per connection on a WebSocket); None when
+        there is none or it is not valid (`principal` then says why). Root fields call it
+        before they resolve (tilegraph.schema.authentication)."""
         if not self._authenticated:
-            self._principal = await self.services.auth.authenticate(self.authorization)
+            try:
+                self._principal = await self.services.auth.authenticate(self.authorization)
+            except Unauthenticated as refusal:
+                self._principal, self._refusal = None, refusal
             self._authenticated = True
         return self._principal
 
-    async def require_principal(self) -> Principal:
-        principal = await self.principal()
-        if principal is None:
-            raise Unauthenticated(NOT_SIGNED_IN)
-        return principal
+    @property
+    def principal(self) -> Principal:
+        """The signed-in caller; UNAUTHENTICATED when nobody is."""
+        if self._principal is None:
+            refusal = self._refusal
+            if refusal is None:
+                raise Unauthenticated(NOT_SIGNED_IN)
+            raise Unauthenticated(refusal.message, field=refusal.field, **refusal.extensions)
+        return self._principal
 
     def forget_principal(self) -> None:
         self._authenticated = False
         self._principal = None
+        self._refusal = None
+
+
+# What every resolver and field that takes `info` declares it as.
+Info = strawberry.Info[Context, None]

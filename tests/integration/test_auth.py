@@ -144,6 +144,29 @@ async def test_no_token_is_unauthenticated(api: Api) -> None:
     assert response.code == "UNAUTHENTICATED"
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        ME,
+        '{ users(query: "a") { id } }',
+        "{ dashboards { totalCount } }",
+        'mutation { createDashboard(input: {name: "Sales"}) { dashboard { id } } }',
+    ],
+    ids=["me", "users", "dashboards", "createDashboard"],
+)
+async def test_every_root_field_but_login_needs_a_signed_in_caller(api: Api, document: str) -> None:
+    response = await api.fail(document)
+    assert response.code == "UNAUTHENTICATED"
+
+
+async def test_a_stale_token_does_not_stop_anyone_from_signing_in(api: Api, users: Users) -> None:
+    user = await users.create("grace")
+    again = await api.ok(
+        LOGIN, {"i": {"email": user["email"], "password": user["password"]}}, token="not-a-token"
+    )
+    assert again["login"]["user"]["id"] == user["id"]
+
+
 CREATE_USER = "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }"
 
 

@@ -7,14 +7,15 @@ forgotten, so a crash that never releases an entry cannot block a user for long.
 from __future__ import annotations
 
 import time
-from typing import Any
+
+from redis.asyncio import Redis
 
 STALE_AFTER_SECONDS = 600
 
 
 class QueueLimit:
     def __init__(
-        self, redis: Any, *, prefix: str, limit: int, window_seconds: float = STALE_AFTER_SECONDS
+        self, redis: Redis, *, prefix: str, limit: int, window_seconds: float = STALE_AFTER_SECONDS
     ) -> None:
         self.redis = redis
         self.prefix = prefix

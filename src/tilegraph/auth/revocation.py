@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+
+from redis.asyncio import Redis
 
 
 class TokenDenylist:
-    def __init__(self, redis: Any, prefix: str = "tg:revoked:") -> None:
+    def __init__(self, redis: Redis, prefix: str = "tg:revoked:") -> None:
         self.redis = redis
         self.prefix = prefix
 

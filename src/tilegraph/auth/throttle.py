@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+
+from redis.asyncio import Redis
 
 
 class LoginThrottle:
-    def __init__(self, redis: Any, *, per_email: int, per_ip: int, window_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, per_email: int, per_ip: int, window_seconds: int) -> None:
         self.redis = redis
         self.per_email = per_email
         self.per_ip = per_ip

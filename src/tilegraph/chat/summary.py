@@ -259,7 +259,7 @@ def _inferred_type(arrow_type: pa.DataType) -> str:
 def _is_text(arrow_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(arrow_type):
         return _is_text(arrow_type.value_type)
-    return (
+    return bool(
         pa.types.is_string(arrow_type)
         or pa.types.is_large_string(arrow_type)
         or pa.types.is_string_view(arrow_type)

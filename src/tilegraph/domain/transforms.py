@@ -89,7 +89,7 @@ def check_cron(expression: str, *, min_interval_seconds: int, field: str = "sche
 
 def next_fire(expression: str, after: datetime) -> datetime:
     """The first scheduled moment strictly after `after` (UTC)."""
-    moment = croniter(expression, after.astimezone(UTC)).get_next(datetime)
+    moment: datetime = croniter(expression, after.astimezone(UTC)).get_next(datetime)
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 from tilegraph.events.channels import execution_channel, execution_state_key
 
@@ -17,7 +18,7 @@ STATE_TTL_SECONDS = 24 * 3600
 
 
 class ExecutionEvents:
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     async def publish(self, item: dict[str, Any], extra_channels: Iterable[str] = ()) -> None:

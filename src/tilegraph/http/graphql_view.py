@@ -4,7 +4,6 @@ the token checked in connection_init, and HTTP-level failures as GraphQL-shaped 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import orjson
 from cross_web import HTTPException
@@ -21,7 +20,6 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from tilegraph.context import Context
-from tilegraph.domain.errors import TilegraphError
 from tilegraph.http.middleware import graphql_error_body
 from tilegraph.schema.errors import shape_error
 from tilegraph.settings import Settings
@@ -65,7 +63,9 @@ class GraphQLView(GraphQL[Context, None]):
             )
         await response(scope, receive, send)
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         state = request.scope.get("state", {})
         client = request.scope.get("client") or ("unknown", 0)
         authorization = (
@@ -108,9 +108,5 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError()
         context.authorization = authorization
         context.forget_principal()
-        try:
-            principal = await context.principal()
-        except TilegraphError as exc:
-            raise ConnectionRejectionError() from exc
-        if principal is None:
+        if await context.authenticate() is None:
             raise ConnectionRejectionError()

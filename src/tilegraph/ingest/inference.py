@@ -336,4 +336,5 @@ def _any_match(arr: pa.Array, pattern: str) -> bool:
 
 
 def _all_match(arr: pa.Array, pattern: str) -> bool:
-    return _count_true(pc.match_substring_regex(arr, pattern)) == len(arr) - arr.null_count
+    nulls: int = arr.null_count
+    return _count_true(pc.match_substring_regex(arr, pattern)) == len(arr) - nulls

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.events.channels import execution_cancel_key
 from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.services.registry import Services
 from tilegraph.store.executions import ExecutionTable
 
 log = structlog.get_logger("tilegraph.jobs")
@@ -49,8 +51,12 @@ class Runtime:
     """What every run needs from the worker."""
 
     events: ExecutionEvents
-    redis: Any
+    redis: Redis
     heartbeat_seconds: float
+
+    @classmethod
+    def of(cls, services: Services) -> Runtime:
+        return cls(services.events, services.redis, services.settings.heartbeat_seconds)
 
 
 class ExecutionRun:

@@ -13,8 +13,8 @@ import structlog
 from tilegraph.domain.clock import from_iso, utcnow
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.store.executions import ExecutionTable
+from tilegraph.store.queue import JobQueue
 
 log = structlog.get_logger("tilegraph.sweeper")
 

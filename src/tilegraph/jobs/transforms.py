@@ -32,9 +32,10 @@ from tilegraph.domain.transforms import (
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
 from tilegraph.jobs.inputs import input_datasets
-from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, run_execution
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
+from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.transforms import run_from_item
 
 log = structlog.get_logger("tilegraph.transforms")
@@ -82,7 +83,7 @@ class TransformRunner:
         self.sandbox = sandbox
 
     @property
-    def table(self) -> Any:
+    def table(self) -> ExecutionTable:
         return self.services.repos.transforms.runs
 
     async def start(self, run_id: str) -> None:
@@ -105,7 +106,7 @@ class TransformRunner:
                 await self.services.events.publish(skipped, transform_run_channels(skipped))
             return
         run = await ExecutionRun.begin(
-            self.services.runtime, self.table, run_id, transform_run_channels(item)
+            Runtime.of(self.services), self.table, run_id, transform_run_channels(item)
         )
         if run is None:
             await repo.unlock(transform_id, run_id)

@@ -13,7 +13,7 @@ from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
-from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, run_execution
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
 from tilegraph.logs import configure_logging
@@ -71,7 +71,9 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 async def import_dataset(ctx: dict[str, Any], import_id: str) -> None:
     services: Services = ctx["services"]
-    run = await ExecutionRun.begin(services.runtime, services.repos.imports.executions, import_id)
+    run = await ExecutionRun.begin(
+        Runtime.of(services), services.repos.imports.executions, import_id
+    )
     if run is not None:
         importer = DatasetImporter(services)
         await run_execution(run, importer.run, on_finished=importer.cleanup)
@@ -84,7 +86,9 @@ async def run_card(
     the job, which the RUNNING transition returns without another read)."""
     services: Services = ctx["services"]
     runner: CardRunner = ctx["cards"]
-    run = await ExecutionRun.begin(services.runtime, services.repos.cards.executions, execution_id)
+    run = await ExecutionRun.begin(
+        Runtime.of(services), services.repos.cards.executions, execution_id
+    )
     if run is None:
         return
     planned = plan_item or run.item.get("plan")

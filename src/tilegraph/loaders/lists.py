@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from aiodataloader import DataLoader
 
 T = TypeVar("T")
 
 
-class ListLoader(DataLoader, Generic[T]):
+class ListLoader(DataLoader[str, list[T]]):
     def __init__(self, fetch_one: Callable[[str], Awaitable[list[T]]]) -> None:
         super().__init__()
         self._fetch_one = fetch_one

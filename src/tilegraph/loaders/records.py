@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from aiodataloader import DataLoader
 
 T = TypeVar("T")
 
 
-class RecordLoader(DataLoader, Generic[T]):
+class RecordLoader(DataLoader[str, T | None]):
     """Collects the ids asked for in one tick and fetches them in one batched call."""
 
     def __init__(self, fetch_many: Callable[[list[str]], Awaitable[dict[str, T]]]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from tilegraph.domain.audit import AuditRecord
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord
@@ -12,78 +11,71 @@ from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
-from tilegraph.loaders.access import DashboardAccess
 from tilegraph.loaders.lists import ListLoader
 from tilegraph.loaders.records import RecordLoader
-
-if TYPE_CHECKING:
-    from tilegraph.services.registry import Services
+from tilegraph.store.repositories import Repositories
 
 
 class Loaders:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, repos: Repositories) -> None:
+        self.repos = repos
 
     @cached_property
     def users(self) -> RecordLoader[UserRecord]:
-        return RecordLoader(self.services.repos.users.get_many)
+        return RecordLoader(self.repos.users.get_many)
 
     @cached_property
     def groups(self) -> RecordLoader[GroupRecord]:
-        return RecordLoader(self.services.repos.groups.get_many)
+        return RecordLoader(self.repos.groups.get_many)
 
     @cached_property
     def datasets(self) -> RecordLoader[DatasetRecord]:
-        return RecordLoader(self.services.repos.datasets.get_many)
+        return RecordLoader(self.repos.datasets.get_many)
 
     @cached_property
     def imports(self) -> RecordLoader[ImportRecord]:
-        return RecordLoader(self.services.repos.imports.get_many)
+        return RecordLoader(self.repos.imports.get_many)
 
     @cached_property
     def cards(self) -> RecordLoader[CardRecord]:
-        return RecordLoader(self.services.repos.cards.get_many)
+        return RecordLoader(self.repos.cards.get_many)
 
     @cached_property
     def card_executions(self) -> RecordLoader[CardExecutionRecord]:
-        return RecordLoader(self.services.repos.cards.get_executions)
+        return RecordLoader(self.repos.cards.get_executions)
 
     @cached_property
     def transforms(self) -> RecordLoader[TransformRecord]:
-        return RecordLoader(self.services.repos.transforms.get_many)
+        return RecordLoader(self.repos.transforms.get_many)
 
     @cached_property
     def transform_runs(self) -> RecordLoader[TransformRunRecord]:
-        return RecordLoader(self.services.repos.transforms.get_runs)
+        return RecordLoader(self.repos.transforms.get_runs)
 
     @cached_property
     def audit_logs(self) -> RecordLoader[AuditRecord]:
-        return RecordLoader(self.services.repos.audit.get_many)
+        return RecordLoader(self.repos.audit.get_many)
 
     @cached_property
     def dashboards(self) -> RecordLoader[DashboardRecord]:
-        return RecordLoader(self.services.repos.dashboards.get_many)
+        return RecordLoader(self.repos.dashboards.get_many)
 
     @cached_property
     def shares(self) -> RecordLoader[ShareRecord]:
-        return RecordLoader(self.services.repos.dashboards.get_shares)
+        return RecordLoader(self.repos.dashboards.get_shares)
 
     @cached_property
     def filter_views(self) -> RecordLoader[FilterViewRecord]:
-        return RecordLoader(self.services.repos.dashboards.get_views)
+        return RecordLoader(self.repos.dashboards.get_views)
 
     @cached_property
     def shares_of_dashboard(self) -> ListLoader[ShareRecord]:
-        return ListLoader(self.services.repos.dashboards.shares_of)
+        return ListLoader(self.repos.dashboards.shares_of)
 
     @cached_property
     def views_of_dashboard(self) -> ListLoader[FilterViewRecord]:
-        return ListLoader(self.services.repos.dashboards.views_of)
+        return ListLoader(self.repos.dashboards.views_of)
 
     @cached_property
     def groups_of_user(self) -> ListLoader[str]:
-        return ListLoader(self.services.repos.groups.group_ids_of)
-
-    @cached_property
-    def access(self) -> DashboardAccess:
-        return DashboardAccess(self)
+        return ListLoader(self.repos.groups.group_ids_of)

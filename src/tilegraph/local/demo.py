@@ -91,7 +91,8 @@ class _Client:
         body = response.json()
         if body.get("errors"):
             raise DemoError(body["errors"][0]["message"])
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     async def login(self, email: str, password: str) -> str:
         data = await self.gql(

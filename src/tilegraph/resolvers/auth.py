@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from strawberry.types import Info
-
+from tilegraph.context import Info
 from tilegraph.domain.errors import Unauthenticated
 from tilegraph.schema.types.auth import ChangePasswordInput, LoginInput, LoginPayload
 from tilegraph.schema.types.common import OkPayload
@@ -11,7 +10,7 @@ from tilegraph.schema.types.users import User
 
 
 async def me(info: Info) -> User:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     user = await info.context.loaders.users.load(principal.user_id)
     if user is None:
         raise Unauthenticated("The account no longer exists")
@@ -31,13 +30,13 @@ async def login(info: Info, input: LoginInput) -> LoginPayload:
 
 
 async def logout(info: Info) -> OkPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     await info.context.services.auth.logout(principal, request_id=info.context.request_id)
     return OkPayload(ok=True)
 
 
 async def change_password(info: Info, input: ChangePasswordInput) -> OkPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     await info.context.services.auth.change_password(
         principal, input.current_password, input.new_password
     )

@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import BadUserInput
 from tilegraph.resolvers.executions import CARD_RUN, follow_execution
 from tilegraph.schema.connections import Connection, connection_from_page
@@ -36,7 +36,7 @@ def _params(value: Any) -> dict[str, Any] | None:
 async def cards(
     info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
 ) -> Connection[Card]:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     page = await info.context.services.cards.list_page(
         principal, page_size(first, 50), given(after)
     )
@@ -52,22 +52,22 @@ async def card(
     ] = strawberry.UNSET,
 ) -> Card | None:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     on = given(dashboard_id)
     record = await ctx.services.cards.get_readable(
-        principal, str(id), str(on) if on else None, ctx.loaders.access
+        principal, str(id), str(on) if on else None, ctx.access
     )
     return Card.from_record(record)
 
 
 async def card_execution(info: Info, id: strawberry.ID) -> CardExecution | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     record = await info.context.services.cards.get_execution(principal, str(id))
     return CardExecution.from_record(record)
 
 
 async def create_card(info: Info, input: CreateCardInput) -> CardPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     record = await info.context.services.cards.create(
         principal,
         name=input.name,
@@ -81,7 +81,7 @@ async def create_card(info: Info, input: CreateCardInput) -> CardPayload:
 
 
 async def update_card(info: Info, input: UpdateCardInput) -> CardPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     dataset_ids = given(input.dataset_ids)
     record = await info.context.services.cards.update(
         principal,
@@ -97,13 +97,13 @@ async def update_card(info: Info, input: UpdateCardInput) -> CardPayload:
 
 
 async def delete_card(info: Info, input: DeleteInput) -> DeletePayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     deleted = await info.context.services.cards.delete(principal, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
 async def preview_card(info: Info, input: PreviewCardInput) -> CardExecutionPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     record = await info.context.services.cards.preview(
         principal,
         code=input.code,
@@ -115,13 +115,13 @@ async def preview_card(info: Info, input: PreviewCardInput) -> CardExecutionPayl
 
 
 async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     dashboard_id = given(input.dashboard_id)
     record = await info.context.services.cards.execute(
         principal,
         str(input.id),
         dashboard_id=str(dashboard_id) if dashboard_id else None,
-        access=info.context.loaders.access,
+        access=info.context.access,
         filters=filters_of(input.filters),
         params=_params(input.params),
         use_cache=input.use_cache,

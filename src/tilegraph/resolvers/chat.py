@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.schema.types.chat import ChatEvent, ChatMessageInput
 from tilegraph.schema.values import given
 
@@ -18,8 +18,8 @@ async def dashboard_chat(
     history: list[ChatMessageInput] | None = strawberry.UNSET,
 ) -> AsyncGenerator[ChatEvent, None]:
     ctx = info.context
-    principal = await ctx.require_principal()
-    access = ctx.loaders.access
+    principal = ctx.principal
+    access = ctx.access
     dashboard = await access.checked(str(dashboard_id))
     given_history: list[ChatMessageInput] = given(history) or []
     turns = [(turn.role, turn.content) for turn in given_history]

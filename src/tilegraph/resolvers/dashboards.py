@@ -4,8 +4,8 @@ these run; the service re-reads the dashboard through the same request-memoised 
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import BadUserInput
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.cards import CardExecution, filters_of
@@ -35,26 +35,26 @@ async def dashboards(
     info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
 ) -> Connection[Dashboard]:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     page = await ctx.services.dashboards.list_page(
-        principal, ctx.loaders.access, page_size(first, 50), given(after)
+        principal, ctx.access, page_size(first, 50), given(after)
     )
     return connection_from_page(page, Dashboard.from_record)
 
 
 async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
-    return Dashboard.from_record(await info.context.loaders.access.checked(str(id)))
+    return Dashboard.from_record(await info.context.access.checked(str(id)))
 
 
 async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:
     ctx = info.context
-    principal = await ctx.require_principal()
-    view = await ctx.services.dashboards.get_view(principal, ctx.loaders.access, str(id))
+    principal = ctx.principal
+    view = await ctx.services.filter_views.get(principal, ctx.access, str(id))
     return FilterView.from_record(view)
 
 
 async def create_dashboard(info: Info, input: CreateDashboardInput) -> DashboardPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     layout = given(input.layout)
     record = await info.context.services.dashboards.create(
         principal,
@@ -68,12 +68,12 @@ async def create_dashboard(info: Info, input: CreateDashboardInput) -> Dashboard
 
 async def update_dashboard(info: Info, input: UpdateDashboardInput) -> DashboardPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     layout = given(input.layout)
     default_view = input.default_filter_view_id
     record = await ctx.services.dashboards.update(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         str(input.id),
         name=given(input.name),
         description=given(input.description),
@@ -88,26 +88,26 @@ async def update_dashboard(info: Info, input: UpdateDashboardInput) -> Dashboard
 
 async def delete_dashboard(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
-    deleted = await ctx.services.dashboards.delete(principal, ctx.loaders.access, str(input.id))
+    principal = ctx.principal
+    deleted = await ctx.services.dashboards.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
 async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     record = await ctx.services.dashboards.clone(
-        principal, ctx.loaders.access, str(input.id), given(input.name)
+        principal, ctx.access, str(input.id), given(input.name)
     )
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 
 
 async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSharePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
-    share = await ctx.services.dashboards.share(
+    principal = ctx.principal
+    share = await ctx.services.shares.add(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         dashboard_id=str(input.dashboard_id),
         target_type=input.target_type,
         target_id=str(input.target_id),
@@ -121,28 +121,26 @@ async def update_dashboard_share(
     info: Info, input: UpdateDashboardShareInput
 ) -> DashboardSharePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
-    share = await ctx.services.dashboards.update_share(
-        principal, ctx.loaders.access, str(input.id), input.permission, ctx.request_id
+    principal = ctx.principal
+    share = await ctx.services.shares.update(
+        principal, ctx.access, str(input.id), input.permission, ctx.request_id
     )
     return DashboardSharePayload(share=DashboardShare.from_record(share))
 
 
 async def remove_dashboard_share(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
-    removed = await ctx.services.dashboards.remove_share(
-        principal, ctx.loaders.access, str(input.id), ctx.request_id
-    )
+    principal = ctx.principal
+    removed = await ctx.services.shares.remove(principal, ctx.access, str(input.id), ctx.request_id)
     return DeletePayload(deleted_id=strawberry.ID(removed))
 
 
 async def create_filter_view(info: Info, input: CreateFilterViewInput) -> FilterViewPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
-    view = await ctx.services.dashboards.create_view(
+    principal = ctx.principal
+    view = await ctx.services.filter_views.create(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         dashboard_id=str(input.dashboard_id),
         name=input.name,
         filter_state=input.filter_state,
@@ -154,13 +152,13 @@ async def create_filter_view(info: Info, input: CreateFilterViewInput) -> Filter
 
 async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> FilterViewPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     for name in ("is_shared", "is_default"):
         if getattr(input, name) is None:
             raise BadUserInput(f"`{name}` cannot be null", field=name)
-    view = await ctx.services.dashboards.update_view(
+    view = await ctx.services.filter_views.update(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         str(input.id),
         name=given(input.name),
         filter_state=given(input.filter_state),
@@ -172,19 +170,17 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
 
 async def delete_filter_view(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
-    deleted = await ctx.services.dashboards.delete_view(
-        principal, ctx.loaders.access, str(input.id)
-    )
+    principal = ctx.principal
+    deleted = await ctx.services.filter_views.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
 async def execute_dashboard(info: Info, input: ExecuteDashboardInput) -> DashboardExecutionPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     runs = await ctx.services.dashboards.execute(
         principal,
-        ctx.loaders.access,
+        ctx.access,
         str(input.id),
         filters=filters_of(input.filters),
         use_cache=input.use_cache,

@@ -7,8 +7,8 @@ from typing import cast
 
 import strawberry
 from starlette.datastructures import UploadFile
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.resolvers.executions import DATASET_IMPORT, follow_execution
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
@@ -30,7 +30,7 @@ from tilegraph.schema.values import given, page_size
 async def datasets(
     info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
 ) -> Connection[Dataset]:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     page = await info.context.services.datasets.list_page(
         principal, page_size(first, 50), given(after)
     )
@@ -38,19 +38,19 @@ async def datasets(
 
 
 async def dataset(info: Info, id: strawberry.ID) -> Dataset | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     return Dataset.from_record(await info.context.services.datasets.get_owned(principal, str(id)))
 
 
 async def dataset_import(info: Info, id: strawberry.ID) -> DatasetImport | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     record = await info.context.services.datasets.get_import(principal, str(id))
     return DatasetImport.from_record(record)
 
 
 async def upload_dataset(info: Info, input: UploadDatasetInput) -> DatasetImportPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     dataset, record = await ctx.services.datasets.upload(
         principal,
         name=input.name,
@@ -69,7 +69,7 @@ async def import_dataset_from_s3(
     info: Info, input: ImportDatasetFromS3Input
 ) -> DatasetImportPayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     dataset, record = await ctx.services.datasets.import_from_s3(
         principal,
         name=input.name,
@@ -86,7 +86,7 @@ async def import_dataset_from_s3(
 
 
 async def update_dataset(info: Info, input: UpdateDatasetInput) -> DatasetPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     columns = given(input.columns)
     record = await info.context.services.datasets.update(
         principal,
@@ -100,7 +100,7 @@ async def update_dataset(info: Info, input: UpdateDatasetInput) -> DatasetPayloa
 
 async def delete_dataset(info: Info, input: DeleteInput) -> DeletePayload:
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     deleted = await ctx.services.datasets.delete(
         principal, str(input.id), force=input.force, request_id=ctx.request_id
     )
@@ -108,7 +108,7 @@ async def delete_dataset(info: Info, input: DeleteInput) -> DeletePayload:
 
 
 async def plan_dataset_reimport(info: Info, input: DeleteInput) -> ReimportPlan:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     plan = await info.context.services.datasets.plan_reimport(principal, str(input.id))
     return ReimportPlan(
         has_schema_changes=bool(plan.changes),
@@ -119,7 +119,7 @@ async def plan_dataset_reimport(info: Info, input: DeleteInput) -> ReimportPlan:
 
 
 async def reimport_dataset(info: Info, input: ReimportDatasetInput) -> DatasetImportPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     dataset, record = await info.context.services.datasets.reimport(
         principal, str(input.id), force=input.force
     )

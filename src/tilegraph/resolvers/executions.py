@@ -9,8 +9,8 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import prefix_of
@@ -23,11 +23,7 @@ from tilegraph.schema.node import Node
 from tilegraph.schema.shared_events import share_next_event, shared_value
 from tilegraph.schema.types.common import CancelExecutionInput, OkPayload
 from tilegraph.schema.types.executions import Execution
-from tilegraph.services.registry import Repositories
-from tilegraph.store.cards import execution_from_item
-from tilegraph.store.executions import ExecutionTable
-from tilegraph.store.imports import import_from_item
-from tilegraph.store.transforms import run_from_item
+from tilegraph.services.executions import ExecutionService, StoredExecutions
 
 R = TypeVar("R")
 N = TypeVar("N", bound=Node)
@@ -36,23 +32,19 @@ Item = dict[str, Any]  # an execution as stored, or a snapshot of it published a
 
 @dataclass(frozen=True)
 class ExecutionKind(Generic[R, N]):
-    """One kind of execution: its table, how its items read, and (through its node kind)
-    who may see it and its GraphQL type."""
+    """One kind of execution: where the execution service keeps it (its table, how its
+    items read), and through its node kind who may see it and its GraphQL type."""
 
     node: NodeKind[R, N]
-    table: Callable[[Repositories], ExecutionTable]
-    from_item: Callable[[Item], R]
+    stored: Callable[[ExecutionService], StoredExecutions[R]]
+
+    def of(self, info: Info) -> StoredExecutions[R]:
+        return self.stored(info.context.services.executions)
 
 
-CARD_RUN = ExecutionKind(
-    nodes_r.CARD_RUN, lambda repos: repos.cards.executions, execution_from_item
-)
-TRANSFORM_RUN = ExecutionKind(
-    nodes_r.TRANSFORM_RUN, lambda repos: repos.transforms.runs, run_from_item
-)
-DATASET_IMPORT = ExecutionKind(
-    nodes_r.DATASET_IMPORT, lambda repos: repos.imports.executions, import_from_item
-)
+CARD_RUN = ExecutionKind(nodes_r.CARD_RUN, lambda executions: executions.card_runs)
+TRANSFORM_RUN = ExecutionKind(nodes_r.TRANSFORM_RUN, lambda executions: executions.transform_runs)
+DATASET_IMPORT = ExecutionKind(nodes_r.DATASET_IMPORT, lambda executions: executions.imports)
 KINDS: dict[str, ExecutionKind[Any, Any]] = {
     "cex": CARD_RUN,
     "tex": TRANSFORM_RUN,
@@ -66,25 +58,20 @@ def kind_of(execution_id: str) -> ExecutionKind[Any, Any] | None:
 
 
 async def cancel_execution(info: Info, input: CancelExecutionInput) -> OkPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     ok = await info.context.services.executions.cancel(principal, str(input.id))
     return OkPayload(ok=ok)
 
 
 async def execution(info: Info, id: strawberry.ID) -> Execution | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     kind = kind_of(str(id))
-    found = (await kind.node.find(info, principal, [str(id)]))[0] if kind else None
+    found: Execution | None = (
+        (await kind.node.find(info, principal, [str(id)]))[0] if kind else None
+    )
     if found is None:
         raise NotFound(NO_SUCH_EXECUTION, field="id")
     return found
-
-
-async def _current(info: Info, table: ExecutionTable, execution_id: str) -> Item | None:
-    latest = await info.context.services.events.latest(execution_id)
-    if latest is not None:
-        return latest
-    return await table.get(execution_id)
 
 
 async def recheck(
@@ -109,9 +96,9 @@ async def recheck(
     return principal
 
 
-def _read(kind: ExecutionKind[R, N], item: Item) -> tuple[R, N]:
-    record = kind.from_item(item)
-    return record, kind.node.convert(record)
+def _read(stored: StoredExecutions[R], node: NodeKind[R, N], item: Item) -> tuple[R, N]:
+    record = stored.record(item)
+    return record, node.convert(record)
 
 
 async def follow_execution(
@@ -120,15 +107,15 @@ async def follow_execution(
     """Subscribe first, then read the current state, yield it, and stream every change
     until a terminal state. Identity and access are checked again before every event."""
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     if kind_of(execution_id) is not kind:
         raise NotFound(NO_SUCH_EXECUTION, field="id")
-    table = kind.table(ctx.services.repos)
+    stored = kind.of(info)
     async with ctx.services.bus.subscribe(execution_channel(execution_id)) as subscription:
-        item = await _current(info, table, execution_id)
+        item = await ctx.services.executions.current(stored, execution_id)
         if item is None:
             raise NotFound(NO_SUCH_EXECUTION, field="id")
-        record = kind.from_item(item)
+        record = stored.record(item)
         if not await kind.node.visible(info, principal, record):
             raise NotFound(NO_SUCH_EXECUTION, field="id")
         last_seq = int(item.get("seq", 0))
@@ -137,14 +124,14 @@ async def follow_execution(
         while not ExecutionStatus(item["status"]).is_terminal:
             message = await subscription.newest()
             if message is RESYNC:
-                fresh = await _current(info, table, execution_id)
+                fresh = await ctx.services.executions.current(stored, execution_id)
                 if fresh is None:
                     raise NotFound("The execution no longer exists", field="id")
                 message = fresh
             if int(message.get("seq", 0)) <= last_seq and message.get("seq") is not None:
                 continue
             seq = message.get("seq")
-            read = partial(_read, kind, message)
+            read = partial(_read, stored, kind.node, message)
             # The same event reads the same for every subscriber: read it once.
             record, node = read() if seq is None else shared_value(f"{execution_id}:{seq}", read)
             principal = await recheck(

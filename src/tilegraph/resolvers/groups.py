@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.auth import (
     CreateGroupInput,

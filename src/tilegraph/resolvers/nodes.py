@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.errors import BadUserInput, NotFound
@@ -91,16 +91,16 @@ async def _transform_run(info: Info, principal: Principal, run: TransformRunReco
 
 
 async def _dashboard(info: Info, principal: Principal, record: DashboardRecord) -> bool:
-    return await info.context.loaders.access.level_on(principal.user_id, record) is not None
+    return await info.context.access.level_on(principal.user_id, record) is not None
 
 
 async def _filter_view(info: Info, principal: Principal, view: FilterViewRecord) -> bool:
     ctx = info.context
-    return await ctx.services.dashboards.view_visible(principal, ctx.loaders.access, view)
+    return await ctx.services.filter_views.may_see(principal, ctx.access, view)
 
 
 async def _share(info: Info, principal: Principal, share: ShareRecord) -> bool:
-    level = await info.context.loaders.access.level(principal.user_id, share.dashboard_id)
+    level = await info.context.access.level(principal.user_id, share.dashboard_id)
     return level is PermissionLevel.OWNER
 
 
@@ -149,7 +149,7 @@ async def find_nodes(info: Info, principal: Principal, ids: list[str]) -> list[N
 
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     found = (await find_nodes(info, principal, [str(id)]))[0]
     if found is None:
         raise NotFound("Nothing with this id exists, or you cannot see it", field="id")
@@ -157,7 +157,7 @@ async def node(info: Info, id: strawberry.ID) -> Node | None:
 
 
 async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     if len(ids) > MAX_NODES:
         raise BadUserInput(f"Ask for at most {MAX_NODES} ids at once", field="ids")
     return await find_nodes(info, principal, [str(i) for i in ids])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.resolvers.executions import TRANSFORM_RUN, follow_execution, recheck
@@ -27,7 +27,7 @@ from tilegraph.schema.values import given, page_size
 async def transforms(
     info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
 ) -> Connection[Transform]:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     page = await info.context.services.transforms.list_page(
         principal, page_size(first, 50), given(after)
     )
@@ -35,20 +35,20 @@ async def transforms(
 
 
 async def transform(info: Info, id: strawberry.ID) -> Transform | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     return Transform.from_record(
         await info.context.services.transforms.get_owned(principal, str(id))
     )
 
 
 async def transform_execution(info: Info, id: strawberry.ID) -> TransformExecution | None:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     run = await info.context.services.transforms.get_run(principal, str(id))
     return TransformExecution.from_record(run)
 
 
 async def create_transform(info: Info, input: CreateTransformInput) -> TransformPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     record = await info.context.services.transforms.create(
         principal,
         name=input.name,
@@ -61,7 +61,7 @@ async def create_transform(info: Info, input: CreateTransformInput) -> Transform
 
 
 async def update_transform(info: Info, input: UpdateTransformInput) -> TransformPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     ids = given(input.input_dataset_ids)
     record = await info.context.services.transforms.update(
         principal,
@@ -77,13 +77,13 @@ async def update_transform(info: Info, input: UpdateTransformInput) -> Transform
 
 
 async def delete_transform(info: Info, input: DeleteInput) -> DeletePayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     deleted = await info.context.services.transforms.delete(principal, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
 async def execute_transform(info: Info, input: ExecuteTransformInput) -> TransformExecutionPayload:
-    principal = await info.context.require_principal()
+    principal = info.context.principal
     run = await info.context.services.transforms.execute(principal, str(input.id))
     return TransformExecutionPayload(execution=TransformExecution.from_record(run))
 
@@ -101,14 +101,14 @@ async def transform_runs_updates(
     """Every change of every run of one transform, manual or scheduled; never completes.
     Ownership is checked again before each event."""
     ctx = info.context
-    principal = await ctx.require_principal()
+    principal = ctx.principal
     await ctx.services.transforms.get_owned(principal, str(transform_id))
     async with ctx.services.bus.subscribe(transform_runs_channel(str(transform_id))) as sub:
         while True:
             message = await sub.get()
             if message is RESYNC:
                 continue  # each run's next change carries its whole state
-            run = TRANSFORM_RUN.from_item(message)
+            run = TRANSFORM_RUN.of(info).record(message)
             principal = await recheck(
                 info,
                 principal,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from strawberry.types import Info
-
+from tilegraph.context import Info
 from tilegraph.schema.types.auth import CreateUserInput, UserPayload
 from tilegraph.schema.types.users import User
 from tilegraph.schema.values import page_size
 
 
 async def users(info: Info, query: str, limit: int | None = 20) -> list[User]:
-    await info.context.require_principal()
     records = await info.context.services.users.search(query, page_size(limit, 20))
     return [User.from_record(r) for r in records]
 

@@ -1,25 +1,28 @@
 """@requiresRole and @requiresPermission: printed in the SDL with their argument, and
-enforced by this one field extension, so no resolver repeats an access check."""
+enforced by one permission extension (HasRole, HasDashboardPermission), so no resolver
+repeats an access check."""
 
 from __future__ import annotations
 
-import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
 import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
-from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
+from strawberry.utils.await_maybe import await_maybe
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import Forbidden, NotFound
 from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
+from tilegraph.domain.users import Principal
 from tilegraph.domain.users import Role as DomainRole
-from tilegraph.loaders.access import NO_SUCH_DASHBOARD
 from tilegraph.schema.enums import PermissionLevel, Role
+from tilegraph.services.access import NO_SUCH_DASHBOARD, RequestLoaders
 
 
 @strawberry.schema_directive(
@@ -40,7 +43,7 @@ class RequiresPermission:
     level: PermissionLevel
 
 
-async def _dashboard_of(loaders: Any, identifier: Any) -> str | None:
+async def _dashboard_of(loaders: RequestLoaders, identifier: object) -> str | None:
     """A dashboard id, or the dashboard of a share or filter view id."""
     if not identifier:
         return None
@@ -57,7 +60,9 @@ async def _dashboard_of(loaders: Any, identifier: Any) -> str | None:
     return None
 
 
-async def locate_dashboard(loaders: Any, source: Any, kwargs: dict[str, Any]) -> str | None:
+async def locate_dashboard(
+    loaders: RequestLoaders, source: object, kwargs: dict[str, Any]
+) -> str | None:
     """The dashboard a field is about: its `dashboardId`, `id`, `input.dashboardId` or
     `input.id` argument (a share or filter view id leads to its dashboard), else the
     parent object."""
@@ -76,57 +81,74 @@ async def locate_dashboard(loaders: Any, source: Any, kwargs: dict[str, Any]) ->
     return None
 
 
-class Access(FieldExtension):
-    """Checks the caller before the resolver runs; prints the matching directive."""
+class Permission(FieldExtension, ABC):
+    """Checks the caller before the resolver runs and prints its directive in the SDL;
+    each subclass supplies both. The caller is signed in already (the root field's
+    Authenticated extension runs first)."""
 
-    def __init__(
-        self,
-        *,
-        role: DomainRole | None = None,
-        level: DomainPermissionLevel | None = None,
+    @abstractmethod
+    def directive(self) -> object:
+        """The schema directive that documents this check."""
+
+    @abstractmethod
+    async def check(
+        self, principal: Principal, source: Any, info: Info, kwargs: dict[str, Any]
     ) -> None:
-        if (role is None) == (level is None):
-            raise ValueError("Access needs exactly one of role or level")
-        self.role = role
-        self.level = level
+        """Raises FORBIDDEN or NOT_FOUND when the caller may not resolve the field."""
 
     def apply(self, field: StrawberryField) -> None:
-        directive: object
-        if self.role is not None:
-            directive = RequiresRole(role=self.role)
-        else:
-            assert self.level is not None
-            directive = RequiresPermission(level=self.level)
+        directive = self.directive()
         # Schemas may be built more than once per process; print the directive once.
         if not any(type(d) is type(directive) for d in field.directives):
             field.directives.append(directive)
 
-    async def check(self, source: Any, info: Info, kwargs: dict[str, Any]) -> None:
-        principal = await info.context.require_principal()
-        if self.role is not None:
-            if self.role is DomainRole.ADMIN and not principal.is_admin:
-                raise Forbidden("Only administrators can do this")
-            return
-        assert self.level is not None
-        loaders = info.context.loaders
-        dashboard_id = await locate_dashboard(loaders, source, kwargs)
-        if dashboard_id is None:
-            raise NotFound(NO_SUCH_DASHBOARD, field="id")
-        await loaders.access.require(principal, dashboard_id, self.level)
-
     async def resolve_async(
         self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any
     ) -> Any:
-        await self.check(source, info, kwargs)
-        result = next_(source, info, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        await self.check(info.context.principal, source, info, kwargs)
+        return await await_maybe(next_(source, info, **kwargs))
+
+
+class HasRole(Permission):
+    """@requiresRole(role:)."""
+
+    def __init__(self, role: DomainRole) -> None:
+        super().__init__()
+        self.role = role
+
+    def directive(self) -> RequiresRole:
+        return RequiresRole(role=self.role)
+
+    async def check(
+        self, principal: Principal, source: Any, info: Info, kwargs: dict[str, Any]
+    ) -> None:
+        if self.role is DomainRole.ADMIN and not principal.is_admin:
+            raise Forbidden("Only administrators can do this")
+
+
+class HasDashboardPermission(Permission):
+    """@requiresPermission(level:) on the dashboard the field is about (see
+    locate_dashboard)."""
+
+    def __init__(self, level: DomainPermissionLevel) -> None:
+        super().__init__()
+        self.level = level
+
+    def directive(self) -> RequiresPermission:
+        return RequiresPermission(level=self.level)
+
+    async def check(
+        self, principal: Principal, source: Any, info: Info, kwargs: dict[str, Any]
+    ) -> None:
+        dashboard_id = await locate_dashboard(info.context.loaders, source, kwargs)
+        if dashboard_id is None:
+            raise NotFound(NO_SUCH_DASHBOARD, field="id")
+        await info.context.access.require(principal, dashboard_id, self.level)
 
 
 def admin_only() -> list[FieldExtension]:
-    return [Access(role=DomainRole.ADMIN)]
+    return [HasRole(DomainRole.ADMIN)]
 
 
 def requires_permission(level: DomainPermissionLevel) -> list[FieldExtension]:
-    return [Access(level=level)]
+    return [HasDashboardPermission(level)]

@@ -12,6 +12,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from tilegraph.schema.authentication import require_sign_in
 from tilegraph.schema.counting import RequestCounting
 from tilegraph.schema.errors import ErrorShaping
 from tilegraph.schema.limits import QueryLimits, QueryLimitsExtension
@@ -56,6 +57,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions.append(RequestCounting)
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection())
+    require_sign_in(Query, Mutation, Subscription)
     return TilegraphSchema(
         query=Query,
         mutation=Mutation,

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from tilegraph.schema.fields import field
 from tilegraph.store.pagination import Page
 
 NodeT = TypeVar("NodeT")
@@ -34,13 +35,11 @@ class Connection(Generic[NodeT]):
     page_info: PageInfo
     _count: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="Exact.")
+    @field(description="Exact.")
     async def total_count(self) -> int:
         return await self._count()
 
-    @strawberry.field(
-        description="The edges' nodes, in the same order, for a client that needs no cursors."
-    )
+    @field(description="The edges' nodes, in the same order, for a client that needs no cursors.")
     def nodes(self) -> list[NodeT]:
         return [edge.node for edge in self.edges]
 

@@ -27,15 +27,16 @@ from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
-from tilegraph.store.cards import CardRepository, StaleCard, execution_event
+from tilegraph.store.cards import CardRepository, execution_event
 from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page
+from tilegraph.store.queue import JobQueue
 
 if TYPE_CHECKING:
-    from tilegraph.loaders.access import DashboardAccess
+    from tilegraph.services.access import DashboardAccess
 
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"
@@ -214,7 +215,7 @@ class CardService:
             changes["params"] = params
         try:
             return await self.cards.update(card, changes)
-        except StaleCard as exc:
+        except Stale as exc:
             raise Conflict("The card changed meanwhile; try again") from exc
 
     async def delete(self, principal: Principal, card_id: str) -> str:

@@ -4,8 +4,9 @@ and audits how it ended (not what was asked)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+
+from redis.asyncio import Redis
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
@@ -25,11 +26,12 @@ from tilegraph.chat import (
     prepare_chat,
     stream_answer,
 )
+from tilegraph.chat.summary import TableLike
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.dashboards import DashboardRecord
 from tilegraph.domain.errors import BadUserInput, RateLimited
 from tilegraph.domain.users import Principal
-from tilegraph.loaders.access import DashboardAccess
+from tilegraph.services.access import DashboardAccess
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.settings import Settings, SettingsError
 from tilegraph.store.parquet import ParquetReader
@@ -40,7 +42,7 @@ SUMMARY_TTL_SECONDS = 7 * 24 * 3600
 class RedisSummaryCache:
     """Summaries by dataset version: a re-import changes the key, old ones expire."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     async def get(self, key: str) -> bytes | None:
@@ -69,7 +71,7 @@ class ChatService:
     def __init__(
         self,
         settings: Settings,
-        redis: Any,
+        redis: Redis,
         parquet: ParquetReader,
         dashboards: DashboardService,
         audit: AuditRecorder,
@@ -142,7 +144,7 @@ class ChatService:
             question=message,
         )
 
-    def _opener(self, prefix: str) -> Any:
+    def _opener(self, prefix: str) -> Callable[[], TableLike]:
         return lambda: self.parquet.dataset(prefix)
 
     async def answer(

@@ -1,44 +1,33 @@
-"""Dashboards: CRUD, clone, shares, saved filter views, and running every card at once.
-The level a caller needs is checked by the permission directive before these run; the
-rules that depend on more than one level (sharing a view needs EDITOR …) live here."""
+"""Dashboards: listing, CRUD, clone, the cards a caller sees on one, and running every card
+at once. The level a caller needs is checked by the permission directive before these run.
+Shares and filter views have their own services."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
-from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardType
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.dashboards import (
     DashboardRecord,
     FilterDefinition,
-    FilterViewRecord,
     Layout,
-    ShareRecord,
-    ShareTargetType,
-    check_filter_state,
     check_filters,
     check_layout,
-    share_id,
 )
-from tilegraph.domain.errors import BadUserInput, Conflict, Forbidden, NotFound, RateLimited
+from tilegraph.domain.errors import BadUserInput, Conflict, RateLimited
 from tilegraph.domain.filters import ColumnFilter
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.paging import check_first
-from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
-from tilegraph.loaders.access import DashboardAccess
+from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
-from tilegraph.store.dashboards import DashboardRepository, Stale
-from tilegraph.store.groups import GroupRepository
+from tilegraph.store.dashboards import DashboardRepository
+from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
-from tilegraph.store.users import UserRepository
-
-VIEWER, EDITOR, OWNER = PermissionLevel.VIEWER, PermissionLevel.EDITOR, PermissionLevel.OWNER
 
 
 def _cursor(record: DashboardRecord) -> str:
@@ -59,17 +48,11 @@ class DashboardService:
     def __init__(
         self,
         dashboards: DashboardRepository,
-        users: UserRepository,
-        groups: GroupRepository,
         cards: CardService,
-        audit: AuditRecorder,
         queue_limit: QueueLimit,
     ) -> None:
         self.dashboards = dashboards
-        self.users = users
-        self.groups = groups
         self.cards = cards
-        self.audit = audit
         self.queue_limit = queue_limit
 
     # ------------------------------------------------------------------ reading
@@ -105,12 +88,6 @@ class DashboardService:
             page, [_cursor(d) for d in page], start + first < len(records), start > 0, count
         )
 
-    async def visible_views(
-        self, principal: Principal, dashboard_id: str, access: DashboardAccess
-    ) -> list[FilterViewRecord]:
-        views = await access.loaders.views_of_dashboard.load(dashboard_id)
-        return [v for v in views if v.owner_id == principal.user_id or v.is_shared]
-
     async def visible_cards(
         self, principal: Principal, dashboard: DashboardRecord, access: DashboardAccess
     ) -> list[CardRecord]:
@@ -125,16 +102,6 @@ class DashboardService:
             ):
                 visible.append(card)
         return visible
-
-    async def default_view(
-        self, principal: Principal, dashboard: DashboardRecord, access: DashboardAccess
-    ) -> FilterViewRecord | None:
-        """The caller's own default view, else the dashboard's shared default."""
-        views = await self.visible_views(principal, dashboard.id, access)
-        own = [v for v in views if v.owner_id == principal.user_id and v.is_default]
-        if own:
-            return own[0]
-        return next((v for v in views if v.id == dashboard.default_filter_view_id), None)
 
     # ------------------------------------------------------------------ changing
 
@@ -249,215 +216,6 @@ class DashboardService:
         )
         await self.dashboards.create(record)
         return record
-
-    # ------------------------------------------------------------------ shares
-
-    async def share(
-        self,
-        principal: Principal,
-        access: DashboardAccess,
-        *,
-        dashboard_id: str,
-        target_type: ShareTargetType,
-        target_id: str,
-        permission: PermissionLevel,
-        request_id: str | None,
-    ) -> ShareRecord:
-        dashboard = await access.checked(dashboard_id)
-        if target_type is ShareTargetType.USER:
-            if await self.users.get(target_id) is None:
-                raise BadUserInput("No such user", field="targetId")
-            if target_id == dashboard.owner_id:
-                raise BadUserInput(
-                    "The owner already holds every right on the dashboard", field="targetId"
-                )
-        elif await self.groups.get(target_id) is None:
-            raise BadUserInput("No such group", field="targetId")
-        record = ShareRecord(
-            id=share_id(dashboard.id, target_id),
-            dashboard_id=dashboard.id,
-            target_type=target_type,
-            target_id=target_id,
-            permission=permission,
-            shared_by=principal.user_id,
-            created_at=utcnow(),
-        )
-        try:
-            await self.dashboards.add_share(record)
-        except Stale as exc:
-            raise Conflict(
-                "The dashboard is already shared with this target; update that share instead",
-                field="targetId",
-            ) from exc
-        await self._audit(AuditEventType.DASHBOARD_SHARE_ADDED, principal, record, request_id)
-        return record
-
-    async def _share(self, access: DashboardAccess, share_id_: str) -> ShareRecord:
-        """The share; @requiresPermission(OWNER) has checked its dashboard already."""
-        share = await access.loaders.shares.load(share_id_)
-        if share is None:
-            raise NotFound("No such share", field="id")
-        return share
-
-    async def update_share(
-        self,
-        principal: Principal,
-        access: DashboardAccess,
-        share_id_: str,
-        permission: PermissionLevel,
-        request_id: str | None,
-    ) -> ShareRecord:
-        share = await self._share(access, share_id_)
-        try:
-            updated = await self.dashboards.set_share_permission(share, permission)
-        except Stale as exc:
-            raise Conflict("The share changed meanwhile; try again") from exc
-        await self._audit(
-            AuditEventType.DASHBOARD_SHARE_UPDATED,
-            principal,
-            updated,
-            request_id,
-            previous=share.permission,
-        )
-        return updated
-
-    async def remove_share(
-        self, principal: Principal, access: DashboardAccess, share_id_: str, request_id: str | None
-    ) -> str:
-        share = await self._share(access, share_id_)
-        await self.dashboards.remove_share(share.id)
-        await self._audit(AuditEventType.DASHBOARD_SHARE_REMOVED, principal, share, request_id)
-        return share.id
-
-    async def _audit(
-        self,
-        event: AuditEventType,
-        principal: Principal,
-        share: ShareRecord,
-        request_id: str | None,
-        previous: PermissionLevel | None = None,
-    ) -> None:
-        details: dict[str, Any] = {
-            "dashboardId": share.dashboard_id,
-            "targetType": share.target_type.value,
-            "targetId": share.target_id,
-            "permission": share.permission.value,
-        }
-        if previous is not None:
-            details["previousPermission"] = previous.value
-        await self.audit.record(
-            event,
-            user_id=principal.user_id,
-            target_type="dashboard",
-            target_id=share.dashboard_id,
-            details=details,
-            request_id=request_id,
-        )
-
-    # ------------------------------------------------------------------ filter views
-
-    async def get_view(
-        self, principal: Principal, access: DashboardAccess, view_id: str
-    ) -> FilterViewRecord:
-        view = await access.loaders.filter_views.load(view_id)
-        if view is None or not await self.view_visible(principal, access, view):
-            raise NotFound("No such filter view", field="id")
-        return view
-
-    @staticmethod
-    async def view_visible(
-        principal: Principal, access: DashboardAccess, view: FilterViewRecord
-    ) -> bool:
-        """Anyone with access to the dashboard sees its shared views; only the owner of a
-        view sees it unshared."""
-        if view.owner_id != principal.user_id and not view.is_shared:
-            return False
-        return await access.level(principal.user_id, view.dashboard_id) is not None
-
-    async def create_view(
-        self,
-        principal: Principal,
-        access: DashboardAccess,
-        *,
-        dashboard_id: str,
-        name: str,
-        filter_state: Any,
-        is_shared: bool,
-        is_default: bool,
-    ) -> FilterViewRecord:
-        dashboard = await access.checked(dashboard_id)
-        if is_shared:
-            await access.require(principal, dashboard_id, EDITOR)
-        now = utcnow()
-        view = FilterViewRecord(
-            id=new_id("fv"),
-            dashboard_id=dashboard.id,
-            owner_id=principal.user_id,
-            name=check_name(name),
-            filter_state=check_filter_state(filter_state, dashboard.filters),
-            is_shared=is_shared,
-            is_default=is_default,
-            created_at=now,
-            updated_at=now,
-        )
-        if is_default:
-            await self._clear_defaults(principal, dashboard.id, keep=None)
-        await self.dashboards.add_view(view)
-        return view
-
-    async def _owned_view(
-        self, principal: Principal, access: DashboardAccess, view_id: str
-    ) -> FilterViewRecord:
-        view = await self.get_view(principal, access, view_id)
-        if view.owner_id != principal.user_id:
-            raise Forbidden("Only the view's owner can change it")
-        return view
-
-    async def update_view(
-        self,
-        principal: Principal,
-        access: DashboardAccess,
-        view_id: str,
-        *,
-        name: str | None,
-        filter_state: Any | None,
-        is_shared: bool | None,
-        is_default: bool | None,
-    ) -> FilterViewRecord:
-        view = await self._owned_view(principal, access, view_id)
-        dashboard = await access.require(principal, view.dashboard_id, VIEWER)
-        changes: dict[str, Any] = {"updated_at": to_iso(utcnow())}
-        if name is not None:
-            changes["name"] = check_name(name)
-        if filter_state is not None:
-            changes["filter_state"] = check_filter_state(filter_state, dashboard.filters)
-        if is_shared is not None and is_shared != view.is_shared:
-            await access.require(principal, view.dashboard_id, EDITOR)
-            changes["is_shared"] = is_shared
-        if is_default is not None:
-            changes["is_default"] = is_default
-            if is_default:
-                await self._clear_defaults(principal, view.dashboard_id, keep=view.id)
-        try:
-            return await self.dashboards.update_view(view, changes)
-        except Stale as exc:
-            raise Conflict("The view changed meanwhile; try again") from exc
-
-    async def delete_view(self, principal: Principal, access: DashboardAccess, view_id: str) -> str:
-        view = await self._owned_view(principal, access, view_id)
-        await self.dashboards.delete_view(view.id)
-        return view.id
-
-    async def _clear_defaults(
-        self, principal: Principal, dashboard_id: str, *, keep: str | None
-    ) -> None:
-        """At most one default view per dashboard per owner."""
-        for view in await self.dashboards.views_of(dashboard_id):
-            if view.owner_id == principal.user_id and view.is_default and view.id != keep:
-                try:
-                    await self.dashboards.update_view(view, {"is_default": False})
-                except Stale:
-                    continue
 
     # ------------------------------------------------------------------ running
 

@@ -24,13 +24,14 @@ from tilegraph.domain.paging import check_first
 from tilegraph.domain.schema_diff import SchemaChange, diff_schemas
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.settings import Settings
-from tilegraph.store.datasets import DatasetRepository, StaleRevision
+from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.dynamo import Stale
 from tilegraph.store.imports import ImportRepository, import_to_item
 from tilegraph.store.objects import ObjectMissing, ObjectStore, ReadChunk, UploadTooLarge
 from tilegraph.store.pagination import Page
 from tilegraph.store.parquet import ParquetReader
+from tilegraph.store.queue import JobQueue
 
 IMPORT_JOB = "import_dataset"
 PLAN_JOB = "plan_reimport"
@@ -317,7 +318,7 @@ class DatasetService:
             ]
         try:
             return await self.datasets.update_metadata(record, changes)
-        except StaleRevision as exc:
+        except Stale as exc:
             raise Conflict("The dataset changed meanwhile; try again") from exc
 
     async def delete(

@@ -1,52 +1,96 @@
-"""Cancelling any execution (import, card run, transform run) by its id."""
+"""Executions of every kind (imports, card runs, transform runs): cancelling one by its id,
+and reading the current state of one for the subscriptions that follow it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from redis.asyncio import Redis
+
+from tilegraph.domain.cards import CardExecutionRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.ids import prefix_of
+from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.transforms import TransformRunRecord
 from tilegraph.domain.users import Principal
-from tilegraph.events.channels import execution_cancel_key
+from tilegraph.events.channels import execution_cancel_key, transform_run_channels
 from tilegraph.events.publisher import STATE_TTL_SECONDS, ExecutionEvents
-from tilegraph.jobs.queue import JobQueue
+from tilegraph.store.cards import execution_from_item
 from tilegraph.store.executions import ExecutionTable
+from tilegraph.store.imports import import_from_item
+from tilegraph.store.queue import JobQueue
+from tilegraph.store.repositories import Repositories
+from tilegraph.store.transforms import run_from_item
 
 CANCELLED = ExecutionError(ExecutionErrorCode.CANCELLED, "Cancelled")
 
+R = TypeVar("R")
 
-@dataclass
-class CancelTarget:
+
+def _own_channel_only(item: dict[str, Any]) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class StoredExecutions(Generic[R]):
+    """Where one kind of execution is kept: its id prefix, its table, how its stored (and
+    published) items read as records, and the channels its changes go to besides its own."""
+
+    prefix: str
     table: ExecutionTable
-    channels: Callable[[dict[str, Any]], list[str]] = lambda item: []
+    record: Callable[[dict[str, Any]], R]
+    channels: Callable[[dict[str, Any]], list[str]] = _own_channel_only
 
 
 class ExecutionService:
-    def __init__(self, redis: Any, events: ExecutionEvents, queue: JobQueue) -> None:
+    def __init__(
+        self, redis: Redis, events: ExecutionEvents, queue: JobQueue, repos: Repositories
+    ) -> None:
         self.redis = redis
         self.events = events
         self.queue = queue
-        self.targets: dict[str, CancelTarget] = {}
+        self.imports = StoredExecutions[ImportRecord](
+            "imp", repos.imports.executions, import_from_item
+        )
+        self.card_runs = StoredExecutions[CardExecutionRecord](
+            "cex", repos.cards.executions, execution_from_item
+        )
+        self.transform_runs = StoredExecutions[TransformRunRecord](
+            "tex", repos.transforms.runs, run_from_item, transform_run_channels
+        )
+        self._kinds: dict[str, StoredExecutions[Any]] = {
+            kind.prefix: kind for kind in (self.imports, self.card_runs, self.transform_runs)
+        }
 
-    def register(self, prefix: str, target: CancelTarget) -> None:
-        self.targets[prefix] = target
+    def kind_of(self, execution_id: str) -> StoredExecutions[Any] | None:
+        return self._kinds.get(prefix_of(execution_id) or "")
+
+    async def current(
+        self, kind: StoredExecutions[Any], execution_id: str
+    ) -> dict[str, Any] | None:
+        """The latest published state (it runs ahead of the table while running), else the
+        stored one; None when there is no such execution."""
+        latest = await self.events.latest(execution_id)
+        if latest is not None:
+            return latest
+        return await kind.table.get(execution_id)
 
     async def cancel(self, principal: Principal, execution_id: str) -> bool:
         """True when the execution was cancelled or is being cancelled; False when it had
         already finished."""
-        target = self.targets.get(prefix_of(execution_id) or "")
-        item = await target.table.get(execution_id) if target else None
+        kind = self.kind_of(execution_id)
+        item = await kind.table.get(execution_id) if kind else None
         # Only whoever started an execution may cancel it.
-        if target is None or item is None or item.get("owner_id") != principal.user_id:
+        if kind is None or item is None or item.get("owner_id") != principal.user_id:
             raise NotFound("No such execution", field="id")
         status = ExecutionStatus(item["status"])
         if status.is_terminal:
             return False
         if status is ExecutionStatus.QUEUED:
-            cancelled = await target.table.transition(
+            cancelled = await kind.table.transition(
                 execution_id,
                 allowed_from=[ExecutionStatus.QUEUED],
                 to=ExecutionStatus.CANCELLED,
@@ -54,7 +98,7 @@ class ExecutionService:
             )
             if cancelled is not None:
                 await self.queue.abort(execution_id)
-                await self.events.publish(cancelled, target.channels(cancelled))
+                await self.events.publish(cancelled, kind.channels(cancelled))
                 return True
         # Running (or started meanwhile): the worker stops it and records CANCELLED.
         await self.redis.set(execution_cancel_key(execution_id), b"1", ex=STATE_TTL_SECONDS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import ConnectionPool
@@ -16,37 +15,30 @@ from tilegraph.auth.throttle import LoginThrottle
 from tilegraph.auth.tokens import TokenService
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.events.bus import EventBus
-from tilegraph.events.channels import transform_run_channels
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.jobs.lifecycle import Runtime
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
 from tilegraph.services.cards import CardService
 from tilegraph.services.chat import ChatService
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
-from tilegraph.services.executions import CancelTarget, ExecutionService
+from tilegraph.services.executions import ExecutionService
+from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
 from tilegraph.services.rechecks import SharedChecks
+from tilegraph.services.shares import ShareService
 from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
-from tilegraph.store.audit import AuditRepository
 from tilegraph.store.aws import AwsClients
 from tilegraph.store.card_results import CardResults
-from tilegraph.store.cards import CardRepository
 from tilegraph.store.counting import CountedConnection
-from tilegraph.store.dashboards import DashboardRepository
-from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
-from tilegraph.store.groups import GroupRepository
-from tilegraph.store.imports import ImportRepository
 from tilegraph.store.objects import ObjectStore
 from tilegraph.store.parquet import ParquetReader
+from tilegraph.store.queue import JobQueue
+from tilegraph.store.repositories import Repositories
 from tilegraph.store.tables import ensure_bucket, ensure_tables
-from tilegraph.store.transforms import TransformRepository
-from tilegraph.store.users import UserRepository
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -54,22 +46,10 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 @dataclass
-class Repositories:
-    users: UserRepository
-    groups: GroupRepository
-    audit: AuditRepository
-    datasets: DatasetRepository
-    imports: ImportRepository
-    cards: CardRepository
-    dashboards: DashboardRepository
-    transforms: TransformRepository
-
-
-@dataclass
 class Services:
     settings: Settings
     aws: AwsClients
-    redis: Any
+    redis: ArqRedis
     db: Dynamo
     repos: Repositories
     audit_recorder: AuditRecorder
@@ -82,7 +62,6 @@ class Services:
     parquet: ParquetReader
     queue: JobQueue
     events: ExecutionEvents
-    runtime: Runtime
     datasets: DatasetService
     executions: ExecutionService
     bus: EventBus
@@ -90,6 +69,8 @@ class Services:
     card_queue_limit: QueueLimit
     cards: CardService
     dashboards: DashboardService
+    shares: ShareService
+    filter_views: FilterViewService
     transforms: TransformService
     chat: ChatService
 
@@ -110,16 +91,7 @@ class Services:
             await ensure_tables(aws.dynamodb, settings)
             await ensure_bucket(aws.s3, settings)
         db = Dynamo(aws.dynamodb, settings)
-        repos = Repositories(
-            users=UserRepository(db),
-            groups=GroupRepository(db),
-            audit=AuditRepository(db),
-            datasets=DatasetRepository(db),
-            imports=ImportRepository(db),
-            cards=CardRepository(db),
-            dashboards=DashboardRepository(db),
-            transforms=TransformRepository(db),
-        )
+        repos = Repositories.over(db)
         hasher = PasswordHasher(settings.bcrypt_rounds)
         recorder = AuditRecorder(repos.audit)
         tokens = TokenService(
@@ -138,7 +110,7 @@ class Services:
         parquet = ParquetReader(settings)
         queue = JobQueue(redis, settings.queue_name)
         events = ExecutionEvents(redis)
-        executions = ExecutionService(redis, events, queue)
+        executions = ExecutionService(redis, events, queue, repos)
         datasets = DatasetService(
             settings, repos.datasets, repos.imports, objects, parquet, queue, recorder
         )
@@ -162,12 +134,8 @@ class Services:
             using = await repos.cards.using_dataset(dataset.owner_id, dataset.id)
             return [f"card {c.name!r} ({c.id})" for c in using]
 
-        executions.register("imp", CancelTarget(repos.imports.executions))
-        executions.register("cex", CancelTarget(repos.cards.executions))
         datasets.usage_checks.append(cards_using)
-        dashboards = DashboardService(
-            repos.dashboards, repos.users, repos.groups, cards, recorder, card_queue_limit
-        )
+        dashboards = DashboardService(repos.dashboards, cards, card_queue_limit)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         transforms = TransformService(settings, repos.transforms, repos.datasets, queue, events)
@@ -177,10 +145,6 @@ class Services:
             return [f"transform {t.name!r} ({t.id})" for t in using]
 
         datasets.usage_checks.append(transforms_using)
-        executions.register(
-            "tex",
-            CancelTarget(repos.transforms.runs, transform_run_channels),
-        )
         auth = AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder)
         rechecks = SharedChecks(auth, settings.recheck_seconds)
         auth.on_logout.append(rechecks.forget_token)
@@ -200,7 +164,6 @@ class Services:
             parquet=parquet,
             queue=queue,
             events=events,
-            runtime=Runtime(events, redis, settings.heartbeat_seconds),
             datasets=datasets,
             executions=executions,
             bus=EventBus(settings.redis_url),
@@ -208,6 +171,8 @@ class Services:
             card_queue_limit=card_queue_limit,
             cards=cards,
             dashboards=dashboards,
+            shares=ShareService(repos.dashboards, repos.users, repos.groups, recorder),
+            filter_views=FilterViewService(repos.dashboards),
             transforms=transforms,
             chat=ChatService(settings, redis, parquet, dashboards, recorder),
         )

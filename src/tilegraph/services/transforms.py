@@ -23,11 +23,12 @@ from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.jobs.queue import JobQueue
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page
-from tilegraph.store.transforms import StaleTransform, TransformRepository, run_to_item
+from tilegraph.store.queue import JobQueue
+from tilegraph.store.transforms import TransformRepository, run_to_item
 
 TRANSFORM_JOB = "run_transform"
 
@@ -153,7 +154,7 @@ class TransformService:
             changes.update(schedule_cron=checked, schedule_enabled=enabled, next_run_at=next_run)
         try:
             return await self.transforms.save(record.with_changes(**changes), record.version)
-        except StaleTransform as exc:
+        except Stale as exc:
             raise Conflict("The transform changed meanwhile; try again") from exc
 
     async def delete(self, principal: Principal, transform_id: str) -> str:

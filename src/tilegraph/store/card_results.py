@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from botocore.exceptions import ClientError
+from redis.asyncio import Redis
 
 from tilegraph.store.objects import ObjectStore
 
@@ -40,7 +40,7 @@ def _s3_key(cache_key: str) -> str:
 
 
 class CardResults:
-    def __init__(self, redis: Any, objects: ObjectStore, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, objects: ObjectStore, ttl_seconds: int) -> None:
         self.redis = redis
         self.objects = objects
         self.ttl = ttl_seconds
@@ -85,6 +85,7 @@ class CardResults:
             return None
         body = response["Body"]
         try:
-            return (await body.read()).decode()
+            text: str = (await body.read()).decode()
+            return text
         finally:
             body.close()

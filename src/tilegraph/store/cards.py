@@ -9,16 +9,12 @@ from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRe
 from tilegraph.domain.clock import from_iso, to_iso
 from tilegraph.domain.executions import ExecutionError, ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan
-from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition, Stale
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.pagination import Page
 
 CARDS = "cards"
 EXECUTIONS = "card_executions"
-
-
-class StaleCard(Exception):
-    pass
 
 
 def card_to_item(card: CardRecord) -> dict[str, Any]:
@@ -166,7 +162,7 @@ class CardRepository:
                 CARDS, {"id": card.id}, set_values=changes, expected_version=card.version
             )
         except ConditionFailed as exc:
-            raise StaleCard(card.id) from exc
+            raise Stale(card.id) from exc
         return card_from_item(item)
 
     async def learn_columns(

@@ -14,15 +14,11 @@ from tilegraph.domain.dashboards import (
     ShareTargetType,
 )
 from tilegraph.domain.permissions import PermissionLevel
-from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition, Stale
 
 DASHBOARDS = "dashboards"
 SHARES = "dashboard_shares"
 VIEWS = "filter_views"
-
-
-class Stale(Exception):
-    """A conditional write lost: the record changed (or exists) already."""
 
 
 def dashboard_to_item(record: DashboardRecord) -> dict[str, Any]:

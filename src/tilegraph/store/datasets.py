@@ -7,7 +7,7 @@ from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
 from tilegraph.domain.datasets import ColumnSpec, DatasetRecord, DatasetSourceType
-from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition, Stale
 from tilegraph.store.pagination import Page
 
 TABLE = "datasets"
@@ -57,10 +57,6 @@ def dataset_from_item(item: dict[str, Any]) -> DatasetRecord:
     )
 
 
-class StaleRevision(Exception):
-    pass
-
-
 class DatasetRepository:
     def __init__(self, db: Dynamo) -> None:
         self.db = db
@@ -105,7 +101,7 @@ class DatasetRepository:
                 bump_version=False,
             )
         except ConditionFailed as exc:
-            raise StaleRevision(record.id) from exc
+            raise Stale(record.id) from exc
         return dataset_from_item(item)
 
     async def set_latest_import(self, dataset_id: str, import_id: str) -> DatasetRecord:

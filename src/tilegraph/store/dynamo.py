@@ -26,6 +26,16 @@ class ConditionFailed(Exception):
     """A conditional write lost: the record changed or already exists."""
 
 
+class Stale(Exception):
+    """An optimistic-locking write lost: the record changed (or exists) since it was read.
+    Repositories raise it in place of `ConditionFailed` where the caller holds a version;
+    services answer it with `Conflict`."""
+
+    def __init__(self, record_id: str) -> None:
+        super().__init__(record_id)
+        self.record_id = record_id
+
+
 class StoreUnavailable(Exception):
     """DynamoDB kept refusing part of a batch after every retry."""
 

@@ -9,17 +9,13 @@ from typing import Any
 from tilegraph.domain.clock import from_iso, to_iso
 from tilegraph.domain.executions import ExecutionError, ExecutionStatus
 from tilegraph.domain.transforms import TransformRecord, TransformRunRecord, TriggerType
-from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition, Stale
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.pagination import Page
 
 TRANSFORMS = "transforms"
 RUNS = "transform_executions"
 SCHEDULE_SHARD = "S"
-
-
-class StaleTransform(Exception):
-    pass
 
 
 def _iso(value: Any) -> str | None:
@@ -180,7 +176,7 @@ class TransformRepository:
                 values={":v": expected_version},
             )
         except ConditionFailed as exc:
-            raise StaleTransform(record.id) from exc
+            raise Stale(record.id) from exc
         return transform_from_item(item)
 
     async def delete(self, transform_id: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.audit import AuditQuery, AuditRecord
 from tilegraph.schema.enums import AuditEventType
+from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.users import User, load_user
@@ -38,9 +39,7 @@ class AuditLog(Node):
             user_id=record.user_id,
         )
 
-    @strawberry.field(
-        description="The acting user; null for system actions such as scheduled runs."
-    )
+    @field(description="The acting user; null for system actions such as scheduled runs.")
     async def user(self, info: Info) -> User | None:
         return await load_user(info, self.user_id)
 

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRecord
 from tilegraph.domain.filters import ColumnFilter
 from tilegraph.schema.enums import CardType
+from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.datasets import Dataset, load_dataset
@@ -52,9 +53,7 @@ class Card(Node):
     def maybe(cls, record: CardRecord | None) -> Card | None:
         return cls.from_record(record) if record is not None else None
 
-    @strawberry.field(
-        description="The first of `datasets`, the one passed to render() as `dataset`."
-    )
+    @field(description="The first of `datasets`, the one passed to render() as `dataset`.")
     async def dataset(self, info: Info) -> Dataset | None:
         return await load_dataset(
             info, self.record.dataset_ids[0] if self.record.dataset_ids else None
@@ -92,7 +91,7 @@ class CardResult:
             record=record,
         )
 
-    @strawberry.field(description="HTML meant for a sandboxed iframe (never the host page).")
+    @field(description="HTML meant for a sandboxed iframe (never the host page).")
     async def html(self, info: Info) -> str:
         return await info.context.services.cards.result_html(self.record)
 

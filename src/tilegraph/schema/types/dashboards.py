@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.dashboards import (
     DashboardRecord,
     FilterViewRecord,
@@ -25,6 +25,7 @@ from tilegraph.domain.errors import NotFound
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
 from tilegraph.schema.access import requires_permission
 from tilegraph.schema.enums import FilterType, PermissionLevel, ShareTargetType
+from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.cards import Card, CardExecution, ColumnFilterInput
@@ -35,8 +36,8 @@ from tilegraph.schema.values import given
 
 async def _visible_cards(info: Info, record: DashboardRecord) -> list[Any]:
     ctx = info.context
-    principal = await ctx.require_principal()
-    return await ctx.services.dashboards.visible_cards(principal, record, ctx.loaders.access)
+    principal = ctx.principal
+    return await ctx.services.dashboards.visible_cards(principal, record, ctx.access)
 
 
 @strawberry.type
@@ -127,16 +128,14 @@ class Dashboard(Node):
     @strawberry.field
     async def default_filter_view(self, info: Info) -> FilterView | None:
         ctx = info.context
-        principal = await ctx.require_principal()
-        view = await ctx.services.dashboards.default_view(
-            principal, self.record, ctx.loaders.access
-        )
+        principal = ctx.principal
+        view = await ctx.services.filter_views.default(principal, self.record, ctx.access)
         return FilterView.from_record(view) if view else None
 
-    @strawberry.field(description="The caller's own level on this dashboard.")
+    @field(description="The caller's own level on this dashboard.")
     async def my_permission(self, info: Info) -> PermissionLevel:
-        principal = await info.context.require_principal()
-        level = await info.context.loaders.access.level_on(principal.user_id, self.record)
+        principal = info.context.principal
+        level = await info.context.access.level_on(principal.user_id, self.record)
         if level is None:
             raise NotFound("No such dashboard")
         return level
@@ -163,18 +162,16 @@ class Dashboard(Node):
             if dataset is not None
         ]
 
-    @strawberry.field(extensions=requires_permission(DomainPermissionLevel.OWNER))
+    @field(extensions=requires_permission(DomainPermissionLevel.OWNER))
     async def shares(self, info: Info) -> list[DashboardShare]:
         shares = await info.context.loaders.shares_of_dashboard.load(self.record.id)
         return [DashboardShare.from_record(s) for s in sorted(shares, key=lambda s: s.created_at)]
 
-    @strawberry.field(description="The caller's own views plus the shared ones.")
+    @field(description="The caller's own views plus the shared ones.")
     async def filter_views(self, info: Info) -> list[FilterView]:
         ctx = info.context
-        principal = await ctx.require_principal()
-        views = await ctx.services.dashboards.visible_views(
-            principal, self.record.id, ctx.loaders.access
-        )
+        principal = ctx.principal
+        views = await ctx.services.filter_views.visible(principal, self.record.id, ctx.access)
         return [FilterView.from_record(v) for v in sorted(views, key=lambda v: v.created_at)]
 
 
@@ -206,13 +203,13 @@ class DashboardShare(Node):
     async def dashboard(self, info: Info) -> Dashboard:
         return await _load_dashboard(info, self.record.dashboard_id)
 
-    @strawberry.field(description="Set when targetType is USER.")
+    @field(description="Set when targetType is USER.")
     async def user(self, info: Info) -> User | None:
         if self.record.target_type.value != "USER":
             return None
         return await load_user(info, self.record.target_id)
 
-    @strawberry.field(description="Set when targetType is GROUP.")
+    @field(description="Set when targetType is GROUP.")
     async def group(self, info: Info) -> Group | None:
         if self.record.target_type.value != "GROUP":
             return None

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 from strawberry.file_uploads import Upload
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.imports import ImportRecord
@@ -17,6 +17,7 @@ from tilegraph.schema.enums import (
     DatasetSourceType,
     SchemaChangeType,
 )
+from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.executions import Execution, ExecutionError
@@ -94,7 +95,7 @@ class Dataset(Node):
     async def last_import_by(self, info: Info) -> User | None:
         return await load_user(info, self.record.last_import_by)
 
-    @strawberry.field(description="The newest import job of this dataset, finished or not.")
+    @field(description="The newest import job of this dataset, finished or not.")
     async def latest_import(self, info: Info) -> DatasetImport | None:
         if not self.record.latest_import_id:
             return None
@@ -111,9 +112,7 @@ class Dataset(Node):
             preview_rows=len(preview.rows),
         )
 
-    @strawberry.field(
-        description="Distinct non-null values as strings, sorted, for filter options."
-    )
+    @field(description="Distinct non-null values as strings, sorted, for filter options.")
     async def column_values(
         self,
         info: Info,

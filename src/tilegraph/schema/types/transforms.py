@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
+from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.schema.connections import Connection, connection_from_page

@@ -4,22 +4,66 @@ owner → OWNER; else the highest of the direct share and every group share; els
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from tilegraph.domain.cards import CardRecord
-from tilegraph.domain.dashboards import DashboardRecord, resolve_level, standing_of
+from tilegraph.domain.dashboards import (
+    DashboardRecord,
+    FilterViewRecord,
+    ShareRecord,
+    resolve_level,
+    standing_of,
+)
+from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import Forbidden, NotFound
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
 
-if TYPE_CHECKING:
-    from tilegraph.loaders.registry import Loaders
-
 NO_SUCH_DASHBOARD = "No such dashboard"
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Loads(Protocol[T_co]):
+    """A loader: the keys asked for in one tick fetched together, each memoised."""
+
+    def load(self, key: str) -> Awaitable[T_co]: ...
+
+    def load_many(self, keys: Iterable[str]) -> Awaitable[Sequence[T_co]]: ...
+
+
+class RequestLoaders(Protocol):
+    """The loaders of one request (or subscription event) as services read them, so each
+    record is read once however many fields ask; `tilegraph.loaders.Loaders` is one."""
+
+    @property
+    def dashboards(self) -> Loads[DashboardRecord | None]: ...
+
+    @property
+    def shares(self) -> Loads[ShareRecord | None]: ...
+
+    @property
+    def filter_views(self) -> Loads[FilterViewRecord | None]: ...
+
+    @property
+    def cards(self) -> Loads[CardRecord | None]: ...
+
+    @property
+    def datasets(self) -> Loads[DatasetRecord | None]: ...
+
+    @property
+    def shares_of_dashboard(self) -> Loads[list[ShareRecord]]: ...
+
+    @property
+    def views_of_dashboard(self) -> Loads[list[FilterViewRecord]]: ...
+
+    @property
+    def groups_of_user(self) -> Loads[list[str]]: ...
 
 
 class DashboardAccess:
-    def __init__(self, loaders: Loaders) -> None:
+    def __init__(self, loaders: RequestLoaders) -> None:
         self.loaders = loaders
 
     async def level(self, user_id: str, dashboard_id: str) -> PermissionLevel | None:

@@ -1,5 +1,6 @@
-"""Enqueueing work from the API (job id = execution id), aborting it, and asking whether
-a job still exists in Redis."""
+"""The arq job queue in Redis as its producers see it: enqueueing work (job id = execution
+id), aborting it, and asking whether a job still exists. Services enqueue and the sweeper
+re-enqueues; the jobs that consume it live in `tilegraph.jobs`."""
 
 from __future__ import annotations
 

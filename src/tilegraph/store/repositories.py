@@ -1,0 +1,40 @@
+"""Every repository over one Dynamo handle: what services and loaders are built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tilegraph.store.audit import AuditRepository
+from tilegraph.store.cards import CardRepository
+from tilegraph.store.dashboards import DashboardRepository
+from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.dynamo import Dynamo
+from tilegraph.store.groups import GroupRepository
+from tilegraph.store.imports import ImportRepository
+from tilegraph.store.transforms import TransformRepository
+from tilegraph.store.users import UserRepository
+
+
+@dataclass
+class Repositories:
+    users: UserRepository
+    groups: GroupRepository
+    audit: AuditRepository
+    datasets: DatasetRepository
+    imports: ImportRepository
+    cards: CardRepository
+    dashboards: DashboardRepository
+    transforms: TransformRepository
+
+    @classmethod
+    def over(cls, db: Dynamo) -> Repositories:
+        return cls(
+            users=UserRepository(db),
+            groups=GroupRepository(db),
+            audit=AuditRepository(db),
+            datasets=DatasetRepository(db),
+            imports=ImportRepository(db),
+            cards=CardRepository(db),
+            dashboards=DashboardRepository(db),
+            transforms=TransformRepository(db),
+        )
