@@ -108,13 +108,19 @@ class PersistingApp:
 
 def serve(host: str, port: int, state_file: Path | None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class KeepAliveHandler(WSGIRequestHandler):
+        """HTTP/1.1, so clients keep their connections: under HTTP/1.0 every request paid a
+        new TCP connection and a new server thread."""
+
+        protocol_version = "HTTP/1.1"
 
     store = StateStore(state_file) if state_file else None
     if store is not None and store.load():
         print(f"aws-emulator: restored state from {state_file}", flush=True)
     app = PersistingApp(DomainDispatcherApplication(create_backend_app), store)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     stop = threading.Event()
 
     def snapshot_loop() -> None:
