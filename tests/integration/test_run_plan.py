@@ -72,6 +72,7 @@ async def test_the_worker_executes_the_plan_it_was_given_without_reading_card_or
     # QUEUED is published as the job is enqueued: a subscriber's first read hits Redis.
     latest = await services.events.latest(execution_id)
     assert latest is not None and latest["status"] == "QUEUED"
+    assert "plan" not in latest  # the code stays with the job and the record
     # The job carries the plan; the card changes after admission, the run does not.
     job = await Job(execution_id, services.redis, _queue_name=services.settings.queue_name).info()
     assert job is not None

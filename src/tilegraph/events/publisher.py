@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 from tilegraph.events.channels import execution_channel, execution_state_key
 
 STATE_TTL_SECONDS = 24 * 3600
+# What subscribers never need: a card run's plan (its code included) is the worker's.
+UNPUBLISHED = frozenset({"plan"})
 
 
 class ExecutionEvents:
@@ -28,7 +30,8 @@ class ExecutionEvents:
         """Store and publish many executions' states in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for item, extra_channels in states:
-                payload = orjson.dumps({**item, "seq": time.time_ns()})
+                state = {k: v for k, v in item.items() if k not in UNPUBLISHED}
+                payload = orjson.dumps({**state, "seq": time.time_ns()})
                 execution_id = str(item["id"])
                 pipe.set(execution_state_key(execution_id), payload, ex=STATE_TTL_SECONDS)
                 pipe.publish(execution_channel(execution_id), payload)
