@@ -18,7 +18,7 @@ import uvicorn
 from arq.worker import Worker
 from starlette.applications import Starlette
 
-from tests.support.stack import Stack
+from tests.support.stack import LoopbackUrls, Stack
 from tilegraph.app import server_config
 from tilegraph.jobs.worker import build_worker
 from tilegraph.services.registry import Services
@@ -26,7 +26,7 @@ from tilegraph.settings import Settings
 
 
 @dataclass
-class InProcessApi:
+class InProcessApi(LoopbackUrls):
     """The app served by uvicorn inside this loop on a free loopback port (for WebSocket
     clients and the command line), with `transport` to send HTTP straight into the app."""
 
@@ -50,14 +50,6 @@ class InProcessApi:
         # as responses, as from a server, not as exceptions in the test.
         transport = httpx.ASGITransport(config.loaded_app, raise_app_exceptions=False)
         return cls(config.app, server, asyncio.create_task(server.main_loop()), port, transport)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
 
     @property
     def services(self) -> Services:

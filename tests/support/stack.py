@@ -181,11 +181,10 @@ class Stack:
         self.redis.stop()
 
 
-@dataclass
-class ApiServer:
+class LoopbackUrls:
+    """The HTTP and WebSocket URLs of an API listening on a loopback `port`."""
+
     port: int
-    process: subprocess.Popen[bytes]
-    log: Path
 
     @property
     def url(self) -> str:
@@ -194,6 +193,13 @@ class ApiServer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+@dataclass
+class ApiServer(LoopbackUrls):
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
 
 
 def wait_for_log(
