@@ -407,3 +407,69 @@ async def test_private_views_are_their_owners_only(
     )
     ids = {v["id"] for v in listed["dashboard"]["filterViews"]}
     assert world.owners_shared_view in ids and world.owners_private_view not in ids
+
+
+READ_CARD = "query($c: ID!, $d: ID!) { card(id: $c, dashboardId: $d) { id } }"
+RUN_CARD = "mutation($c: ID!, $d: ID!) { executeCard(input: {id: $c, dashboardId: $d}) { execution { id } } }"
+RUN_DASHBOARD = "mutation($d: ID!) { executeDashboard(input: {id: $d}) { executions { id } } }"
+CLONE = "mutation($d: ID!) { cloneDashboard(input: {id: $d}) { dashboard { id } } }"
+LAYOUT = "mutation($d: ID!, $items: [LayoutItemInput!]!) { updateDashboard(input: {id: $d, layout: {items: $items}}) { dashboard { id } } }"
+OLD_RUN = "query($id: ID!) { cardExecution(id: $id) { id card { id } } }"
+REVOKE = "mutation($id: ID!) { removeDashboardShare(input: {id: $id}) { deletedId } }"
+
+
+async def _reads(api: Api, who: dict[str, str], card: str, dashboard: str) -> str:
+    response = await api.post(READ_CARD, {"c": card, "d": dashboard}, token=who["token"])
+    return "OK" if not response.errors else str(response.code)
+
+
+async def _runs(api: Api, who: dict[str, str], card: str, dashboard: str) -> str:
+    response = await api.post(RUN_CARD, {"c": card, "d": dashboard}, token=who["token"])
+    return "OK" if not response.errors else str(response.code)
+
+
+async def _dashboard_runs(api: Api, who: dict[str, str], dashboard: str) -> int:
+    data = await api.ok(RUN_DASHBOARD, {"d": dashboard}, token=who["token"])
+    return len(data["executeDashboard"]["executions"])
+
+
+async def test_a_card_is_lent_only_where_its_owner_put_it(
+    api: Api, users: Users, dataset: tuple[dict[str, str], str]
+) -> None:
+    """A VIEWER's clone, shared back to the card's owner and on to a third user, lends
+    nothing; revoking the source share ends access everywhere, old executions included."""
+    owner, dataset_id = dataset
+    viewer, third = await users.create("launderer"), await users.create("third")
+    card = await create_card(api, owner["token"], render("return 'secret'"), [dataset_id])
+    source = (await create_dashboard(api, owner["token"], card_ids=[card]))["id"]
+    viewer_share = await share(api, owner["token"], source, "USER", viewer["id"], "VIEWER")
+    assert await _reads(api, viewer, card, source) == "OK"
+    old_run = (await api.ok(RUN_CARD, {"c": card, "d": source}, token=viewer["token"]))[
+        "executeCard"
+    ]["execution"]["id"]
+
+    clone = (await api.ok(CLONE, {"d": source}, token=viewer["token"]))["cloneDashboard"][
+        "dashboard"
+    ]["id"]
+    await share(api, viewer["token"], clone, "USER", owner["id"], "EDITOR")
+    await share(api, viewer["token"], clone, "USER", third["id"], "VIEWER")
+    for who in (viewer, third):
+        assert await _reads(api, who, card, clone) == "NOT_FOUND"
+        assert await _runs(api, who, card, clone) == "NOT_FOUND"
+        assert await _dashboard_runs(api, who, clone) == 0
+    assert await _dashboard_runs(api, viewer, source) == 1
+
+    # Revoking the source share ends the viewer's access through every path at once.
+    await api.ok(REVOKE, {"id": viewer_share}, token=owner["token"])
+    assert await _reads(api, viewer, card, source) == "NOT_FOUND"
+    assert await _runs(api, viewer, card, source) == "NOT_FOUND"
+    assert await _reads(api, viewer, card, clone) == "NOT_FOUND"
+    old = await api.ok(OLD_RUN, {"id": old_run}, token=viewer["token"])
+    assert old["cardExecution"] == {"id": old_run, "card": None}
+
+    # Only when the card's owner places the card on the copy does the copy lend it.
+    item = {"cardId": card, "x": 0, "y": 0, "w": 6, "h": 2}
+    await api.ok(LAYOUT, {"d": clone, "items": []}, token=owner["token"])
+    await api.ok(LAYOUT, {"d": clone, "items": [item]}, token=owner["token"])
+    assert await _reads(api, third, card, clone) == "OK"
+    assert await _dashboard_runs(api, third, clone) == 1

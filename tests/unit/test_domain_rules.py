@@ -34,3 +34,30 @@ def test_permission_levels_order_and_combine() -> None:
     assert not PermissionLevel.VIEWER.allows(PermissionLevel.EDITOR)
     assert highest([None, PermissionLevel.VIEWER, PermissionLevel.EDITOR]) is PermissionLevel.EDITOR
     assert highest([None, None]) is None
+
+
+def test_a_card_is_lent_only_where_its_owner_put_it() -> None:
+    from tilegraph.domain.dashboards import Layout, LayoutItem, card_lent
+
+    def lent(dashboard_owner: str, placers: set[str | None], level: PermissionLevel | None) -> bool:
+        return card_lent(
+            card_owner="ann",
+            dashboard_owner=dashboard_owner,
+            placers=placers,
+            card_owner_level=level,
+        )
+
+    assert lent("ann", {"bob"}, PermissionLevel.OWNER)  # her own dashboard
+    assert lent("bob", {"ann"}, PermissionLevel.EDITOR)  # she placed it, still an editor
+    assert not lent("bob", {"ann"}, PermissionLevel.VIEWER)  # demoted since
+    assert not lent("bob", {"ann"}, None)  # her share was revoked
+    assert not lent("bob", {"bob"}, PermissionLevel.EDITOR)  # bob's copy, shared back to her
+    assert not lent("bob", {None}, PermissionLevel.EDITOR)  # placed before anyone was recorded
+
+    kept = Layout(items=(LayoutItem("card_a", 0, 0, 6, 2, "ann"),))
+    edited = Layout(items=(LayoutItem("card_a", 6, 0, 6, 2), LayoutItem("card_b", 0, 2, 6, 2)))
+    saved = edited.placed_by("bob", kept)
+    assert [i.added_by for i in saved.items] == ["ann", "bob"]
+    assert saved.placers_of("card_a") == {"ann"}
+    assert {i.added_by for i in kept.placed_by("bob").items} == {"bob"}  # a copy is bob's
+    assert LayoutItem.from_item(saved.items[1].to_item()) == saved.items[1]

@@ -32,14 +32,30 @@ class LayoutItem:
     y: int
     w: int
     h: int
+    # Who put the card here: a card is lent only where its owner placed it (card_lent).
+    added_by: str | None = None
 
     def to_item(self) -> dict[str, Any]:
-        return {"card_id": self.card_id, "x": self.x, "y": self.y, "w": self.w, "h": self.h}
+        item: dict[str, Any] = {
+            "card_id": self.card_id,
+            "x": self.x,
+            "y": self.y,
+            "w": self.w,
+            "h": self.h,
+        }
+        if self.added_by is not None:
+            item["added_by"] = self.added_by
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LayoutItem:
         return cls(
-            str(item["card_id"]), int(item["x"]), int(item["y"]), int(item["w"]), int(item["h"])
+            str(item["card_id"]),
+            int(item["x"]),
+            int(item["y"]),
+            int(item["w"]),
+            int(item["h"]),
+            item.get("added_by"),
         )
 
 
@@ -52,6 +68,18 @@ class Layout:
     @property
     def card_ids(self) -> list[str]:
         return list(dict.fromkeys(item.card_id for item in self.items))
+
+    def placers_of(self, card_id: str) -> set[str | None]:
+        return {item.added_by for item in self.items if item.card_id == card_id}
+
+    def placed_by(self, caller: str, current: Layout | None = None) -> Layout:
+        """This layout as `caller` saves it: a card already in `current` keeps who placed
+        it there; every other card counts as placed by the caller."""
+        kept: dict[str, str | None] = {}
+        for item in current.items if current else ():
+            kept.setdefault(item.card_id, item.added_by)
+        items = tuple(replace(item, added_by=kept.get(item.card_id, caller)) for item in self.items)
+        return replace(self, items=items)
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -250,3 +278,23 @@ def standing_of(
         elif share.target_type is ShareTargetType.GROUP and share.target_id in groups:
             via.append(share.permission)
     return Standing(owner_id == user_id, direct, tuple(via))
+
+
+def card_lent(
+    *,
+    card_owner: str,
+    dashboard_owner: str,
+    placers: set[str | None],
+    card_owner_level: PermissionLevel | None,
+) -> bool:
+    """Whether a dashboard lends a card to the people it is shared with: only where the
+    card's owner put it. That is their own dashboard, or one where they placed the card
+    themselves and still hold EDITOR. A share granted to the card's owner, or a copy made
+    by anyone else, lends nothing of theirs."""
+    if card_owner == dashboard_owner:
+        return True
+    return (
+        card_owner in placers
+        and card_owner_level is not None
+        and card_owner_level.allows(PermissionLevel.EDITOR)
+    )

@@ -12,6 +12,7 @@ from tilegraph.domain.dashboards import (
     DashboardRecord,
     FilterViewRecord,
     ShareRecord,
+    card_lent,
     resolve_level,
     standing_of,
 )
@@ -105,16 +106,16 @@ class DashboardAccess:
     async def card_on_dashboard(
         self, principal: Principal, card: CardRecord, dashboard: DashboardRecord
     ) -> bool:
-        """A dashboard lends its cards to its VIEWERs, when the card is in its layout and
-        the card's owner may publish there (owns or edits the dashboard) — so a copy of a
-        dashboard by someone else never lends cards the source did not."""
+        """A dashboard lends a card in its layout to whoever may see the dashboard, when
+        the card's owner put it there (domain.dashboards.card_lent)."""
         if card.id not in dashboard.layout.card_ids:
             return False
         caller, publisher = await asyncio.gather(
             self.level_on(principal.user_id, dashboard), self.level_on(card.owner_id, dashboard)
         )
-        return (
-            caller is not None
-            and publisher is not None
-            and publisher.allows(PermissionLevel.EDITOR)
+        return caller is not None and card_lent(
+            card_owner=card.owner_id,
+            dashboard_owner=dashboard.owner_id,
+            placers=dashboard.layout.placers_of(card.id),
+            card_owner_level=publisher,
         )

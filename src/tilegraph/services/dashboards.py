@@ -127,7 +127,7 @@ class DashboardService:
         layout: Layout | None,
         filters: list[FilterDefinition] | None,
     ) -> DashboardRecord:
-        layout = check_layout(layout or Layout())
+        layout = check_layout(layout or Layout()).placed_by(principal.user_id)
         await self._check_layout_cards(principal, layout, None)
         now = utcnow()
         record = DashboardRecord(
@@ -172,7 +172,7 @@ class DashboardService:
         if layout is not None:
             check_layout(layout)
             await self._check_layout_cards(principal, layout, dashboard)
-            changes["layout"] = layout.to_item()
+            changes["layout"] = layout.placed_by(principal.user_id, dashboard.layout).to_item()
         if filters is not None:
             changes["filters"] = [f.to_item() for f in check_filters(filters)]
         if default_view_id is not None:
@@ -209,7 +209,8 @@ class DashboardService:
             owner_id=principal.user_id,
             name=check_name(name) if name else check_name(f"{source.name} (Copy)"),
             description=source.description,
-            layout=source.layout,
+            # The copy is the cloner's layout: it lends nobody else's cards (card_lent).
+            layout=source.layout.placed_by(principal.user_id),
             filters=source.filters,
             created_at=now,
             updated_at=now,

@@ -117,9 +117,16 @@ class CardExecution(Execution):
 
     @strawberry.field
     async def card(self, info: Info) -> Card | None:
+        """The card, while the caller may still read it: the run's owner may have reached
+        it through a dashboard whose share has since been revoked."""
         if not self.record.card_id:
             return None
-        return Card.maybe(await info.context.loaders.cards.load(self.record.card_id))
+        ctx = info.context
+        card = await ctx.loaders.cards.load(self.record.card_id)
+        readable = card is not None and await ctx.services.cards.readable(
+            ctx.principal, card, self.record.dashboard_id, ctx.access
+        )
+        return Card.from_record(card) if card is not None and readable else None
 
 
 @strawberry.input
