@@ -55,9 +55,16 @@ class World:
     spare_share: str
 
 
-def expected(level: str | None, needed: str) -> str:
+# Raw material (code, rows, source) is the card's and dataset's owner's only, whatever the
+# caller's level on the dashboard.
+CARD_OWNER = "CARD_OWNER"
+
+
+def expected(level: str | None, needed: str, *, owns_card: bool) -> str:
     if level is None:
         return "NOT_FOUND"
+    if needed == CARD_OWNER:
+        return "OK" if owns_card else "FORBIDDEN"
     return "OK" if RANK[level] >= RANK[needed] else "FORBIDDEN"
 
 
@@ -262,6 +269,27 @@ OPERATIONS: list[Operation] = [
             "card",
         ),
     ),
+    *(
+        (
+            f"read {what} via dashboard",
+            CARD_OWNER,
+            lambda w, selection=selection: _call(
+                w,
+                "query($c: ID!, $d: ID!) { card(id: $c, dashboardId: $d) { id "
+                + selection
+                + " } }",
+                {"c": w.card_id, "d": w.dashboard_id},
+                "card",
+            ),
+        )
+        for what, selection in [
+            ("card code", "code"),
+            ("dataset rows", "datasets { preview(limit: 5) { totalRows } }"),
+            ("dataset values", 'datasets { columnValues(column: "region") }'),
+            ("dataset source", "datasets { sourceConfig }"),
+        ]
+    ),
+    ("read filter values", "VIEWER", lambda w: _filter_values(w)),
     (
         "execute dashboard",
         "VIEWER",
@@ -305,6 +333,19 @@ async def _chat(w: World) -> str:
     if events and events[0].get("errors"):
         return str(events[0]["errors"][0]["extensions"]["code"])
     return "OK" if events[-1]["data"]["dashboardChat"]["type"] == "DONE" else "NULL"
+
+
+async def _filter_values(w: World) -> str:
+    """The filter's options, as the dashboard's cards show them, for VIEWERs and more."""
+    response = await w.api.post(
+        "query($id: ID!) { dashboard(id: $id) { filters { values } } }",
+        {"id": w.dashboard_id},
+        token=w.caller["token"],
+    )
+    if response.errors:
+        return str(response.code)
+    values = response.data["dashboard"]["filters"][0]["values"]
+    return "OK" if values == ["a", "b"] else f"values {values}"
 
 
 async def _new_share(w: World) -> str:
@@ -370,7 +411,7 @@ async def test_permission_matrix(
     mismatches = []
     for name, needed, run in OPERATIONS:
         got = await run(world)
-        want = expected(level, needed)
+        want = expected(level, needed, owns_card=relation == "owner")
         if got != want:
             mismatches.append(f"{name}: expected {want}, got {got}")
     assert mismatches == [], f"{relation} (level {level}):\n" + "\n".join(mismatches)

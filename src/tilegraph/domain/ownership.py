@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from tilegraph.domain.errors import BadUserInput, NotFound
+from tilegraph.domain.errors import BadUserInput, Forbidden, NotFound
 from tilegraph.domain.users import Principal
 
 
@@ -38,3 +38,10 @@ def all_owned(
     if len(ids) != len(set(ids)):
         raise BadUserInput(f"A {what} is listed twice", field=field)
     return [owned(found.get(i), principal, f"{what}: {i}", field=field) for i in ids]
+
+
+def only_owner(record: Owned, principal: Principal, what: str) -> None:
+    """Raw material (a card's code, a dataset's rows and source) stays with its owner:
+    anyone a dashboard lends the object to gets FORBIDDEN, however they reached it."""
+    if record.owner_id != principal.user_id:
+        raise Forbidden(f"Only its owner may read {what}")

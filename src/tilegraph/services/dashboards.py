@@ -21,10 +21,12 @@ from tilegraph.domain.errors import BadUserInput, Conflict, RateLimited
 from tilegraph.domain.filters import ColumnFilter
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.paging import check_first
+from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
+from tilegraph.services.datasets import DatasetService
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
@@ -49,10 +51,12 @@ class DashboardService:
         self,
         dashboards: DashboardRepository,
         cards: CardService,
+        datasets: DatasetService,
         queue_limit: QueueLimit,
     ) -> None:
         self.dashboards = dashboards
         self.cards = cards
+        self.datasets = datasets
         self.queue_limit = queue_limit
 
     # ------------------------------------------------------------------ reading
@@ -102,6 +106,24 @@ class DashboardService:
             ):
                 visible.append(card)
         return visible
+
+    async def filter_values(
+        self,
+        principal: Principal,
+        access: DashboardAccess,
+        dashboard_id: str,
+        column: str,
+        *,
+        search: str | None,
+        limit: int,
+    ) -> list[str]:
+        """A filter's options for this caller: the column's values in the datasets of the
+        cards the dashboard lends them, never anything else of the owner's."""
+        dashboard = await access.require(principal, dashboard_id, PermissionLevel.VIEWER)
+        cards = await self.visible_cards(principal, dashboard, access)
+        ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
+        datasets = [d for d in await access.loaders.datasets.load_many(ids) if d is not None]
+        return await self.datasets.values_across(datasets, column, search, limit)
 
     # ------------------------------------------------------------------ changing
 

@@ -140,6 +140,16 @@ class DatasetService:
             self.parquet.column_values, record.data_prefix(), column, search or None, limit
         )
 
+    async def values_across(
+        self, records: list[DatasetRecord], column: str, search: str | None, limit: int
+    ) -> list[str]:
+        """Distinct values of `column` in every dataset that has it, merged and sorted."""
+        having = [r for r in records if column in {c.name for c in r.columns}]
+        found = await asyncio.gather(
+            *(self.column_values(r, column, search, limit) for r in having)
+        )
+        return sorted({value for values in found for value in values})[:limit]
+
     # ------------------------------------------------------------------ creating
 
     async def upload(

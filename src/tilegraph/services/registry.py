@@ -135,7 +135,7 @@ class Services:
             return [f"card {c.name!r} ({c.id})" for c in using]
 
         datasets.usage_checks.append(cards_using)
-        dashboards = DashboardService(repos.dashboards, cards, card_queue_limit)
+        dashboards = DashboardService(repos.dashboards, cards, datasets, card_queue_limit)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         transforms = TransformService(settings, repos.transforms, repos.datasets, queue, events)

@@ -10,6 +10,7 @@ import strawberry
 from tilegraph.context import Info
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRecord
 from tilegraph.domain.filters import ColumnFilter
+from tilegraph.domain.ownership import only_owner
 from tilegraph.schema.enums import CardType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
@@ -25,7 +26,6 @@ class Card(Node):
     name: str
     description: str | None
     type: CardType
-    code: str
     params: JSON | None
     used_columns: list[str]
     filter_applicable: list[str]
@@ -40,7 +40,6 @@ class Card(Node):
             name=record.name,
             description=record.description,
             type=record.type,
-            code=record.code,
             params=JSON(record.params) if record.params is not None else None,
             used_columns=list(record.used_columns),
             filter_applicable=list(record.filter_applicable),
@@ -52,6 +51,11 @@ class Card(Node):
     @classmethod
     def maybe(cls, record: CardRecord | None) -> Card | None:
         return cls.from_record(record) if record is not None else None
+
+    @field(description="The card's code: its owner's only (FORBIDDEN for anyone else).")
+    def code(self, info: Info) -> str:
+        only_owner(self.record, info.context.principal, "a card's code")
+        return self.record.code
 
     @field(description="The first of `datasets`, the one passed to render() as `dataset`.")
     async def dataset(self, info: Info) -> Dataset | None:

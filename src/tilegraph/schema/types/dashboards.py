@@ -31,7 +31,7 @@ from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.cards import Card, CardExecution, ColumnFilterInput
 from tilegraph.schema.types.datasets import Dataset
 from tilegraph.schema.types.users import Group, User, load_owner, load_user
-from tilegraph.schema.values import given
+from tilegraph.schema.values import given, page_size
 
 
 async def _visible_cards(info: Info, record: DashboardRecord) -> list[Any]:
@@ -64,9 +64,10 @@ class FilterDefinition:
     label: str
     multi_select: bool
     options: list[str] | None
+    dashboard_id: strawberry.Private[str]
 
     @classmethod
-    def from_record(cls, record: FilterDefinitionRecord) -> FilterDefinition:
+    def from_record(cls, record: FilterDefinitionRecord, dashboard_id: str) -> FilterDefinition:
         return cls(
             id=strawberry.ID(record.id),
             type=record.type,
@@ -74,6 +75,24 @@ class FilterDefinition:
             label=record.label,
             multi_select=record.multi_select,
             options=list(record.options) if record.options is not None else None,
+            dashboard_id=dashboard_id,
+        )
+
+    @field(
+        description="Distinct values of the filter's column over the datasets of the cards "
+        "the dashboard lends the caller, for the filter's options. VIEWER or more."
+    )
+    async def values(
+        self, info: Info, search: str | None = strawberry.UNSET, limit: int | None = 100
+    ) -> list[str]:
+        ctx = info.context
+        return await ctx.services.dashboards.filter_values(
+            ctx.principal,
+            ctx.access,
+            self.dashboard_id,
+            self.column,
+            search=given(search),
+            limit=page_size(limit, 100),
         )
 
 
@@ -123,7 +142,7 @@ class Dashboard(Node):
 
     @strawberry.field
     def filters(self) -> list[FilterDefinition]:
-        return [FilterDefinition.from_record(f) for f in self.record.filters]
+        return [FilterDefinition.from_record(f, self.record.id) for f in self.record.filters]
 
     @strawberry.field
     async def default_filter_view(self, info: Info) -> FilterView | None:

@@ -11,6 +11,7 @@ from tilegraph.context import Info
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.ownership import only_owner
 from tilegraph.domain.schema_diff import SchemaChange as SchemaChangeRecord
 from tilegraph.schema.enums import (
     ColumnType,
@@ -48,9 +49,6 @@ class Dataset(Node):
     name: str
     description: str | None
     source_type: DatasetSourceType
-    source_config: JSON | None = strawberry.field(
-        description="For S3_CSV: bucket, key, encoding, delimiter. For TRANSFORM: transformId."
-    )
     row_count: int
     column_count: int
     columns: list[Column]
@@ -69,7 +67,6 @@ class Dataset(Node):
             name=record.name,
             description=record.description,
             source_type=record.source_type,
-            source_config=JSON(record.source_config) if record.source_config else None,
             row_count=record.row_count,
             column_count=len(record.columns),
             columns=[
@@ -87,6 +84,14 @@ class Dataset(Node):
     def maybe(cls, record: DatasetRecord | None) -> Dataset | None:
         return cls.from_record(record) if record is not None else None
 
+    @field(
+        description="For S3_CSV: bucket, key, encoding, delimiter. For TRANSFORM: transformId. "
+        "The owner's only (FORBIDDEN for anyone else)."
+    )
+    def source_config(self, info: Info) -> JSON | None:
+        only_owner(self.record, info.context.principal, "a dataset's source")
+        return JSON(self.record.source_config) if self.record.source_config else None
+
     @strawberry.field
     async def owner(self, info: Info) -> User:
         return await load_owner(info, self.record.owner_id)
@@ -102,8 +107,9 @@ class Dataset(Node):
         record = await info.context.loaders.imports.load(self.record.latest_import_id)
         return DatasetImport.maybe(record)
 
-    @strawberry.field
+    @field(description="The first rows: the owner's only (FORBIDDEN for anyone else).")
     async def preview(self, info: Info, limit: int | None = 100) -> DatasetPreview:
+        only_owner(self.record, info.context.principal, "a dataset's rows")
         preview = await info.context.services.datasets.preview(self.record, page_size(limit, 100))
         return DatasetPreview(
             columns=preview.columns,
@@ -112,7 +118,10 @@ class Dataset(Node):
             preview_rows=len(preview.rows),
         )
 
-    @field(description="Distinct non-null values as strings, sorted, for filter options.")
+    @field(
+        description="Distinct non-null values as strings, sorted: the owner's only "
+        "(dashboard readers get filter options from FilterDefinition.values)."
+    )
     async def column_values(
         self,
         info: Info,
@@ -120,6 +129,7 @@ class Dataset(Node):
         search: str | None = strawberry.UNSET,
         limit: int | None = 500,
     ) -> list[str]:
+        only_owner(self.record, info.context.principal, "a dataset's values")
         return await info.context.services.datasets.column_values(
             self.record, column, given(search), page_size(limit, 500)
         )
