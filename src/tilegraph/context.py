@@ -61,6 +61,15 @@ class Context:
         """The caller, from the token read once (per connection on a WebSocket); None when
         there is none or it is not valid (`principal` then says why). Root fields call it
         before they resolve (tilegraph.schema.authentication)."""
+        if self.connection_params is not None:
+            # A socket lives long: every operation asks again who the caller is now (the
+            # answer is shared for a moment by the process's sockets with the same token).
+            try:
+                self._principal = await self.services.rechecks.principal(self.authorization)
+                self._refusal = None
+            except Unauthenticated as refusal:
+                self._principal, self._refusal = None, refusal
+            return self._principal
         if not self._authenticated:
             try:
                 self._principal = await self.services.auth.authenticate(self.authorization)

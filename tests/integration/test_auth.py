@@ -323,3 +323,98 @@ async def test_duplicate_email_is_a_conflict(api: Api, users: Users, admin_token
         token=admin_token,
     )
     assert again.code == "CONFLICT"
+
+
+UPDATE_USER = (
+    "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id role disabled } } }"
+)
+CREATE_ADMIN = 'mutation($e: String!) { createUser(input: {email: $e, name: "N", password: "Admin-Passw0rd!", role: ADMIN}) { user { id } } }'
+
+
+async def _signed_in(api: Api, user: dict[str, str]) -> str:
+    data = await api.ok(LOGIN, {"i": {"email": user["email"], "password": user["password"]}})
+    return str(data["login"]["token"])
+
+
+async def test_a_logout_ends_what_an_open_socket_may_do(api: Api, users: Users) -> None:
+    user = await users.create("socket-logout")
+    token = await _signed_in(api, user)
+    async with api.websocket({"authorization": f"Bearer {token}"}) as session:
+        assert (await session.receive())["type"] == "connection_ack"
+        await api.ok("mutation { logout { ok } }", token=token)
+        op = await session.subscribe(ME)
+        answer = [payload async for payload in session.messages(op)]
+    assert answer[0]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_deleted_users_token_stops_working(api: Api, users: Users, stack: Stack) -> None:
+    from tilegraph.services.registry import Services
+    from tilegraph.settings import Settings
+
+    user = await users.create("deleted")
+    services = await Services.open(Settings.from_env(stack.env))
+    try:
+        await services.db.delete("users", {"id": user["id"]})
+    finally:
+        await services.close()
+    assert (await api.fail(ME, token=user["token"])).code == "UNAUTHENTICATED"
+
+
+async def test_a_demoted_admin_is_a_user_at_once(api: Api, users: Users, admin_token: str) -> None:
+    demoted = await users.create("demoted", role="ADMIN")
+    await api.ok(UPDATE_USER, {"i": {"id": demoted["id"], "role": "USER"}}, token=admin_token)
+    refused = await api.fail(CREATE_ADMIN, {"e": "sneaky@tests.example"}, token=demoted["token"])
+    assert refused.code == "FORBIDDEN"
+    assert (await api.ok(ME, token=demoted["token"]))["me"]["role"] == "USER"
+    audit = await api.ok(
+        "query($id: String!) { auditLogs(filter: {targetId: $id}) { nodes { eventType } } }",
+        {"id": demoted["id"]},
+        token=admin_token,
+    )
+    assert "USER_UPDATED" in {e["eventType"] for e in audit["auditLogs"]["nodes"]}
+
+
+async def test_a_disabled_user_is_refused_until_enabled_again(
+    api: Api, users: Users, admin_token: str
+) -> None:
+    user = await users.create("disabled")
+    data = await api.ok(UPDATE_USER, {"i": {"id": user["id"], "disabled": True}}, token=admin_token)
+    assert data["updateUser"]["user"]["disabled"] is True
+    assert (await api.fail(ME, token=user["token"])).code == "UNAUTHENTICATED"
+    login = {"i": {"email": user["email"], "password": user["password"]}}
+    assert (await api.fail(LOGIN, login)).code == "UNAUTHENTICATED"
+    await api.ok(UPDATE_USER, {"i": {"id": user["id"], "disabled": False}}, token=admin_token)
+    assert (await api.ok(ME, token=await _signed_in(api, user)))["me"]["id"] == user["id"]
+
+
+async def test_an_admin_cannot_lock_themselves_out(api: Api, admin_token: str) -> None:
+    me = (await api.ok(ME, token=admin_token))["me"]
+    for change, field in (({"role": "USER"}, "role"), ({"disabled": True}, "disabled")):
+        refused = await api.fail(UPDATE_USER, {"i": {"id": me["id"], **change}}, token=admin_token)
+        assert refused.code == "BAD_USER_INPUT" and refused.error["extensions"]["field"] == field
+
+
+@pytest.mark.parametrize("how", ["changePassword", "logoutEverywhere"])
+async def test_ending_other_sessions_keeps_the_one_that_asked(
+    api: Api, users: Users, how: str
+) -> None:
+    user = await users.create(f"sessions-{how}")
+    other = await _signed_in(api, user)
+    if how == "changePassword":
+        mutation = 'mutation($p: String!) { changePassword(input: {currentPassword: $p, newPassword: "New-Passw0rd!!"}) { ok } }'
+        await api.ok(mutation, {"p": user["password"]}, token=user["token"])
+    else:
+        await api.ok("mutation { logoutEverywhere { ok } }", token=user["token"])
+    assert (await api.fail(ME, token=other)).code == "UNAUTHENTICATED"
+    assert (await api.ok(ME, token=user["token"]))["me"]["id"] == user["id"]
+
+
+async def test_a_token_living_longer_than_the_server_grants_is_refused(
+    api: Api, users: Users, stack: Stack
+) -> None:
+    user = await users.create("long-lived")
+    now = int(time.time())
+    forever = _forge(stack, sub=user["id"], role="USER", iat=now, exp=now + 100 * 365 * 86400)
+    assert (await api.fail(ME, token=forever)).code == "UNAUTHENTICATED"
+    fair = _forge(stack, sub=user["id"], role="USER", iat=now, exp=now + 600)
+    assert (await api.ok(ME, token=fair))["me"]["id"] == user["id"]

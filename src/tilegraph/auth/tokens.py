@@ -30,6 +30,11 @@ class TokenClaims:
     role: Role
     jti: str
     expires_at: int
+    epoch: int = 0  # the user's session epoch when it was issued
+
+
+# Clock skew allowed between the issuer and this server when checking a token's lifetime.
+LIFETIME_SLACK_SECONDS = 60
 
 
 class TokenService:
@@ -39,7 +44,7 @@ class TokenService:
         self.audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user_id: str, role: Role) -> IssuedToken:
+    def issue(self, user_id: str, role: Role, epoch: int = 0) -> IssuedToken:
         now = int(time.time())
         jti = secrets.token_urlsafe(16)
         claims = {
@@ -48,6 +53,7 @@ class TokenService:
             "jti": jti,
             "iat": now,
             "exp": now + self.ttl_seconds,
+            "epoch": epoch,
             "iss": self.issuer,
             "aud": self.audience,
         }
@@ -75,11 +81,15 @@ class TokenService:
                     "require_aud": True,
                 },
             )
+            # A correctly signed token may still claim more life than this server grants.
+            if int(claims["exp"]) - int(claims["iat"]) > self.ttl_seconds + LIFETIME_SLACK_SECONDS:
+                raise Unauthenticated(INVALID_TOKEN)
             return TokenClaims(
                 user_id=str(claims["sub"]),
                 role=Role(claims.get("role", Role.USER.value)),
                 jti=str(claims["jti"]),
                 expires_at=int(claims["exp"]),
+                epoch=int(claims.get("epoch", 0)),
             )
         except (JOSEError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise Unauthenticated(INVALID_TOKEN) from exc

@@ -22,10 +22,19 @@ class UserRecord:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    disabled: bool = False
+    # Tokens carry the epoch they were issued in; ending every session bumps it, sparing
+    # the one session that asked (`kept_session`, a token id).
+    session_epoch: int = 0
+    kept_session: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    def accepts(self, *, epoch: int, jti: str) -> bool:
+        """Whether a token of this user (issued in `epoch`, with id `jti`) still stands."""
+        return not self.disabled and (epoch == self.session_epoch or jti == self.kept_session)
 
 
 @dataclass(frozen=True)

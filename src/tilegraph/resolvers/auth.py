@@ -35,6 +35,12 @@ async def logout(info: Info) -> OkPayload:
     return OkPayload(ok=True)
 
 
+async def logout_everywhere(info: Info) -> OkPayload:
+    ctx = info.context
+    await ctx.services.auth.logout_everywhere(ctx.principal, request_id=ctx.request_id)
+    return OkPayload(ok=True)
+
+
 async def change_password(info: Info, input: ChangePasswordInput) -> OkPayload:
     principal = info.context.principal
     await info.context.services.auth.change_password(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tilegraph.context import Info
-from tilegraph.schema.types.auth import CreateUserInput, UserPayload
+from tilegraph.schema.types.auth import CreateUserInput, UpdateUserInput, UserPayload
 from tilegraph.schema.types.users import User
-from tilegraph.schema.values import page_size
+from tilegraph.schema.values import given, page_size
 
 
 async def users(info: Info, query: str, limit: int | None = 20) -> list[User]:
@@ -16,5 +16,18 @@ async def users(info: Info, query: str, limit: int | None = 20) -> list[User]:
 async def create_user(info: Info, input: CreateUserInput) -> UserPayload:
     record = await info.context.services.users.create(
         input.email, input.name, input.password, input.role
+    )
+    return UserPayload(user=User.from_record(record))
+
+
+async def update_user(info: Info, input: UpdateUserInput) -> UserPayload:
+    ctx = info.context
+    record = await ctx.services.users.update(
+        ctx.principal,
+        str(input.id),
+        name=given(input.name),
+        role=given(input.role),
+        disabled=given(input.disabled),
+        request_id=ctx.request_id,
     )
     return UserPayload(user=User.from_record(record))

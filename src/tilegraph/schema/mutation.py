@@ -24,8 +24,21 @@ class Mutation:
     logout = strawberry.field(
         resolver=auth_r.logout, description="Revokes the token the request was made with."
     )
-    change_password = strawberry.field(resolver=auth_r.change_password)
+    change_password = strawberry.field(
+        resolver=auth_r.change_password,
+        description="Changes the caller's password and ends every other session of theirs.",
+    )
+    logout_everywhere = strawberry.field(
+        resolver=auth_r.logout_everywhere,
+        description="Ends every session of the caller but the one making this request.",
+    )
     create_user = strawberry.field(resolver=users_r.create_user, extensions=admin_only())
+    update_user = strawberry.field(
+        resolver=users_r.update_user,
+        extensions=admin_only(),
+        description="Renames, changes the role of, disables or enables an account; it holds "
+        "from the user's very next request, tokens already issued included.",
+    )
 
     create_group = strawberry.field(resolver=groups_r.create_group, extensions=admin_only())
     update_group = strawberry.field(resolver=groups_r.update_group, extensions=admin_only())

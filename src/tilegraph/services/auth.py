@@ -51,6 +51,8 @@ class AuthService:
         self.audit = audit
         # Called with the principal whose token was just revoked (e.g. to drop cached checks).
         self.on_logout: list[Callable[[Principal], None]] = []
+        # Called with the id of a user whose sessions, role or state changed.
+        self.on_user_changed: list[Callable[[str], None]] = []
 
     async def login(
         self, email: str, password: str, *, ip: str, request_id: str | None
@@ -80,7 +82,17 @@ class AuthService:
                 request_id=request_id,
             )
             raise Unauthenticated(BAD_CREDENTIALS)
-        issued = self.tokens.issue(user.id, user.role)
+        if user.disabled:
+            await self.audit.record(
+                AuditEventType.USER_LOGIN_FAILED,
+                user_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                details={"ip": ip, "reason": "disabled"},
+                request_id=request_id,
+            )
+            raise Unauthenticated(BAD_CREDENTIALS)
+        issued = self.tokens.issue(user.id, user.role, user.session_epoch)
         await self.audit.record(
             AuditEventType.USER_LOGIN,
             user_id=user.id,
@@ -101,7 +113,12 @@ class AuthService:
         claims = self.tokens.verify(token.strip())
         if await self.denylist.is_revoked(claims.jti):
             raise Unauthenticated(INVALID_TOKEN)
-        return Principal(claims.user_id, claims.role, claims.jti, claims.expires_at)
+        # Who the caller is now, not when the token was made: deleted, disabled, demoted,
+        # or signed out everywhere since.
+        user = await self.users.get(claims.user_id)
+        if user is None or not user.accepts(epoch=claims.epoch, jti=claims.jti):
+            raise Unauthenticated(INVALID_TOKEN)
+        return Principal(user.id, user.role, claims.jti, claims.expires_at)
 
     async def logout(self, principal: Principal, *, request_id: str | None) -> None:
         await self.denylist.revoke(principal.jti, principal.expires_at)
@@ -123,7 +140,40 @@ class AuthService:
             raise BadUserInput("The current password is wrong", field="currentPassword")
         check_password_policy(new, field="newPassword")
         new_hash = await self.hasher.hash(new)
+        await self._end_other_sessions(principal, user, {"password_hash": new_hash})
+
+    async def logout_everywhere(self, principal: Principal, *, request_id: str | None) -> None:
+        """Every session of the caller ends but the one making the request."""
+        user = await self.users.get(principal.user_id)
+        if user is None:
+            raise Unauthenticated(INVALID_TOKEN)
+        await self._end_other_sessions(principal, user, {})
+        await self.audit.record(
+            AuditEventType.USER_LOGOUT,
+            user_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            details={"everywhere": True},
+            request_id=request_id,
+        )
+
+    async def _end_other_sessions(
+        self, principal: Principal, user: UserRecord, changes: dict[str, object]
+    ) -> None:
         try:
-            await self.users.set_password(user.id, new_hash, to_iso(utcnow()), user.version)
+            await self.users.update(
+                user,
+                {
+                    **changes,
+                    "session_epoch": user.session_epoch + 1,
+                    "kept_session": principal.jti,
+                    "updated_at": to_iso(utcnow()),
+                },
+            )
         except ConditionFailed as exc:
             raise Conflict("The account changed meanwhile; try again") from exc
+        self.user_changed(user.id)
+
+    def user_changed(self, user_id: str) -> None:
+        for forget in self.on_user_changed:
+            forget(user_id)

@@ -107,6 +107,11 @@ class SharedChecks:
         for the same user."""
         return await self._access.get((principal.user_id, principal.role, object_id), check)
 
+    def forget_user(self, user_id: str) -> None:
+        """After a change to the user here (role, disabled, sessions ended): at once."""
+        self._identities.forget(lambda _, known: known is not None and known.user_id == user_id)
+        self._access.forget(lambda key, _: key[0] == user_id)
+
     def forget_token(self, principal: Principal) -> None:
         """After a logout here: that token's next check reads the denylist again."""
         self._identities.forget(lambda _, known: known is not None and known.jti == principal.jti)

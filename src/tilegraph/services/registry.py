@@ -148,6 +148,7 @@ class Services:
         auth = AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder)
         rechecks = SharedChecks(auth, settings.recheck_seconds)
         auth.on_logout.append(rechecks.forget_token)
+        auth.on_user_changed.append(rechecks.forget_user)
         return cls(
             settings=settings,
             aws=aws,
@@ -157,7 +158,7 @@ class Services:
             audit_recorder=recorder,
             auth=auth,
             rechecks=rechecks,
-            users=UserService(repos.users, hasher),
+            users=UserService(repos.users, hasher, auth, recorder),
             groups=groups,
             audit=AuditService(repos.audit),
             objects=objects,

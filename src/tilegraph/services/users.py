@@ -2,22 +2,78 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.passwords import PasswordHasher
-from tilegraph.domain.clock import utcnow
-from tilegraph.domain.errors import BadUserInput, Conflict
+from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.clock import to_iso, utcnow
+from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
 from tilegraph.domain.ids import new_id
-from tilegraph.domain.users import Role, UserRecord
+from tilegraph.domain.users import Principal, Role, UserRecord
 from tilegraph.domain.validation import check_email, check_name
-from tilegraph.services.auth import check_password_policy
+from tilegraph.services.auth import AuthService, check_password_policy
+from tilegraph.store.dynamo import ConditionFailed
 from tilegraph.store.users import EmailTaken, UserRepository
 
 MAX_SEARCH_RESULTS = 100
 
 
 class UserService:
-    def __init__(self, users: UserRepository, hasher: PasswordHasher) -> None:
+    def __init__(
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        auth: AuthService,
+        audit: AuditRecorder,
+    ) -> None:
         self.users = users
         self.hasher = hasher
+        self.auth = auth
+        self.audit = audit
+
+    async def update(
+        self,
+        admin: Principal,
+        user_id: str,
+        *,
+        name: str | None,
+        role: Role | None,
+        disabled: bool | None,
+        request_id: str | None,
+    ) -> UserRecord:
+        """An admin's change to an account; it holds from the user's next request on, for
+        every token already issued (the role and state are read at every request)."""
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user", field="id")
+        if user.id == admin.user_id and role not in (None, user.role):
+            raise BadUserInput("You cannot change your own role", field="role")
+        if user.id == admin.user_id and disabled:
+            raise BadUserInput("You cannot disable your own account", field="disabled")
+        changes: dict[str, Any] = {}
+        if name is not None and name != user.name:
+            changes["name"] = check_name(name)
+        if role is not None and role is not user.role:
+            changes["role"] = role.value
+        if disabled is not None and disabled != user.disabled:
+            changes["disabled"] = disabled
+        if not changes:
+            return user
+        try:
+            updated = await self.users.update(user, {**changes, "updated_at": to_iso(utcnow())})
+        except ConditionFailed as exc:
+            raise Conflict("The account changed meanwhile; try again") from exc
+        self.auth.user_changed(user.id)
+        await self.audit.record(
+            AuditEventType.USER_UPDATED,
+            user_id=admin.user_id,
+            target_type="user",
+            target_id=user.id,
+            details={"changed": sorted(changes)},
+            request_id=request_id,
+        )
+        return updated
 
     async def create(self, email: str, name: str, password: str, role: Role) -> UserRecord:
         email = check_email(email)

@@ -32,6 +32,9 @@ def user_to_item(user: UserRecord) -> dict[str, Any]:
         "created_at": to_iso(user.created_at),
         "updated_at": to_iso(user.updated_at),
         "version": user.version,
+        "disabled": user.disabled,
+        "session_epoch": user.session_epoch,
+        "kept_session": user.kept_session,
     }
 
 
@@ -45,6 +48,9 @@ def user_from_item(item: dict[str, Any]) -> UserRecord:
         created_at=from_iso(item["created_at"]),
         updated_at=from_iso(item["updated_at"]),
         version=int(item.get("version", 1)),
+        disabled=bool(item.get("disabled", False)),
+        session_epoch=int(item.get("session_epoch", 0)),
+        kept_session=item.get("kept_session"),
     )
 
 
@@ -104,14 +110,10 @@ class UserRepository:
         )
         return [user_from_item(i) for i in items]
 
-    async def set_password(
-        self, user_id: str, password_hash: str, updated_at: str, expected_version: int
-    ) -> UserRecord:
+    async def update(self, user: UserRecord, changes: dict[str, Any]) -> UserRecord:
+        """Conditional on the version read (ConditionFailed when someone else won)."""
         item = await self.db.update(
-            TABLE,
-            {"id": user_id},
-            set_values={"password_hash": password_hash, "updated_at": updated_at},
-            expected_version=expected_version,
+            TABLE, {"id": user.id}, set_values=changes, expected_version=user.version
         )
         return user_from_item(item)
 

@@ -37,6 +37,17 @@ class CreateUserInput:
     role: Role = Role.USER
 
 
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    role: Role | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Takes effect on the user's very next request, tokens already issued included.",
+    )
+    disabled: bool | None = strawberry.UNSET
+
+
 @strawberry.type
 class UserPayload:
     user: User

@@ -21,6 +21,10 @@ class User(Node):
     name: str
     role: Role
     created_at: datetime
+    disabled: bool = strawberry.field(
+        description="A disabled user cannot sign in, and every token of theirs stops working "
+        "at once."
+    )
 
     @classmethod
     def from_record(cls, record: UserRecord) -> User:
@@ -30,6 +34,7 @@ class User(Node):
             name=record.name,
             role=record.role,
             created_at=record.created_at,
+            disabled=record.disabled,
         )
 
     @classmethod
