@@ -72,9 +72,12 @@ class Context:
             return self._principal
         if not self._authenticated:
             try:
-                self._principal = await self.services.auth.authenticate(self.authorization)
+                identified = await self.services.auth.identify(self.authorization)
             except Unauthenticated as refusal:
-                self._principal, self._refusal = None, refusal
+                identified, self._refusal = None, refusal
+            if identified is not None:
+                self._principal, user = identified
+                self.loaders.users.prime(user.id, user)  # `me` and owners need no second read
             self._authenticated = True
         return self._principal
 

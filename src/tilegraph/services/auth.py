@@ -105,6 +105,12 @@ class AuthService:
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """The principal for an `Authorization: Bearer …` value; None when there is none."""
+        identified = await self.identify(authorization)
+        return identified[0] if identified else None
+
+    async def identify(self, authorization: str | None) -> tuple[Principal, UserRecord] | None:
+        """The principal and the user record it was checked against (a request reuses the
+        record instead of reading the user again)."""
         if not authorization:
             return None
         scheme, _, token = authorization.strip().partition(" ")
@@ -118,7 +124,7 @@ class AuthService:
         user = await self.users.get(claims.user_id)
         if user is None or not user.accepts(epoch=claims.epoch, jti=claims.jti):
             raise Unauthenticated(INVALID_TOKEN)
-        return Principal(user.id, user.role, claims.jti, claims.expires_at)
+        return Principal(user.id, user.role, claims.jti, claims.expires_at), user
 
     async def logout(self, principal: Principal, *, request_id: str | None) -> None:
         await self.denylist.revoke(principal.jti, principal.expires_at)
