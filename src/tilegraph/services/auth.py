@@ -71,27 +71,28 @@ class AuthService:
             raise RateLimited("Too many failed logins; try again in a minute")
         user = await self.users.get_by_email(email_key) if email_key else None
         matched = await self.hasher.verify(password, user.password_hash if user else None)
-        if user is None or not matched:
-            await self.throttle.record_failure(email_key, ip)
+        refusal = (
+            "unknown_email"
+            if user is None
+            else "bad_password"
+            if not matched
+            else "disabled"
+            if user.disabled
+            else None
+        )
+        if refusal is not None:
+            if refusal != "disabled":  # the right password of a disabled account is no attack
+                await self.throttle.record_failure(email_key, ip)
             await self.audit.record(
                 AuditEventType.USER_LOGIN_FAILED,
                 user_id=user.id if user else None,
                 target_type="user" if user else "email",
                 target_id=user.id if user else email_key,
-                details={"ip": ip, "reason": "bad_password" if user else "unknown_email"},
+                details={"ip": ip, "reason": refusal},
                 request_id=request_id,
             )
             raise Unauthenticated(BAD_CREDENTIALS)
-        if user.disabled:
-            await self.audit.record(
-                AuditEventType.USER_LOGIN_FAILED,
-                user_id=user.id,
-                target_type="user",
-                target_id=user.id,
-                details={"ip": ip, "reason": "disabled"},
-                request_id=request_id,
-            )
-            raise Unauthenticated(BAD_CREDENTIALS)
+        assert user is not None
         issued = self.tokens.issue(user.id, user.role, user.session_epoch)
         await self.audit.record(
             AuditEventType.USER_LOGIN,
