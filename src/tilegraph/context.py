@@ -58,9 +58,9 @@ class Context:
         return self.loaders
 
     async def authenticate(self) -> Principal | None:
-        """The caller, from the token read once (per connection on a WebSocket); None when
-        there is none or it is not valid (`principal` then says why). Root fields call it
-        before they resolve (tilegraph.schema.authentication)."""
+        """The caller, from the token checked once per request (on a WebSocket, at every
+        operation); None when there is none or it is not valid (`principal` then says why).
+        Root fields call it before they resolve (tilegraph.schema.authentication)."""
         if self.connection_params is not None:
             # A socket lives long: every operation asks again who the caller is now (the
             # answer is shared for a moment by the process's sockets with the same token).

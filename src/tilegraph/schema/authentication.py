@@ -1,7 +1,8 @@
 """Every root field needs a signed-in caller, except the few in PUBLIC_FIELDS: one field
-extension, applied to the root types when the schema is built, reads the token once per
-request (per connection on a WebSocket) before the field resolves. Resolvers and the fields
-below them then read the caller as `info.context.principal`, and none checks it itself."""
+extension, applied to the root types when the schema is built, checks the token once per
+request (on a WebSocket, again for every operation) before the field resolves. Resolvers
+and the fields below them then read the caller as `info.context.principal`, and none
+checks it itself."""
 
 from __future__ import annotations
 
