@@ -15,6 +15,7 @@ from tests.support.client import Api
 from tests.support.datasets import FOLLOW, csv_bytes, upload
 from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
+from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.events.bus import EventBus
 from tilegraph.services.registry import Services
@@ -158,20 +159,27 @@ async def test_a_transform_run_is_located_once_then_written_directly(stack: Stac
     try:
         runs = services.repos.transforms.runs
         run_id = f"tex_keys{secrets.token_hex(4)}"
+        # Fresh times, so the session worker's sweeper takes it for neither a lost run nor a
+        # queued one whose job vanished while this test holds it.
+        now = to_iso(utcnow())
         item = {
             "transform_id": f"tf_keys{secrets.token_hex(4)}",
-            "started": f"2026-01-01T00:00:00+00:00#{run_id}",
+            "started": f"{now}#{run_id}",
             "id": run_id,
             "owner_id": "usr_keys",
             "status": "QUEUED",
-            "queued_at": "2026-01-01T00:00:00+00:00",
+            "triggered_by": "MANUAL",
+            "queued_at": now,
         }
         await runs.create(item)
         counter = RequestCounter()
         token = counter.bind()
         try:
             running = await runs.transition(
-                run_id, allowed_from=[ExecutionStatus.QUEUED], to=ExecutionStatus.RUNNING
+                run_id,
+                allowed_from=[ExecutionStatus.QUEUED],
+                to=ExecutionStatus.RUNNING,
+                values={"started_at": now, "heartbeat_at": now},
             )
             assert running is not None and running["status"] == "RUNNING"
             assert await runs.heartbeat(run_id)
@@ -192,5 +200,8 @@ async def test_a_transform_run_is_located_once_then_written_directly(stack: Stac
             assert counter.dynamodb == 3  # the lookup, then two writes
         finally:
             await other.close()
+        await runs.transition(  # out of the sweeper's way for good
+            run_id, allowed_from=[ExecutionStatus.RUNNING], to=ExecutionStatus.CANCELLED
+        )
     finally:
         await services.close()
