@@ -94,14 +94,7 @@ class AuthService:
             raise Unauthenticated(BAD_CREDENTIALS)
         assert user is not None
         issued = self.tokens.issue(user.id, user.role, user.session_epoch)
-        await self.audit.record(
-            AuditEventType.USER_LOGIN,
-            user_id=user.id,
-            target_type="user",
-            target_id=user.id,
-            details={"ip": ip},
-            request_id=request_id,
-        )
+        await self._audit_own(AuditEventType.USER_LOGIN, user.id, request_id, {"ip": ip})
         return LoginResult(issued, user)
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
@@ -131,18 +124,10 @@ class AuthService:
         await self.denylist.revoke(principal.jti, principal.expires_at)
         for forget in self.on_logout:
             forget(principal)
-        await self.audit.record(
-            AuditEventType.USER_LOGOUT,
-            user_id=principal.user_id,
-            target_type="user",
-            target_id=principal.user_id,
-            request_id=request_id,
-        )
+        await self._audit_own(AuditEventType.USER_LOGOUT, principal.user_id, request_id)
 
     async def change_password(self, principal: Principal, current: str, new: str) -> None:
-        user = await self.users.get(principal.user_id)
-        if user is None:
-            raise Unauthenticated(INVALID_TOKEN)
+        user = await self._caller(principal)
         if not await self.hasher.verify(current, user.password_hash):
             raise BadUserInput("The current password is wrong", field="currentPassword")
         check_password_policy(new, field="newPassword")
@@ -151,16 +136,31 @@ class AuthService:
 
     async def logout_everywhere(self, principal: Principal, *, request_id: str | None) -> None:
         """Every session of the caller ends but the one making the request."""
+        await self._end_other_sessions(principal, await self._caller(principal), {})
+        await self._audit_own(
+            AuditEventType.USER_LOGOUT, principal.user_id, request_id, {"everywhere": True}
+        )
+
+    async def _caller(self, principal: Principal) -> UserRecord:
         user = await self.users.get(principal.user_id)
         if user is None:
             raise Unauthenticated(INVALID_TOKEN)
-        await self._end_other_sessions(principal, user, {})
+        return user
+
+    async def _audit_own(
+        self,
+        event: AuditEventType,
+        user_id: str,
+        request_id: str | None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        """An event of a user's own account, done by that user."""
         await self.audit.record(
-            AuditEventType.USER_LOGOUT,
-            user_id=principal.user_id,
+            event,
+            user_id=user_id,
             target_type="user",
-            target_id=principal.user_id,
-            details={"everywhere": True},
+            target_id=user_id,
+            details=details,
             request_id=request_id,
         )
 
