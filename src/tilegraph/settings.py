@@ -48,6 +48,10 @@ class Settings:
     # Redis: queue, pub/sub, cache, denylist, rate limits.
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "tilegraph:queue"
+    # Card results and dataset summaries only: a Redis run with maxmemory and allkeys-lru,
+    # so results are evicted and never crowd out the queue, events or the token denylist.
+    # Unset: the main Redis (fine for a try-out; production must set it).
+    cache_redis_url: str | None = None
     # Auth.
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_issuer: str = "tilegraph"
@@ -105,7 +109,14 @@ class Settings:
     card_cache_ttl_seconds: int = 3600
     # HTML up to this size travels in a run's final event; larger HTML is read by its key.
     event_inline_html_bytes: int = 1 << 20
+    # Unfinished runs per user: card runs (executeCard, executeDashboard, previews) and manual
+    # transform runs. Scheduled runs are not counted.
     max_queued_cards_per_user: int = 20
+    # Output bytes one user's runs may hold at once between being taken by a worker and
+    # their results being stored: each run reserves its output cap. 0: no budget.
+    max_inflight_output_bytes_per_user: int = 32 << 20
+    # Days the durable S3 copy of a card result is kept (an S3 lifecycle rule).
+    card_result_retention_days: int = 30
     max_code_bytes: int = 256 << 10
     # Transforms and schedules.
     transform_timeout_seconds: float = 300.0
@@ -142,6 +153,11 @@ class Settings:
     def logs_as_json(self) -> bool:
         return not self.is_dev if self.log_json is None else self.log_json
 
+    @property
+    def cache_redis(self) -> str:
+        """Where card results are cached: their own Redis, or the main one by default."""
+        return self.cache_redis_url or self.redis_url
+
     def table_name(self, table: str) -> str:
         return f"{self.table_prefix}{table}"
 
@@ -163,6 +179,8 @@ class Settings:
             raise SettingsError("TILEGRAPH_SANDBOX must be bwrap or process")
         if not 4 <= self.bcrypt_rounds <= 16:
             raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
+        if self.card_result_retention_days < 1:
+            raise SettingsError("TILEGRAPH_CARD_RESULT_RETENTION_DAYS must be at least 1")
         return self
 
     @classmethod

@@ -82,6 +82,9 @@ def test_dev_restart_keeps_a_created_user(stack: Stack, tmp_path: Path) -> None:
     finally:
         assert _stop_dev(first) == 0
     assert (data_dir / "aws-state.pickle").exists()
+    # Card results went to a Redis of their own, bounded and evicting (card_results.py).
+    cache_log = (data_dir / "redis-cache" / "redis.log").read_text()
+    assert "Ready to accept connections" in cache_log
 
     second = _start_dev(data_dir, port, env, second_log)
     try:

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from tests.conftest import Users
-from tests.support.cards import create_card, render, run_card
+from tests.support.cards import create_card, follow_card, render, run_card
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard, new_group
 from tests.support.datasets import csv_bytes, import_and_wait, upload
@@ -278,5 +280,106 @@ async def test_a_shared_recheck_still_ends_the_stream_of_a_revoked_token(
         assert import_id == second
         assert payload["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert [p["data"]["execution"]["status"] for p in by_import[second][:-1]] == ["QUEUED"]
+    finally:
+        await api.close()
+
+
+EXECUTE_CARD = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) {
+  execution { id status } } }"""
+TIMES = """query($id: ID!) { execution(id: $id) { status startedAt finishedAt } }"""
+
+
+def _sleeping(seconds: float, html: str) -> str:
+    return render(f"import time\ntime.sleep({seconds})\nreturn {html!r}")
+
+
+async def _own_deployment(
+    inprocess: InProcess, overrides: dict[str, str]
+) -> tuple[Api, dict[str, str]]:
+    """An API and a worker with 2 sandbox slots on a queue of their own."""
+    env = {
+        "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+        "TILEGRAPH_SANDBOX_SLOTS": "2",
+        **overrides,
+    }
+    server = await inprocess.start_api(env)
+    await inprocess.start_worker(env)
+    return Api(server.url, server.ws_url), env
+
+
+async def _dataset(api: Api, token: str) -> str:
+    uploaded, final = await import_and_wait(api, token, csv_bytes([["a"], [1]]))
+    assert final["status"] == "SUCCEEDED"
+    return str(uploaded["dataset"]["id"])
+
+
+async def _queue(api: Api, token: str, card_id: str, times: int) -> list[str]:
+    return [
+        (await api.ok(EXECUTE_CARD, {"id": card_id}, token=token))["executeCard"]["execution"]["id"]
+        for _ in range(times)
+    ]
+
+
+async def test_one_users_backlog_delays_another_users_run_by_one_run_per_slot_at_most(
+    inprocess: InProcess, users: Users
+) -> None:
+    """X queues 18 cards of 3 s on a worker with 2 slots; Y's trivial card, queued behind
+    them, still ends within 12 s (in arrival order it would wait ~27 s for all of X's)."""
+    api, _ = await _own_deployment(inprocess, {"TILEGRAPH_MAX_QUEUED_CARDS_PER_USER": "40"})
+    x, y = await users.create("backlog"), await users.create("quick")
+    try:
+        slow = await create_card(
+            api, x["token"], _sleeping(3, "slow"), [await _dataset(api, x["token"])]
+        )
+        quick = await create_card(
+            api, y["token"], render("return 'quick'"), [await _dataset(api, y["token"])]
+        )
+        backlog = await _queue(api, x["token"], slow, 18)
+        started = time.monotonic()
+        (run,) = await _queue(api, y["token"], quick, 1)
+        final = (await follow_card(api, y["token"], run))[-1]
+        waited = time.monotonic() - started
+        print(f"Y's card ended {waited:.1f} s after it was queued behind X's 18")
+        assert final["status"] == "SUCCEEDED" and final["result"]["html"] == "quick"
+        assert waited < 12, waited
+        states = [(await api.ok(TIMES, {"id": r}, token=x["token"]))["execution"] for r in backlog]
+        assert sum(s["status"] == "QUEUED" for s in states) >= 10, states  # X still waits
+        for run_id in backlog:
+            await api.ok(CANCEL, {"id": run_id}, token=x["token"])
+    finally:
+        await api.close()
+
+
+async def test_a_users_runs_hold_no_more_output_than_their_budget_at_once(
+    inprocess: InProcess, users: Users
+) -> None:
+    """Each run reserves its output cap (1 MiB) from its user's in-flight budget (1.5 MiB):
+    X's two runs go one after the other though both slots are free, and Y's runs beside."""
+    api, _ = await _own_deployment(
+        inprocess,
+        {
+            "TILEGRAPH_CARD_OUTPUT_MAX_BYTES": str(1 << 20),
+            "TILEGRAPH_MAX_INFLIGHT_OUTPUT_BYTES_PER_USER": str(3 << 19),
+        },
+    )
+    x, y = await users.create("held-x"), await users.create("held-y")
+    try:
+        card_x = await create_card(
+            api, x["token"], _sleeping(1.5, "x"), [await _dataset(api, x["token"])]
+        )
+        card_y = await create_card(
+            api, y["token"], _sleeping(1.5, "y"), [await _dataset(api, y["token"])]
+        )
+        first, second = await _queue(api, x["token"], card_x, 2)
+        (beside,) = await _queue(api, y["token"], card_y, 1)
+        for run_id, owner in ((first, x), (second, x), (beside, y)):
+            assert (await follow_card(api, owner["token"], run_id))[-1]["status"] == "SUCCEEDED"
+        one, two = [
+            (await api.ok(TIMES, {"id": r}, token=x["token"]))["execution"] for r in (first, second)
+        ]
+        other = (await api.ok(TIMES, {"id": beside}, token=y["token"]))["execution"]
+        at = datetime.fromisoformat
+        assert at(two["startedAt"]) >= at(one["finishedAt"]), (one, two)
+        assert at(other["startedAt"]) < at(one["finishedAt"]), (one, other)
     finally:
         await api.close()

@@ -112,7 +112,7 @@ async def test_the_final_event_carries_the_html(
         cache_key = (await services.repos.cards.executions.get(final["id"]) or {})["result"][
             "cache_key"
         ]
-        await services.redis.delete(f"card:cache:{cache_key}")
+        await services.cache_redis.delete(f"card:cache:{cache_key}")
         await services.objects.s3.delete_object(
             Bucket=services.settings.bucket, Key=f"card-results/{cache_key}.html"
         )

@@ -28,11 +28,17 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
+# The test stack's cache Redis: bounded like production's must be (see card_results.py).
+CACHE_REDIS_ARGS = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+
+
 @dataclass
 class RedisServer:
     port: int
     directory: Path
     process: subprocess.Popen[bytes] | None = None
+    # More redis-server options (a cache's maxmemory and eviction policy).
+    options: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -56,6 +62,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.options,
             ],
             dict(os.environ),
             self.directory / "redis.log",
@@ -78,6 +85,7 @@ class Stack:
 
     workdir: Path
     redis: RedisServer
+    cache_redis: RedisServer
     aws_port: int
     env: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -87,6 +95,8 @@ class Stack:
         workdir.mkdir(parents=True, exist_ok=True)
         redis = RedisServer(free_port(), workdir / "redis")
         redis.start()
+        cache_redis = RedisServer(free_port(), workdir / "redis-cache", options=CACHE_REDIS_ARGS)
+        cache_redis.start()
         aws_port = free_port()
         tag = secrets.token_hex(3)
         env = {
@@ -99,6 +109,7 @@ class Stack:
             "TILEGRAPH_BUCKET": f"tilegraph-test-{tag}",
             "TILEGRAPH_INIT_STORE": "1",
             "TILEGRAPH_REDIS_URL": redis.url,
+            "TILEGRAPH_CACHE_REDIS_URL": cache_redis.url,
             "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{tag}",
             "TILEGRAPH_JWT_SECRET": secrets.token_urlsafe(32),
             "TILEGRAPH_BCRYPT_ROUNDS": "4",
@@ -118,7 +129,9 @@ class Stack:
             "TILEGRAPH_TRANSFORM_OUTPUT_MAX_BYTES": str(8 << 20),
             "PYTHONUNBUFFERED": "1",
         }
-        stack = cls(workdir=workdir, redis=redis, aws_port=aws_port, env=env)
+        stack = cls(
+            workdir=workdir, redis=redis, cache_redis=cache_redis, aws_port=aws_port, env=env
+        )
         emulator = stack.spawn(
             [sys.executable, "-m", "tilegraph.local.emulator", "--port", str(aws_port)],
             "aws-emulator",
@@ -179,6 +192,7 @@ class Stack:
         for process in reversed(self.processes):
             stop_process(process, timeout=10)
         self.redis.stop()
+        self.cache_redis.stop()
 
 
 class LoopbackUrls:

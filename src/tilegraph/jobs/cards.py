@@ -106,7 +106,7 @@ class CardRunner:
         """Frees the user's queue slot; records failures in the audit log."""
         services = self.services
         record = execution_from_item(run.item)
-        await services.card_queue_limit.release(record.owner_id, record.id)
+        await services.run_allowance.release(record.owner_id, record.id)
         if record.status is ExecutionStatus.FAILED and record.error is not None:
             await services.audit_recorder.record(
                 AuditEventType.CARD_EXECUTION_FAILED,

@@ -14,6 +14,7 @@ from tilegraph.domain.clock import from_iso, utcnow
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.store.executions import ExecutionTable
+from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.queue import JobQueue
 
 log = structlog.get_logger("tilegraph.sweeper")
@@ -31,6 +32,8 @@ class SweepTarget:
     on_lost: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     # What the job is called with: the execution id, and for card runs the stored plan.
     job_args: Callable[[dict[str, Any]], tuple[Any, ...]] = lambda item: (item["id"],)
+    # Whose turn a sandbox run waits for (None: arq's own line, as for imports).
+    turn: Callable[[dict[str, Any]], FairTurn] | None = None
 
 
 @dataclass
@@ -75,7 +78,10 @@ async def sweep(
                 job_id = item.get("job_id") or item["id"]
                 if await queue.exists(job_id):
                     continue
-                if await queue.enqueue(target.job_function, job_id, *target.job_args(item)):
+                turn = target.turn(item) if target.turn is not None else None
+                if await queue.enqueue(
+                    target.job_function, job_id, *target.job_args(item), turn=turn
+                ):
                     report.requeued += 1
                     log.warning("execution_requeued", execution_id=item["id"])
     return report

@@ -95,6 +95,7 @@ class TransformRunner:
         transform_id = str(item["transform_id"])
         holder = await repo.lock(transform_id, run_id)
         if holder is not None:
+            await self.services.run_allowance.release(str(item["owner_id"]), run_id)
             skipped = await self.table.transition(
                 run_id,
                 allowed_from=[ExecutionStatus.QUEUED],
@@ -110,6 +111,7 @@ class TransformRunner:
         )
         if run is None:
             await repo.unlock(transform_id, run_id)
+            await self.services.run_allowance.release(str(item["owner_id"]), run_id)
             return
         await run_execution(run, self.run, on_finished=self.finished)
 
@@ -201,8 +203,10 @@ class TransformRunner:
 
 async def release_transform(services: Services, item: dict[str, Any]) -> None:
     """After a run ends, however it ended (the sweeper calls this for a lost worker's run):
-    the transform's lock goes, and the outcome is audited."""
+    the transform's lock goes, the owner's place in the run allowance (a manual run's) is
+    given back, and the outcome is audited."""
     await services.repos.transforms.unlock(str(item["transform_id"]), str(item["id"]))
+    await services.run_allowance.release(str(item["owner_id"]), str(item["id"]))
     await record_outcome(services, item)
 
 

@@ -16,9 +16,11 @@ from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
+from tilegraph.jobs.turns import FairWorker
 from tilegraph.logs import configure_logging
 from tilegraph.services.registry import Services, redis_settings
 from tilegraph.settings import Settings
+from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.imports import import_from_item
 
 log = structlog.get_logger("tilegraph.worker")
@@ -51,10 +53,20 @@ async def _startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     sandbox = ctx["sandbox"]
     ctx["services"] = await Services.open(settings)
+    await warn_unbounded_cache(ctx["services"])
     await sandbox.start()
     ctx["cards"] = CardRunner(ctx["services"], sandbox)
     ctx["transforms"] = TransformRunner(ctx["services"], sandbox)
     log.info("worker_started", queue=settings.queue_name, sandbox=settings.sandbox)
+
+
+async def warn_unbounded_cache(services: Services) -> None:
+    try:
+        problem = await services.card_results.bound_problem(services.redis)
+    except Exception:  # Redis not up yet: the problem, if any, is reported next start
+        return
+    if problem is not None:
+        log.warning("card_cache_unbounded", message=problem)
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
@@ -114,9 +126,20 @@ async def plan_reimport(ctx: dict[str, Any], import_item: dict[str, Any]) -> dic
     return await plan_source_schema(ctx["services"], import_from_item(import_item))
 
 
+def card_turn(item: dict[str, Any]) -> FairTurn:
+    """A re-enqueued card run waits in its user's queue, reserving its planned output cap."""
+    plan = item.get("plan")
+    reserve = CardRunPlan.from_item(plan).limits.output_max_bytes if plan else 0
+    return FairTurn(str(item["owner_id"]), reserve)
+
+
+def transform_turn(item: dict[str, Any]) -> FairTurn:
+    return FairTurn(str(item["owner_id"]))
+
+
 def sweep_targets(services: Services) -> list[SweepTarget]:
     async def release_card_slot(item: dict[str, Any]) -> None:
-        await services.card_queue_limit.release(item["owner_id"], item["id"])
+        await services.run_allowance.release(item["owner_id"], item["id"])
 
     async def transform_lost(item: dict[str, Any]) -> None:
         await release_transform(services, item)
@@ -128,12 +151,14 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
             "run_card",
             on_lost=release_card_slot,
             job_args=lambda item: (item["id"], item.get("plan")),
+            turn=card_turn,
         ),
         SweepTarget(
             services.repos.transforms.runs,
             "run_transform",
             channels=transform_run_channels,
             on_lost=transform_lost,
+            turn=transform_turn,
         ),
     ]
 
@@ -158,7 +183,9 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
     sandbox = open_sandbox(settings)
     every = max(1, min(settings.sweeper_interval_seconds, 60))
     tick = max(1, min(settings.schedule_tick_seconds, 60))
-    return Worker(
+    return FairWorker(
+        slots=sandbox.slots,
+        output_budget_bytes=settings.max_inflight_output_bytes_per_user,
         functions=[
             ping,
             func(import_dataset, timeout=settings.import_timeout_seconds, max_tries=3),

@@ -22,6 +22,7 @@ from tilegraph.local.processes import free_port, port_open, stop_process, wait_f
 from tilegraph.settings import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEV_CACHE_MAXMEMORY = "256mb"
 
 
 class DevError(RuntimeError):
@@ -65,13 +66,34 @@ def _redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]]) -> str:
     parsed = urlparse(url)
     if port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
         return url
-    server = shutil.which("redis-server")
-    if server is None:
+    if shutil.which("redis-server") is None:
         raise DevError(
             f"Nothing answers at {url} and redis-server is not installed. Install it "
             "(Debian/Ubuntu: `sudo apt-get install redis-server`) or set TILEGRAPH_REDIS_URL."
         )
-    redis_dir = data_dir / "redis"
+    # The queue, events and the token denylist: kept on disk across restarts.
+    return _start_redis(data_dir / "redis", children, "--appendonly", "yes", "--save", "60 1")
+
+
+def _cache_redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]], main_url: str) -> str:
+    """A Redis of its own for card results, bounded by maxmemory and evicting the least
+    recently used; the main one where redis-server is not installed here."""
+    url = os.environ.get("TILEGRAPH_CACHE_REDIS_URL")
+    if url:
+        return url
+    if shutil.which("redis-server") is None:
+        return main_url
+    return _start_redis(
+        data_dir / "redis-cache",
+        children,
+        *("--appendonly", "no", "--save", ""),
+        *("--maxmemory", DEV_CACHE_MAXMEMORY, "--maxmemory-policy", "allkeys-lru"),
+    )
+
+
+def _start_redis(redis_dir: Path, children: list[subprocess.Popen[bytes]], *options: str) -> str:
+    server = shutil.which("redis-server")
+    assert server is not None
     redis_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = _spawn(
@@ -83,10 +105,7 @@ def _redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]]) -> str:
             str(port),
             "--dir",
             str(redis_dir),
-            "--appendonly",
-            "yes",
-            "--save",
-            "60 1",
+            *options,
             "--logfile",
             str(redis_dir / "redis.log"),
         ],
@@ -169,6 +188,7 @@ def run_dev(options: DevOptions) -> int:
         children.append(emulator)
         wait_for_port("127.0.0.1", aws_port, timeout=60, process=emulator)
         redis_url = _redis_url(data_dir, children)
+        cache_redis_url = _cache_redis_url(data_dir, children, redis_url)
         env = {
             **os.environ,
             "TILEGRAPH_ENV": "dev",
@@ -176,6 +196,7 @@ def run_dev(options: DevOptions) -> int:
             "TILEGRAPH_AWS_ACCESS_KEY_ID": "local",
             "TILEGRAPH_AWS_SECRET_ACCESS_KEY": "local",
             "TILEGRAPH_REDIS_URL": redis_url,
+            "TILEGRAPH_CACHE_REDIS_URL": cache_redis_url,
             "TILEGRAPH_JWT_SECRET": os.environ.get("TILEGRAPH_JWT_SECRET")
             or _read_or_create_secret(data_dir / "jwt-secret"),
             "TILEGRAPH_DATA_DIR": str(data_dir),

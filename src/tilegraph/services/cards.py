@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tilegraph.audit.recorder import AuditRecorder
@@ -18,7 +19,7 @@ from tilegraph.domain.cards import (
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import BadUserInput, Conflict, NotFound, RateLimited
-from tilegraph.domain.executions import ExecutionStatus
+from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
@@ -32,6 +33,7 @@ from tilegraph.store.card_results import CachedCard, CardResults
 from tilegraph.store.cards import CardRepository, execution_event
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
+from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.pagination import Page
 from tilegraph.store.queue import JobQueue
 
@@ -266,7 +268,7 @@ class CardService:
         datasets = await self._own_datasets(principal, dataset_ids)
         plan = self._plan(None, code, datasets, filters, params, True)
         (record,) = await self._admit(
-            principal, [_Admission(None, datasets, plan, ())], dashboard_id=None, batch=False
+            principal, [_Admission(None, datasets, plan, ())], dashboard_id=None, partial=False
         )
         return record
 
@@ -289,7 +291,7 @@ class CardService:
             filters=filters,
             params=params,
             use_cache=use_cache,
-            batch=False,
+            partial=False,
         )
         return record
 
@@ -302,11 +304,12 @@ class CardService:
         filters: list[ColumnFilter],
         params: dict[str, Any] | None,
         use_cache: bool,
-        batch: bool,
+        partial: bool,
     ) -> list[CardExecutionRecord]:
         """Plans and admits runs of the given cards together: one read of all their
         datasets, one cache lookup, one write of the records, one publication. With
-        `batch`, the caller has admitted the whole batch against the queue cap."""
+        `partial`, the runs past the user's allowance end CANCELLED instead of refusing
+        the whole request (see `_take_allowance`)."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
         admissions = []
@@ -320,7 +323,7 @@ class CardService:
             merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
             plan = self._plan(card, card.code, datasets, filters, merged, use_cache)
             admissions.append(_Admission(card, datasets, plan, plan.ignored_filters))
-        return await self._admit(principal, admissions, dashboard_id=dashboard_id, batch=batch)
+        return await self._admit(principal, admissions, dashboard_id=dashboard_id, partial=partial)
 
     async def _admit(
         self,
@@ -328,15 +331,15 @@ class CardService:
         admissions: list[_Admission],
         *,
         dashboard_id: str | None,
-        batch: bool,
+        partial: bool,
     ) -> list[CardExecutionRecord]:
-        """Cache hits and TEXT cards end at once; the rest are queued. QUEUED is published
-        before the job exists, so no worker event can be overtaken by it."""
+        """Cache hits and TEXT cards end at once; the rest are queued, as far as the user's
+        allowance goes. QUEUED is published before the job exists, so no worker event can be
+        overtaken by it."""
         now = utcnow()
         cacheable = [a.plan.cache_key for a in admissions if a.plan and a.plan.cacheable]
         hits = await self.results.lookup_many(cacheable)
         records: list[CardExecutionRecord] = []
-        queued: list[CardExecutionRecord] = []
         for admission in admissions:
             record = CardExecutionRecord(
                 id=new_id("cex"),
@@ -349,9 +352,7 @@ class CardService:
                 plan=admission.plan,
             )
             result = admission.immediate_result(hits)
-            if result is None:
-                queued.append(record)
-            else:
+            if result is not None:
                 record = replace(
                     record,
                     plan=None,  # nothing will execute it: a smaller record to write
@@ -362,30 +363,57 @@ class CardService:
                     result=result,
                 )
             records.append(record)
-        if queued:
-            await self._take_queue_places(principal, queued, batch=batch)
+        waiting = [r for r in records if r.status is ExecutionStatus.QUEUED]
+        if waiting:
+            refused = await self._take_allowance(principal, waiting, partial=partial)
+            records = [self._not_started(r, now) if r.id in refused else r for r in records]
+        queued = [r for r in records if r.status is ExecutionStatus.QUEUED]
         await self.cards.create_executions(records)
         limit = self.settings.event_inline_html_bytes
         await self.events.publish_many([(execution_event(r, limit), ()) for r in records])
         await asyncio.gather(
             *(
-                self.queue.enqueue(CARD_JOB, r.id, r.id, r.plan.to_item() if r.plan else None)
+                self.queue.enqueue(
+                    CARD_JOB,
+                    r.id,
+                    r.id,
+                    r.plan.to_item() if r.plan else None,
+                    turn=FairTurn(r.owner_id, r.plan.limits.output_max_bytes if r.plan else 0),
+                )
                 for r in queued
             )
         )
         return records
 
-    async def _take_queue_places(
-        self, principal: Principal, queued: list[CardExecutionRecord], *, batch: bool
-    ) -> None:
-        ids = [r.id for r in queued]
-        if batch:
-            await self.queue_limit.add_many(principal.user_id, ids)
-        elif not await self.queue_limit.admit(principal.user_id, ids[0]):
+    async def _take_allowance(
+        self, principal: Principal, waiting: list[CardExecutionRecord], *, partial: bool
+    ) -> set[str]:
+        """Takes the user's allowance for the runs that fit, in order; returns the ids of
+        those that did not. RATE_LIMITED when none fits (or, unless `partial`, not all)."""
+        ids = [r.id for r in waiting]
+        taken = await self.queue_limit.take(principal.user_id, ids)
+        if taken == 0 or (not partial and taken < len(ids)):
+            for entry in ids[:taken]:
+                await self.queue_limit.release(principal.user_id, entry)
             raise RateLimited(
-                f"You already have {self.settings.max_queued_cards_per_user} card runs waiting; "
+                f"You already have {self.settings.max_queued_cards_per_user} runs waiting; "
                 "wait for them to finish"
             )
+        return set(ids[taken:])
+
+    def _not_started(self, record: CardExecutionRecord, now: datetime) -> CardExecutionRecord:
+        """A run past the allowance: recorded as ended before it started, and why."""
+        return replace(
+            record,
+            plan=None,
+            status=ExecutionStatus.CANCELLED,
+            finished_at=now,
+            error=ExecutionError(
+                ExecutionErrorCode.CANCELLED,
+                f"Not started: you already have {self.settings.max_queued_cards_per_user} "
+                "runs waiting (the most a user may have); run it again when they finish",
+            ),
+        )
 
     async def get_execution(self, principal: Principal, execution_id: str) -> CardExecutionRecord:
         return owned(await self.cards.get_execution(execution_id), principal, "card execution")

@@ -75,7 +75,9 @@ class ChatService:
         parquet: ParquetReader,
         dashboards: DashboardService,
         audit: AuditRecorder,
+        cache_redis: Redis | None = None,
     ) -> None:
+        """`cache_redis`: where summaries are cached (a cache-only Redis; default `redis`)."""
         self.settings = settings
         self.redis = redis
         self.parquet = parquet
@@ -85,7 +87,7 @@ class ChatService:
             self.provider: ChatProvider = make_provider(chat_settings(settings))
         except ChatConfigError as exc:
             raise SettingsError(f"TILEGRAPH_CHAT_*: {exc}") from exc
-        self.summaries = SummaryLoader(RedisSummaryCache(redis))
+        self.summaries = SummaryLoader(RedisSummaryCache(cache_redis or redis))
         # A sliding minute per user; over the limit, nothing is streamed.
         self.questions = QueueLimit(
             redis,

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
 
+from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import CardExecutionRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
@@ -47,9 +48,15 @@ class StoredExecutions(Generic[R]):
 
 class ExecutionService:
     def __init__(
-        self, redis: Redis, events: ExecutionEvents, queue: JobQueue, repos: Repositories
+        self,
+        redis: Redis,
+        events: ExecutionEvents,
+        queue: JobQueue,
+        repos: Repositories,
+        allowance: QueueLimit,
     ) -> None:
         self.redis = redis
+        self.allowance = allowance
         self.events = events
         self.queue = queue
         self.imports = StoredExecutions[ImportRecord](
@@ -98,6 +105,8 @@ class ExecutionService:
             )
             if cancelled is not None:
                 await self.queue.abort(execution_id)
+                # Never started, so no worker will give its place in the allowance back.
+                await self.allowance.release(principal.user_id, execution_id)
                 await self.events.publish(cancelled, kind.channels(cancelled))
                 return True
         # Running (or started meanwhile): the worker stops it and records CANCELLED.

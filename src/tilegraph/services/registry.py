@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis, RedisSettings
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.passwords import PasswordHasher
@@ -31,7 +31,7 @@ from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
 from tilegraph.settings import Settings
 from tilegraph.store.aws import AwsClients
-from tilegraph.store.card_results import CardResults
+from tilegraph.store.card_results import CardResults, ensure_result_expiry
 from tilegraph.store.counting import CountedConnection
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.objects import ObjectStore
@@ -50,6 +50,8 @@ class Services:
     settings: Settings
     aws: AwsClients
     redis: ArqRedis
+    # Card results and summaries: the main Redis unless TILEGRAPH_CACHE_REDIS_URL is set.
+    cache_redis: Redis
     db: Dynamo
     repos: Repositories
     audit_recorder: AuditRecorder
@@ -66,7 +68,7 @@ class Services:
     executions: ExecutionService
     bus: EventBus
     card_results: CardResults
-    card_queue_limit: QueueLimit
+    run_allowance: QueueLimit
     cards: CardService
     dashboards: DashboardService
     shares: ShareService
@@ -90,6 +92,7 @@ class Services:
         if settings.init_store:
             await ensure_tables(aws.dynamodb, settings)
             await ensure_bucket(aws.s3, settings)
+            await ensure_result_expiry(aws.s3, settings.bucket, settings.card_result_retention_days)
         db = Dynamo(aws.dynamodb, settings)
         repos = Repositories.over(db)
         hasher = PasswordHasher(settings.bcrypt_rounds)
@@ -110,15 +113,29 @@ class Services:
         parquet = ParquetReader(settings)
         queue = JobQueue(redis, settings.queue_name)
         events = ExecutionEvents(redis)
-        executions = ExecutionService(redis, events, queue, repos)
         datasets = DatasetService(
             settings, repos.datasets, repos.imports, objects, parquet, queue, recorder
         )
 
-        card_results = CardResults(redis, objects, settings.card_cache_ttl_seconds)
-        card_queue_limit = QueueLimit(
+        # Results live in a cache-only Redis (maxmemory + allkeys-lru) when one is configured.
+        cache_redis = (
+            redis
+            if settings.cache_redis == settings.redis_url
+            else Redis(
+                connection_pool=ConnectionPool.from_url(
+                    settings.cache_redis,
+                    socket_connect_timeout=3,
+                    health_check_interval=30,
+                    connection_class=CountedConnection,
+                )
+            )
+        )
+        card_results = CardResults(cache_redis, objects, settings.card_cache_ttl_seconds)
+        # One allowance of unfinished runs per user: card runs and manual transform runs.
+        run_allowance = QueueLimit(
             redis, prefix="card:queued", limit=settings.max_queued_cards_per_user
         )
+        executions = ExecutionService(redis, events, queue, repos, run_allowance)
         cards = CardService(
             settings,
             repos.cards,
@@ -127,7 +144,7 @@ class Services:
             queue,
             events,
             recorder,
-            card_queue_limit,
+            run_allowance,
         )
 
         async def cards_using(dataset: DatasetRecord) -> list[str]:
@@ -135,10 +152,12 @@ class Services:
             return [f"card {c.name!r} ({c.id})" for c in using]
 
         datasets.usage_checks.append(cards_using)
-        dashboards = DashboardService(repos.dashboards, cards, datasets, card_queue_limit)
+        dashboards = DashboardService(repos.dashboards, cards, datasets)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
-        transforms = TransformService(settings, repos.transforms, repos.datasets, queue, events)
+        transforms = TransformService(
+            settings, repos.transforms, repos.datasets, queue, events, run_allowance
+        )
 
         async def transforms_using(dataset: DatasetRecord) -> list[str]:
             using = await repos.transforms.using_dataset(dataset.owner_id, dataset.id)
@@ -153,6 +172,7 @@ class Services:
             settings=settings,
             aws=aws,
             redis=redis,
+            cache_redis=cache_redis,
             db=db,
             repos=repos,
             audit_recorder=recorder,
@@ -169,17 +189,19 @@ class Services:
             executions=executions,
             bus=EventBus(settings.redis_url),
             card_results=card_results,
-            card_queue_limit=card_queue_limit,
+            run_allowance=run_allowance,
             cards=cards,
             dashboards=dashboards,
             shares=ShareService(repos.dashboards, repos.users, repos.groups, recorder),
             filter_views=FilterViewService(repos.dashboards),
             transforms=transforms,
-            chat=ChatService(settings, redis, parquet, dashboards, recorder),
+            chat=ChatService(settings, redis, parquet, dashboards, recorder, cache_redis),
         )
 
     async def close(self) -> None:
         await self.chat.close()
         await self.bus.close()
+        if self.cache_redis is not self.redis:
+            await self.cache_redis.aclose()
         await self.redis.aclose()
         await self.aws.close()

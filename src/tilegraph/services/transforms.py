@@ -1,12 +1,19 @@
 """Transforms: CRUD and runs for their owner, schedules validated with croniter, and the
-queueing shared by manual runs and the scheduler."""
+queueing shared by manual runs and the scheduler.
+
+A manual run takes a place in the owner's run allowance (the one card runs use); a
+scheduled run does not: the owner set it up once, the schedule's minimum interval and the
+one-run-at-a-time lock already bound how many there can be, and refusing it would skip a run
+nobody is there to retry. Both wait in the owner's fair queue, so neither delays other users'
+runs by more than their turn."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.clock import utcnow
-from tilegraph.domain.errors import BadUserInput, Conflict
+from tilegraph.domain.errors import BadUserInput, Conflict, RateLimited
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
@@ -26,6 +33,7 @@ from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
+from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.pagination import Page
 from tilegraph.store.queue import JobQueue
 from tilegraph.store.transforms import TransformRepository, run_to_item
@@ -41,12 +49,14 @@ class TransformService:
         datasets: DatasetRepository,
         queue: JobQueue,
         events: ExecutionEvents,
+        allowance: QueueLimit,
     ) -> None:
         self.settings = settings
         self.transforms = transforms
         self.datasets = datasets
         self.queue = queue
         self.events = events
+        self.allowance = allowance
 
     async def get_owned(self, principal: Principal, transform_id: str) -> TransformRecord:
         return owned(await self.transforms.get(transform_id), principal, "transform")
@@ -170,7 +180,19 @@ class TransformService:
                 f"A run of this transform is in progress ({record.running_execution_id})",
                 field="id",
             )
-        return await self.queue_run(record, TriggerType.MANUAL, user_id=principal.user_id)
+        run_id = new_id("tex")
+        if not await self.allowance.admit(principal.user_id, run_id):
+            raise RateLimited(
+                f"You already have {self.settings.max_queued_cards_per_user} runs waiting; "
+                "wait for them to finish"
+            )
+        try:
+            return await self.queue_run(
+                record, TriggerType.MANUAL, user_id=principal.user_id, run_id=run_id
+            )
+        except BaseException:
+            await self.allowance.release(principal.user_id, run_id)
+            raise
 
     async def queue_run(
         self,
@@ -180,8 +202,9 @@ class TransformService:
         user_id: str | None,
         due_at: datetime | None = None,
         job_id: str | None = None,
+        run_id: str | None = None,
     ) -> TransformRunRecord:
-        run_id = new_id("tex")
+        run_id = run_id or new_id("tex")
         queued_at = utcnow()
         run = TransformRunRecord(
             id=run_id,
@@ -196,5 +219,7 @@ class TransformService:
         )
         await self.transforms.create_run(run, job_id or run_id)
         await self.events.publish(run_to_item(run), [transform_runs_channel(record.id)])
-        await self.queue.enqueue(TRANSFORM_JOB, job_id or run_id, run_id)
+        await self.queue.enqueue(
+            TRANSFORM_JOB, job_id or run_id, run_id, turn=FairTurn(record.owner_id)
+        )
         return run

@@ -1,14 +1,23 @@
 """Card results: HTML in the Redis cache (keyed by the card cache key, with a TTL) and a
-durable copy in S3 under the same key, so an execution's HTML outlives the cache."""
+durable copy in S3 under the same key, so an execution's HTML outlives the cache.
+
+Both have a size bound. The cache Redis is meant to be a Redis of its own
+(`TILEGRAPH_CACHE_REDIS_URL`) with `maxmemory` and `allkeys-lru`, so the oldest results are
+evicted instead of growing into the memory that the queue, events and the token denylist
+need; `bound_problem` says when it is not. The S3 copies expire by a lifecycle rule on their
+prefix (`result_expiry_rule`, put when the app sets up its bucket), after
+`TILEGRAPH_CARD_RESULT_RETENTION_DAYS`."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from botocore.exceptions import ClientError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tilegraph.store.objects import ObjectStore
 
@@ -35,8 +44,39 @@ def _redis_key(cache_key: str) -> str:
     return f"card:cache:{cache_key}"
 
 
+S3_PREFIX = "card-results/"
+EXPIRY_RULE_ID = "tilegraph-card-results-expire"
+
+
 def _s3_key(cache_key: str) -> str:
-    return f"card-results/{cache_key}.html"
+    return f"{S3_PREFIX}{cache_key}.html"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def result_expiry_rule(days: int) -> dict[str, Any]:
+    return {
+        "ID": EXPIRY_RULE_ID,
+        "Filter": {"Prefix": S3_PREFIX},
+        "Status": "Enabled",
+        "Expiration": {"Days": days},
+    }
+
+
+async def ensure_result_expiry(s3: Any, bucket: str, days: int) -> None:
+    """Puts the expiry rule of the S3 copies on the bucket, keeping any other rules."""
+    try:
+        current = await s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+        rules = [r for r in current.get("Rules", []) if r.get("ID") != EXPIRY_RULE_ID]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchLifecycleConfiguration":
+            raise
+        rules = []
+    await s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [*rules, result_expiry_rule(days)]}
+    )
 
 
 class CardResults:
@@ -44,6 +84,30 @@ class CardResults:
         self.redis = redis
         self.objects = objects
         self.ttl = ttl_seconds
+
+    async def bound_problem(self, main: Redis) -> str | None:
+        """Why the cache is not bounded apart from the main Redis, or None when it is."""
+        if self.redis is main:
+            return (
+                "card results are cached in the main Redis, beside the queue and the token "
+                "denylist; set TILEGRAPH_CACHE_REDIS_URL to a Redis with maxmemory and "
+                "allkeys-lru"
+            )
+        try:
+            config = await self.redis.config_get("maxmemory*")
+        except RedisError:
+            return None  # managed Redis often refuses CONFIG: trust the operator
+        values = {_text(k): _text(v) for k, v in config.items()}
+        if values.get("maxmemory", "0") == "0" or not values.get("maxmemory-policy", "").startswith(
+            "allkeys-"
+        ):
+            return (
+                "the cache Redis has no maxmemory with an allkeys-* eviction policy "
+                f"(maxmemory={values.get('maxmemory')}, "
+                f"maxmemory-policy={values.get('maxmemory-policy')}); results will grow "
+                "without bound"
+            )
+        return None
 
     async def lookup_many(self, cache_keys: list[str]) -> dict[str, CachedCard]:
         """The cached results among `cache_keys`, in one MGET."""

@@ -1,6 +1,7 @@
 """The arq job queue in Redis as its producers see it: enqueueing work (job id = execution
 id), aborting it, and asking whether a job still exists. Services enqueue and the sweeper
-re-enqueues; the jobs that consume it live in `tilegraph.jobs`."""
+re-enqueues; the jobs that consume it live in `tilegraph.jobs`. Sandbox runs name whose turn
+they wait for (`FairTurn`) and go through the per-user queues of `fair_queue`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
 from arq.jobs import Job
 
+from tilegraph.store.fair_queue import FairQueue, FairTurn
+
 
 class JobQueue:
     def __init__(self, redis: ArqRedis, queue_name: str) -> None:
         self.redis = redis
         self.queue_name = queue_name
+        self.fair = FairQueue(redis, queue_name)
 
-    async def enqueue(self, function: str, job_id: str, *args: Any, **kwargs: Any) -> bool:
-        """False when a job with this id is already queued, running or recently done."""
+    async def enqueue(
+        self, function: str, job_id: str, *args: Any, turn: FairTurn | None = None, **kwargs: Any
+    ) -> bool:
+        """False when a job with this id is already queued, running or recently done. With
+        `turn`, the job waits in that user's queue and is taken in turn with other users'."""
+        if turn is not None:
+            return await self.fair.enqueue(turn, function, job_id, *args)
         job = await self.redis.enqueue_job(
             function, *args, _job_id=job_id, _queue_name=self.queue_name, **kwargs
         )
