@@ -7,12 +7,14 @@ import secrets
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from tests.conftest import Users
 from tests.support.cards import FOLLOW, create_card, follow_card, render, run_card
 from tests.support.client import Api
 from tests.support.datasets import IMPORT_S3, csv_bytes, follow_import, import_and_wait, upload
 from tests.support.inprocess import InProcess
+from tests.support.stack import RedisServer, Stack, free_port
 
 ROWS = [
     ["region", "product", "amount", "day"],
@@ -396,3 +398,82 @@ async def test_card_run_sequence_over_websocket_and_the_per_user_cap(
         assert (await own.ok(execute, {"id": card_id}, token=owner["token"]))["executeCard"]
     finally:
         await own.close()
+
+
+async def test_results_are_cached_in_a_bounded_redis_of_their_own_and_expire_from_s3(
+    inprocess: InProcess, owner: dict[str, str], sales: str, stack: Stack, tmp_path: Any, s3: Any
+) -> None:
+    """Eight results of ~700 KB through a cache Redis of 4 MB: the least recently used are
+    evicted (and run again when asked for); the main Redis (queue, events, token denylist) holds none of them
+    and its revoked tokens stay revoked; evicted HTML is still read from S3, whose copies
+    expire by the bucket's lifecycle rule."""
+    cache = RedisServer(
+        free_port(),
+        tmp_path / "cache",
+        options=("--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"),
+    )
+    cache.start()
+    env = {
+        "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+        "TILEGRAPH_CACHE_REDIS_URL": cache.url,
+    }
+    server = await inprocess.start_api(env)
+    await inprocess.start_worker(env)
+    own = Api(server.url, server.ws_url)
+    main = Redis.from_url(stack.redis.url)
+    cached = Redis.from_url(cache.url)
+    try:
+        user = owner
+        revoked = await own.login(user["email"], user["password"])
+        await own.ok("mutation { logout { ok } }", token=revoked)
+        card = await create_card(
+            own, user["token"], render("return str(params['n']) + 'x' * 700_000"), [sales]
+        )
+        finals = [
+            await run_card(own, user["token"], card, params={"n": n}, useCache=False)
+            for n in range(8)
+        ]
+        assert all(f["status"] == "SUCCEEDED" for f in finals), finals
+        kept = [k async for k in cached.scan_iter("card:cache:*")]
+        stats = await cached.info("stats")
+        memory = await cached.info("memory")
+        assert stats["evicted_keys"] > 0 and memory["used_memory"] <= 4 << 20, (stats, memory)
+        assert 0 < len(kept) < 8, kept
+        # Which went first is not fixed (Redis's LRU clock ticks by the second, and a read
+        # near the limit evicts too); the hits of a bounded cache are test_cache_hits_...'s.
+        keys = [
+            (await server.services.repos.cards.executions.get(f["id"]) or {})["result"]["cache_key"]
+            for f in finals
+        ]
+        held = [f"card:cache:{k}".encode() in kept for k in keys]
+        again = """mutation($i: ExecuteCardInput!) { executeCard(input: $i) {
+          execution { id status result { cached } } } }"""
+
+        async def run_again(n: int) -> dict[str, Any]:
+            data = await own.ok(again, {"i": {"id": card, "params": {"n": n}}}, token=user["token"])
+            return data["executeCard"]["execution"]  # type: ignore[no-any-return]
+
+        miss = await run_again(held.index(False))
+        assert miss["status"] == "QUEUED"  # evicted: it runs again
+        await follow_card(own, user["token"], miss["id"])
+        assert [k async for k in main.scan_iter("card:cache:*")] == []
+        assert (await own.fail("{ me { id } }", token=revoked)).code == "UNAUTHENTICATED"
+        first_html = await own.ok(
+            "query($id: ID!) { cardExecution(id: $id) { result { html } } }",
+            {"id": finals[0]["id"]},
+            token=user["token"],
+        )
+        assert first_html["cardExecution"]["result"]["html"].startswith("0xxx")  # from S3
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=stack.env["TILEGRAPH_BUCKET"])
+        assert {
+            "ID": "tilegraph-card-results-expire",
+            "Filter": {"Prefix": "card-results/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 30},
+        } in rules["Rules"]
+    finally:
+        await own.close()
+        await main.aclose()
+        await cached.aclose()
+        await inprocess.stop()
+        cache.stop()

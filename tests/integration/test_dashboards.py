@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from tests.support.cards import create_card, follow_card, render
 from tests.support.client import Api
 from tests.support.dashboards import REMOVE_MEMBER, create_dashboard, new_group, share
 from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.inprocess import InProcess
 
 ROWS = [["region", "amount"], ["north", 1], ["south", 2], ["north", 3]]
 COUNT = render("return str(len(dataset))")
@@ -456,3 +458,44 @@ async def test_a_broken_cursor_is_refused(api: Api, owner: dict[str, str], broke
         token=owner["token"],
     )
     assert response.code == "BAD_USER_INPUT" and response.error["extensions"]["field"] == "after"
+
+
+async def test_execute_dashboard_queues_what_the_allowance_holds_and_refuses_the_rest(
+    inprocess: InProcess, owner: dict[str, str], datasets: list[str]
+) -> None:
+    """With 3 places: a 5-card dashboard queues its first 3 cards and ends the other 2
+    CANCELLED, saying why; a second run finds no place (RATE_LIMITED); a cancelled queued
+    run gives its place back. No worker serves this queue, so runs stay QUEUED."""
+    server = await inprocess.start_api(
+        {
+            "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+            "TILEGRAPH_MAX_QUEUED_CARDS_PER_USER": "3",
+        }
+    )
+    idle = Api(server.url, server.ws_url)
+    try:
+        cards = [
+            await create_card(idle, owner["token"], render(f"return '{i}'"), [datasets[0]])
+            for i in range(5)
+        ]
+        dash = await create_dashboard(idle, owner["token"], card_ids=cards)
+        run = """mutation($id: ID!) { executeDashboard(input: {id: $id, useCache: false}) {
+          executions { id status card { id } error { code message } } } }"""
+        executions = (await idle.ok(run, {"id": dash["id"]}, token=owner["token"]))[
+            "executeDashboard"
+        ]["executions"]
+        assert [e["card"]["id"] for e in executions] == cards
+        assert [e["status"] for e in executions] == ["QUEUED"] * 3 + ["CANCELLED"] * 2
+        refused = executions[3]["error"]
+        assert refused["code"] == "CANCELLED" and "3 runs waiting" in refused["message"]
+        again = await idle.fail(run, {"id": dash["id"]}, token=owner["token"])
+        assert again.code == "RATE_LIMITED"
+        cancel = "mutation($id: ID!) { cancelExecution(input: {id: $id}) { ok } }"
+        await idle.ok(cancel, {"id": executions[0]["id"]}, token=owner["token"])
+        one = "mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) { execution { id status } } }"
+        admitted = (await idle.ok(one, {"id": cards[3]}, token=owner["token"]))["executeCard"]
+        assert admitted["execution"]["status"] == "QUEUED"
+        for execution in [*executions[1:3], admitted["execution"]]:
+            await idle.ok(cancel, {"id": execution["id"]}, token=owner["token"])
+    finally:
+        await idle.close()

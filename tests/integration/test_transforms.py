@@ -26,6 +26,8 @@ from tests.support.transforms import (
     tick,
     tick_here,
 )
+from tilegraph.domain.executions import ExecutionStatus
+from tilegraph.domain.transforms import TriggerType
 
 SALES = [
     ["region", "product_id", "amount"],
@@ -452,3 +454,49 @@ async def test_run_sequence_over_websocket_and_strangers(
     )
     kept = await api.ok(PREVIEW, {"id": output}, token=owner["token"])
     assert kept["dataset"]["version"] == 1  # the output dataset stays
+
+
+async def test_manual_runs_count_against_the_run_allowance_and_scheduled_ones_do_not(
+    api: Api, inprocess: InProcess, users: Users, worker: Any
+) -> None:
+    """One place: a manual transform run takes it, so a second transform's run and a card
+    run are RATE_LIMITED; a due scheduled run is still queued; cancelling the manual run
+    gives the place back. No worker serves this API's queue, so its runs stay QUEUED."""
+    owner = await users.create("tf-allowance")
+    token = owner["token"]
+    uploaded, final = await import_and_wait(api, token, csv_bytes(SALES))
+    assert final["status"] == "SUCCEEDED"
+    mine = [uploaded["dataset"]["id"]]
+    server = await inprocess.start_api(
+        {
+            "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+            "TILEGRAPH_MAX_QUEUED_CARDS_PER_USER": "1",
+        }
+    )
+    idle = Api(server.url, server.ws_url)
+    try:
+        first = await create_transform(idle, token, "result = df_0", mine)
+        second = await create_transform(idle, token, "result = df_0", mine)
+        execute = """mutation($id: ID!) { executeTransform(input: {id: $id}) {
+          execution { id status } } }"""
+        run = (await idle.ok(execute, {"id": first["id"]}, token=token))["executeTransform"]
+        assert run["execution"]["status"] == "QUEUED"
+        refused = await idle.fail(execute, {"id": second["id"]}, token=token)
+        assert refused.code == "RATE_LIMITED"
+        card = await create_card(idle, token, render("return 'x'"), mine)
+        card_run = "mutation($id: ID!) { executeCard(input: {id: $id}) { execution { id } } }"
+        assert (await idle.fail(card_run, {"id": card}, token=token)).code == "RATE_LIMITED"
+        record = await server.services.repos.transforms.get(second["id"])
+        assert record is not None
+        scheduled = await server.services.transforms.queue_run(
+            record, TriggerType.SCHEDULE, user_id=None
+        )
+        assert scheduled.status is ExecutionStatus.QUEUED
+        cancel = "mutation($id: ID!) { cancelExecution(input: {id: $id}) { ok } }"
+        await idle.ok(cancel, {"id": run["execution"]["id"]}, token=token)
+        again = (await idle.ok(execute, {"id": first["id"]}, token=token))["executeTransform"]
+        assert again["execution"]["status"] == "QUEUED"
+        for run_id in (again["execution"]["id"], scheduled.id):
+            await idle.ok(cancel, {"id": run_id}, token=token)
+    finally:
+        await idle.close()
