@@ -383,3 +383,28 @@ async def test_a_users_runs_hold_no_more_output_than_their_budget_at_once(
         assert at(other["startedAt"]) < at(one["finishedAt"]), (one, other)
     finally:
         await api.close()
+
+
+async def test_a_run_whose_queue_entry_was_lost_is_queued_again_in_its_users_turn(
+    inprocess: InProcess, users: Users, api: Api, worker: Any
+) -> None:
+    """The fair queue's state and the job vanish (as with a Redis restarted without
+    persistence); the sweeper queues the run again, in its user's queue, with its plan."""
+    owner = await users.create("requeued")
+    dataset = await _dataset(api, owner["token"])
+    env = {"TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}"}
+    server = await inprocess.start_api(env)
+    own = Api(server.url, server.ws_url)
+    try:
+        card = await create_card(own, owner["token"], render("return 'again'"), [dataset])
+        (run,) = await _queue(own, owner["token"], card, 1)
+        redis = server.services.redis
+        queue = env["TILEGRAPH_QUEUE_NAME"]
+        assert await redis.lrange(f"{queue}:fair:user:{owner['id']}", 0, -1)
+        lost = [k async for k in redis.scan_iter(f"{queue}*")]
+        await redis.delete(*lost, f"arq:job:{run}")
+        await inprocess.start_worker(env)  # its sweeper finds the QUEUED run without a job
+        final = (await follow_card(own, owner["token"], run))[-1]
+        assert final["status"] == "SUCCEEDED" and final["result"]["html"] == "again"
+    finally:
+        await own.close()
