@@ -115,6 +115,9 @@ class Settings:
     # Output bytes one user's runs may hold at once between being taken by a worker and
     # their results being stored: each run reserves its output cap. 0: no budget.
     max_inflight_output_bytes_per_user: int = 32 << 20
+    # Card HTML one user's stored execution states may carry inline at once (states live
+    # 24 h in the main Redis); past it, states carry the result's key only. 0: no budget.
+    max_event_html_bytes_per_user: int = 32 << 20
     # Days the durable S3 copy of a card result is kept (an S3 lifecycle rule).
     card_result_retention_days: int = 30
     max_code_bytes: int = 256 << 10

@@ -15,7 +15,7 @@ from tests.support.cards import EXECUTE, create_card, follow_card, render, run_c
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard
 from tests.support.datasets import csv_bytes, import_and_wait
-from tests.support.inprocess import InProcessApi
+from tests.support.inprocess import InProcess, InProcessApi
 from tests.support.stack import Stack
 from tilegraph.domain.runs import CardRunPlan
 from tilegraph.jobs.cards import CardRunner
@@ -120,6 +120,34 @@ async def test_the_final_event_carries_the_html(
         await services.close()
     late = (await follow_card(api, owner["token"], final["id"]))[-1]
     assert late["result"]["html"] == "inline inline inline "
+
+
+async def test_stored_states_carry_html_only_within_the_users_inline_budget(
+    inprocess: InProcess, users: Users, stack: Stack
+) -> None:
+    """A budget of 100 KB of inline HTML in stored states: the first 60 KB result rides in
+    its state, the next (and a cache hit of the first) carry only the key; subscribers get
+    the HTML either way, the later ones from the cache."""
+    env = {
+        "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+        "TILEGRAPH_MAX_EVENT_HTML_BYTES_PER_USER": "100000",
+    }
+    server = await inprocess.start_api(env)
+    await inprocess.start_worker(env)
+    own = Api(server.url, server.ws_url)
+    try:
+        user = await users.create("inline-budget")
+        uploaded, final = await import_and_wait(own, user["token"], csv_bytes(ROWS))
+        assert final["status"] == "SUCCEEDED"
+        big = render("return str(params['n']) * 60_000")
+        card = await create_card(own, user["token"], big, [uploaded["dataset"]["id"]])
+        runs = [await run_card(own, user["token"], card, params={"n": n}) for n in (1, 2, 1)]
+        assert [r["result"]["html"] for r in runs] == ["1" * 60_000, "2" * 60_000, "1" * 60_000]
+        assert [r["result"]["cached"] for r in runs] == [False, False, True]
+        states = [await server.services.events.latest(r["id"]) for r in runs]
+        assert [("html" in (s or {}).get("result", {})) for s in states] == [True, False, False]
+    finally:
+        await own.close()
 
 
 EXECUTE_DASHBOARD = """mutation($id: ID!) { executeDashboard(input: {id: $id}) {

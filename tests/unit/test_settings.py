@@ -37,3 +37,13 @@ def test_bad_values_name_the_variable() -> None:
         Settings.from_env({"TILEGRAPH_ENV": "dev", "TILEGRAPH_MAX_DEPTH": "deep"})
     with pytest.raises(SettingsError, match="TILEGRAPH_ENV"):
         Settings.from_env({"TILEGRAPH_ENV": "staging", "TILEGRAPH_JWT_SECRET": "s" * 32})
+
+
+def test_card_results_have_a_cache_redis_and_a_retention() -> None:
+    dev = {"TILEGRAPH_ENV": "dev", "TILEGRAPH_REDIS_URL": "redis://main:6379/0"}
+    assert Settings.from_env(dev).cache_redis == "redis://main:6379/0"  # the old behaviour
+    own = Settings.from_env({**dev, "TILEGRAPH_CACHE_REDIS_URL": "redis://cache:6379/0"})
+    assert own.cache_redis == "redis://cache:6379/0" and own.redis_url == "redis://main:6379/0"
+    assert own.card_result_retention_days == 30
+    with pytest.raises(SettingsError, match="TILEGRAPH_CARD_RESULT_RETENTION_DAYS"):
+        Settings.from_env({**dev, "TILEGRAPH_CARD_RESULT_RETENTION_DAYS": "0"})

@@ -86,12 +86,15 @@ class CardRunner:
             False,
             result.duration_ms,
         )
-        # The final event carries the HTML itself; the stored record only its key.
-        run.final_event_values = {
-            "result": result_event_item(
-                done.with_html(output.html), services.settings.event_inline_html_bytes
-            )
-        }
+        # The final event carries the HTML itself (within its user's budget of inline HTML);
+        # the stored record only its key.
+        limit = services.settings.event_inline_html_bytes
+        size = len(output.html.encode())
+        if size > limit or not await services.inline_html.allow(
+            str(run.item["owner_id"]), {run.id: size}
+        ):
+            limit = 0
+        run.final_event_values = {"result": result_event_item(done.with_html(output.html), limit)}
         return {"result": done.to_item()}
 
     async def _read(self, planned: PlannedInput) -> pa.Table:

@@ -27,6 +27,7 @@ from tilegraph.domain.paging import check_first
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_name
+from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
@@ -80,6 +81,17 @@ class _Admission:
         )
 
 
+def inline_sizes(records: list[CardExecutionRecord], limit: int) -> dict[str, int]:
+    """The HTML sizes of the records whose events could carry their HTML."""
+    sizes = {}
+    for record in records:
+        if record.result is not None and record.result.html is not None:
+            size = len(record.result.html.encode())
+            if size <= limit:
+                sizes[record.id] = size
+    return sizes
+
+
 class CardService:
     def __init__(
         self,
@@ -91,6 +103,7 @@ class CardService:
         events: ExecutionEvents,
         audit: AuditRecorder,
         queue_limit: QueueLimit,
+        inline_html: InlineBudget,
     ) -> None:
         self.settings = settings
         self.cards = cards
@@ -100,6 +113,7 @@ class CardService:
         self.events = events
         self.audit = audit
         self.queue_limit = queue_limit
+        self.inline_html = inline_html
 
     # ------------------------------------------------------------------ access
 
@@ -370,7 +384,10 @@ class CardService:
         queued = [r for r in records if r.status is ExecutionStatus.QUEUED]
         await self.cards.create_executions(records)
         limit = self.settings.event_inline_html_bytes
-        await self.events.publish_many([(execution_event(r, limit), ()) for r in records])
+        inline = await self.inline_html.allow(principal.user_id, inline_sizes(records, limit))
+        await self.events.publish_many(
+            [(execution_event(r, limit if r.id in inline else 0), ()) for r in records]
+        )
         await asyncio.gather(
             *(
                 self.queue.enqueue(

@@ -15,7 +15,8 @@ from tilegraph.auth.throttle import LoginThrottle
 from tilegraph.auth.tokens import TokenService
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.events.bus import EventBus
-from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.events.inline import InlineBudget
+from tilegraph.events.publisher import STATE_TTL_SECONDS, ExecutionEvents
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
 from tilegraph.services.cards import CardService
@@ -68,6 +69,7 @@ class Services:
     executions: ExecutionService
     bus: EventBus
     card_results: CardResults
+    inline_html: InlineBudget
     run_allowance: QueueLimit
     cards: CardService
     dashboards: DashboardService
@@ -136,6 +138,11 @@ class Services:
             redis, prefix="card:queued", limit=settings.max_queued_cards_per_user
         )
         executions = ExecutionService(redis, events, queue, repos, run_allowance)
+        inline_html = InlineBudget(
+            redis,
+            budget_bytes=settings.max_event_html_bytes_per_user,
+            ttl_seconds=STATE_TTL_SECONDS,
+        )
         cards = CardService(
             settings,
             repos.cards,
@@ -145,6 +152,7 @@ class Services:
             events,
             recorder,
             run_allowance,
+            inline_html,
         )
 
         async def cards_using(dataset: DatasetRecord) -> list[str]:
@@ -189,6 +197,7 @@ class Services:
             executions=executions,
             bus=EventBus(settings.redis_url),
             card_results=card_results,
+            inline_html=inline_html,
             run_allowance=run_allowance,
             cards=cards,
             dashboards=dashboards,
