@@ -128,9 +128,8 @@ async def plan_reimport(ctx: dict[str, Any], import_item: dict[str, Any]) -> dic
 
 def card_turn(item: dict[str, Any]) -> FairTurn:
     """A re-enqueued card run waits in its user's queue, reserving its planned output cap."""
-    plan = item.get("plan")
-    reserve = CardRunPlan.from_item(plan).limits.output_max_bytes if plan else 0
-    return FairTurn(str(item["owner_id"]), reserve)
+    limits = (item.get("plan") or {}).get("limits") or {}
+    return FairTurn(str(item["owner_id"]), int(limits.get("output_max_bytes", 0)))
 
 
 def transform_turn(item: dict[str, Any]) -> FairTurn:
