@@ -99,6 +99,8 @@ class Settings:
     # Cards and the sandbox.
     sandbox: str = "bwrap"
     sandbox_slots: int = 0  # 0: one per CPU core
+    # How a job's whole process tree is held to its memory limit (executor/memory_cap.py).
+    sandbox_memory_cap: str = "auto"
     card_timeout_seconds: float = 10.0
     card_memory_bytes: int = 4 << 30
     card_output_max_bytes: int = 5 << 20
@@ -161,6 +163,10 @@ class Settings:
             raise SettingsError("TILEGRAPH_JWT_SECRET must be at least 16 characters")
         if self.sandbox not in ("bwrap", "process"):
             raise SettingsError("TILEGRAPH_SANDBOX must be bwrap or process")
+        if self.sandbox_memory_cap not in ("auto", "cgroup2", "cgroup1", "watchdog", "off"):
+            raise SettingsError(
+                "TILEGRAPH_SANDBOX_MEMORY_CAP must be auto, cgroup2, cgroup1, watchdog or off"
+            )
         if not 4 <= self.bcrypt_rounds <= 16:
             raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
         return self
