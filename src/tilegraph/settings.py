@@ -60,6 +60,9 @@ class Settings:
     # How long one identity and access check is shared by every subscriber of this process
     # following the same object (a revoked token or lost access ends streams within it).
     recheck_seconds: float = 1.5
+    # A subscription with no events checks its caller again this often (a logout, a disabled
+    # account or a revoked share ends an idle stream too).
+    idle_recheck_seconds: float = 5.0
     admin_email: str = "admin@tilegraph.local"
     admin_password: str | None = None
     # HTTP.

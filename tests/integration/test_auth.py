@@ -13,7 +13,9 @@ from jose import jwt
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Users
 from tests.support.client import Api, fresh_ip
+from tests.support.datasets import csv_bytes, import_and_wait
 from tests.support.stack import Stack
+from tests.support.transforms import create_transform
 
 ME = "{ me { id email role } }"
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token expiresAt user { id email } } }"
@@ -345,6 +347,25 @@ async def test_a_logout_ends_what_an_open_socket_may_do(api: Api, users: Users) 
         op = await session.subscribe(ME)
         answer = [payload async for payload in session.messages(op)]
     assert answer[0]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_logout_ends_an_idle_subscription(api: Api, users: Users, worker: object) -> None:
+    """A stream that never gets an event still ends once its token is signed out."""
+    user = await users.create("idle-stream")
+    token = await _signed_in(api, user)
+    uploaded, _ = await import_and_wait(api, token, csv_bytes([["x"], [1]]))
+    transform = await create_transform(
+        api, token, "output = inputs[0]", [uploaded["dataset"]["id"]]
+    )
+    async with api.websocket({"authorization": f"Bearer {token}"}) as session:
+        assert (await session.receive())["type"] == "connection_ack"
+        op = await session.subscribe(
+            "subscription($t: ID!) { transformExecutions(transformId: $t) { id } }",
+            {"t": transform["id"]},
+        )
+        await api.ok("mutation { logout { ok } }", token=token)
+        answer = [payload async for payload in session.messages(op, timeout=15)]
+    assert answer[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", answer
 
 
 async def test_a_deleted_users_token_stops_working(api: Api, users: Users, stack: Stack) -> None:
