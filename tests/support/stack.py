@@ -97,6 +97,8 @@ class Stack:
             "TILEGRAPH_AWS_SECRET_ACCESS_KEY": "test",
             "TILEGRAPH_TABLE_PREFIX": f"t{tag}_",
             "TILEGRAPH_BUCKET": f"tilegraph-test-{tag}",
+            # The one bucket users may import from (the `source_bucket` fixture creates it).
+            "TILEGRAPH_S3_IMPORT_BUCKETS": f"sources-{tag}",
             "TILEGRAPH_INIT_STORE": "1",
             "TILEGRAPH_REDIS_URL": redis.url,
             "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{tag}",
