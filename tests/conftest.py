@@ -76,8 +76,9 @@ def s3(stack: Stack) -> Any:
 
 
 @pytest.fixture(scope="session")
-def source_bucket(s3: Any) -> str:
-    name = f"sources-{secrets.token_hex(4)}"
+def source_bucket(s3: Any, stack: Stack) -> str:
+    """The bucket the session's settings allow S3 imports from."""
+    name = stack.env["TILEGRAPH_S3_IMPORT_BUCKETS"]
     s3.create_bucket(Bucket=name)
     return name
 

@@ -10,11 +10,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
+from tilegraph.http import ide
 from tilegraph.http.graphql_view import GraphQLView
 from tilegraph.http.health import healthz, metrics, readyz
 from tilegraph.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from tilegraph.http.security import SecurityHeadersMiddleware
 from tilegraph.logs import configure_logging
 from tilegraph.schema.build import build_schema
 from tilegraph.services.registry import Services
@@ -37,6 +39,7 @@ def create_app(settings: Settings) -> Starlette:
 
     middleware = [
         Middleware(RequestContextMiddleware),
+        Middleware(SecurityHeadersMiddleware),
         Middleware(
             BodyLimitMiddleware,
             max_body_bytes=settings.max_body_bytes,
@@ -54,14 +57,17 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if settings.graphiql:
+        routes.append(Mount(ide.ASSETS_PATH, app=ide.assets()))
     return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-        ],
+        routes=routes,
         middleware=middleware,
         lifespan=lifespan,
     )

@@ -58,12 +58,22 @@ class Settings:
     jwt_audience: str = "tilegraph-api"
     token_ttl_seconds: int = 24 * 3600
     bcrypt_rounds: int = 12
+    # Login throttling (auth/throttle.py): failures allowed per email and per address from
+    # clients not known to the account, then refusals for `backoff` seconds, doubling with
+    # each further failure up to `backoff_max`; failures are forgotten `window` seconds after
+    # the last refusal ends. A device that signed in before is limited by its own failures.
     login_max_failures_per_email: int = 5
     login_max_failures_per_ip: int = 20
-    login_failure_window_seconds: int = 60
+    login_failure_window_seconds: int = 900
+    login_backoff_seconds: float = 30.0
+    login_backoff_max_seconds: float = 900.0
+    login_device_ttl_seconds: int = 90 * 24 * 3600
     # How long one identity and access check is shared by every subscriber of this process
     # following the same object (a revoked token or lost access ends streams within it).
     recheck_seconds: float = 1.5
+    # A subscription with no events checks its caller again this often (a logout, a disabled
+    # account or a revoked share ends an idle stream too).
+    idle_recheck_seconds: float = 5.0
     admin_email: str = "admin@tilegraph.local"
     admin_password: str | None = None
     # HTTP.
@@ -71,7 +81,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     max_body_bytes: int = 1 << 20
     upload_max_bytes: int = 1 << 30
-    graphiql: bool = True
+    # The in-browser IDE at /graphql; off unless enabled (`tilegraph dev` enables it).
+    graphiql: bool = False
+    # /metrics answers only `Authorization: Bearer <this>`; without it, /metrics is 404.
+    metrics_token: str | None = None
     introspection: bool | None = None
     field_suggestions: bool | None = None
     # Pre-execution limits (QUERY_TOO_COMPLEX past them).
@@ -97,12 +110,15 @@ class Settings:
     ingest_block_bytes: int = 8 << 20
     import_timeout_seconds: int = 3600
     plan_timeout_seconds: int = 600
+    # The only buckets users may import from; none by default (every S3 import refused).
     s3_import_buckets: tuple[str, ...] = ()
     preview_max_rows: int = 1000
     column_values_max: int = 500
     # Cards and the sandbox.
     sandbox: str = "bwrap"
     sandbox_slots: int = 0  # 0: one per CPU core
+    # How a job's whole process tree is held to its memory limit (executor/memory_cap.py).
+    sandbox_memory_cap: str = "auto"
     card_timeout_seconds: float = 10.0
     card_memory_bytes: int = 4 << 30
     card_output_max_bytes: int = 5 << 20
@@ -180,6 +196,14 @@ class Settings:
             raise SettingsError("TILEGRAPH_JWT_SECRET must be at least 16 characters")
         if self.sandbox not in ("bwrap", "process"):
             raise SettingsError("TILEGRAPH_SANDBOX must be bwrap or process")
+        if self.sandbox_memory_cap not in ("auto", "cgroup2", "cgroup1", "watchdog", "off"):
+            raise SettingsError(
+                "TILEGRAPH_SANDBOX_MEMORY_CAP must be auto, cgroup2, cgroup1, watchdog or off"
+            )
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise SettingsError("TILEGRAPH_METRICS_TOKEN must be at least 16 characters")
+        if self.login_backoff_seconds <= 0 or self.login_backoff_max_seconds <= 0:
+            raise SettingsError("TILEGRAPH_LOGIN_BACKOFF_SECONDS and _MAX_SECONDS must be > 0")
         if not 4 <= self.bcrypt_rounds <= 16:
             raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
         if self.card_result_retention_days < 1:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -121,3 +123,68 @@ def daemon_code(marker: str, then: str) -> str:
         "    assert os.read(r, 2) == b'up'\n"
         f"    {then}\n"
     )
+
+
+def available_memory() -> int:
+    """The host's MemAvailable, in bytes."""
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no MemAvailable in /proc/meminfo")
+
+
+@contextmanager
+def memory_drop() -> Iterator[list[int]]:
+    """Samples the host's available memory every 10 ms while the block runs; the yielded
+    list holds, afterwards, the largest drop below the level at the start."""
+    start = available_memory()
+    lowest = [start]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.01):
+            lowest[0] = min(lowest[0], available_memory())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    drop = [0]
+    try:
+        yield drop
+    finally:
+        done.set()
+        sampler.join()
+        drop[0] = start - lowest[0]
+
+
+FORKED_MEMORY_HOG = """
+import os, mmap, time
+def render(dataset, filters, params):
+    children = []
+    for _ in range(int(params.get("children", 7))):
+        pid = os.fork()
+        if pid == 0:
+            block = mmap.mmap(-1, 1 << 30)
+            for offset in range(0, 1 << 30, 4096):
+                block[offset] = 1
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return "all children survived"
+"""
+"""Seven children that each touch 1 GiB: far over a card's limit together, under it alone."""
+
+MEMFD_HOG = """
+import os
+def render(dataset, filters, params):
+    chunk = b"x" * (60 << 20)
+    held = []
+    for _ in range(100):
+        fd = os.memfd_create("hog")
+        os.write(fd, chunk)
+        held.append(fd)
+    return "held 6 GB in memfds"
+"""
+"""6 GB in memfds, each under the file-size limit: pages RLIMIT_AS never sees."""

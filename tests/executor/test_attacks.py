@@ -18,7 +18,9 @@ from tilegraph.domain.executions import ExecutionErrorCode
 from tilegraph.executor import Sandbox, SandboxResult, TransformJob
 
 from .support import (
+    FORKED_MEMORY_HOG,
     LIMITS,
+    MEMFD_HOG,
     assert_serves,
     card,
     daemon_code,
@@ -26,6 +28,7 @@ from .support import (
     host_read,
     html,
     limits,
+    memory_drop,
     processes_named,
     set_name,
     wait_until,
@@ -262,6 +265,64 @@ async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
         assert result.duration_ms < 8000
         assert _slot_processes(sandbox) == []
     await assert_serves(sandbox)
+
+
+def _host_has_writable_cgroups() -> bool:
+    v1 = Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
+    return os.geteuid() == 0 and v1 and os.access("/sys/fs/cgroup/memory", os.W_OK)
+
+
+async def test_forked_children_share_one_memory_limit(bwrap_sandbox: Sandbox) -> None:
+    """RLIMIT_AS alone let seven children of one card hold 7 GiB: the slot's cgroup holds
+    them all to the card's limit, and the whole job ends MEMORY_LIMIT."""
+    if _host_has_writable_cgroups():
+        assert bwrap_sandbox.memory_cap in ("cgroup1", "cgroup2")
+    with memory_drop() as drop:
+        result = await bwrap_sandbox.run(card(FORKED_MEMORY_HOG), LIMITS)
+    assert result.error is not None and result.error.code == Code.MEMORY_LIMIT, result.error
+    assert drop[0] <= LIMITS.memory_bytes + 512 * 2**20, f"the host lost {drop[0] / 2**30:.2f} GiB"
+    assert _slot_processes(bwrap_sandbox) == []
+    await assert_serves(bwrap_sandbox)
+
+
+async def test_a_transform_forking_memory_hogs_is_held_to_its_limit(
+    bwrap_sandbox: Sandbox,
+) -> None:
+    code = FORKED_MEMORY_HOG.replace(
+        "def render(dataset, filters, params):", "def transform(inputs, params):"
+    )
+    with memory_drop() as drop:
+        result = await bwrap_sandbox.run(TransformJob(code, {"children": 7}, []), LIMITS)
+    assert result.error is not None and result.error.code == Code.MEMORY_LIMIT, result.error
+    assert drop[0] <= LIMITS.memory_bytes + 512 * 2**20, f"the host lost {drop[0] / 2**30:.2f} GiB"
+
+
+CARD_FILES = limits(max_open_files=256, max_file_bytes=64 * 2**20)  # as a real card has
+
+
+async def test_memfd_pages_count_against_the_limit(bwrap_sandbox: Sandbox) -> None:
+    with memory_drop() as drop:
+        result = await bwrap_sandbox.run(card(MEMFD_HOG), CARD_FILES)
+    assert result.error is not None and result.error.code == Code.MEMORY_LIMIT, result.error
+    assert drop[0] <= LIMITS.memory_bytes + 512 * 2**20, f"the host lost {drop[0] / 2**30:.2f} GiB"
+    await assert_serves(bwrap_sandbox)
+
+
+@pytest.mark.parametrize("hog", [FORKED_MEMORY_HOG, MEMFD_HOG], ids=["forks", "memfds"])
+async def test_the_watchdog_caps_a_job_where_no_cgroup_is_writable(hog: str) -> None:
+    """The fallback samples every 100 ms, so a fast allocator may overshoot between samples;
+    it must still stop the job well before it takes what it asked for (7 and 6 GB)."""
+    sandbox = Sandbox(mode="process", slots=1, prefork=1, memory_cap="watchdog")
+    await sandbox.start()
+    try:
+        assert sandbox.memory_cap == "watchdog"
+        with memory_drop() as drop:
+            result = await sandbox.run(card(hog), CARD_FILES)
+        assert result.error is not None and result.error.code == Code.MEMORY_LIMIT, result.error
+        assert drop[0] <= LIMITS.memory_bytes + 2**30, f"the host lost {drop[0] / 2**30:.2f} GiB"
+        await assert_serves(sandbox)
+    finally:
+        await sandbox.close()
 
 
 def _slot_processes(sandbox: Sandbox) -> list[str]:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
 from jose import jwt
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Users
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, USER_PASSWORD, Users
 from tests.support.client import Api, fresh_ip
+from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.inprocess import InProcess, InProcessApi
 from tests.support.stack import Stack
+from tests.support.transforms import create_transform
 
 ME = "{ me { id email role } }"
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token expiresAt user { id email } } }"
@@ -193,6 +199,40 @@ async def test_a_weak_password_is_refused_with_the_rule_it_breaks(
     assert reason in response.error["message"], response.error["message"]
 
 
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("Passw0rd!", "most common"),
+        ("Summer2024!", "most common"),
+        ("P@ssw0rd123", "most common"),
+        ("Dragon-1999", "most common"),
+        (" Good-passw0rd1", "blanks"),
+        ("Good-passw0rd1\t", "blanks"),
+        ("Good\u200b-passw0rd1", "invisible"),
+        ("\ufeffGood-passw0rd1", "invisible"),
+        ("Good-pass\u2060w0rd1", "invisible"),
+    ],
+)
+async def test_common_or_padded_passwords_are_refused_wherever_one_is_set(
+    api: Api, users: Users, admin_token: str, password: str, problem: str
+) -> None:
+    email = f"weak-{secrets.token_hex(4)}@tests.example"
+    created = await api.fail(
+        CREATE_USER, {"i": {"email": email, "name": "W", "password": password}}, token=admin_token
+    )
+    assert created.code == "BAD_USER_INPUT" and created.error["extensions"]["field"] == "password"
+    assert problem in created.error["message"], created.error["message"]
+    user = await users.create("weak")
+    changed = await api.fail(
+        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { ok } }",
+        {"i": {"currentPassword": user["password"], "newPassword": password}},
+        token=user["token"],
+    )
+    assert changed.code == "BAD_USER_INPUT"
+    assert changed.error["extensions"]["field"] == "newPassword"
+    assert problem in changed.error["message"]
+
+
 async def test_the_72_byte_rule(api: Api, admin_token: str) -> None:
     # 73 bytes in UTF-8 (but only 40 characters): refused, never silently truncated.
     too_long = "Aa1!" + "é" * 34 + "xy"
@@ -240,40 +280,112 @@ async def test_change_password(api: Api, users: Users) -> None:
     assert old.code == "UNAUTHENTICATED"
 
 
-async def test_sixth_failed_login_for_an_email_is_rate_limited(api: Api, users: Users) -> None:
-    user = await users.create("erin")
-    for attempt in range(5):
-        response = await api.fail(
-            LOGIN, {"i": {"email": user["email"], "password": "Bad-pass1!"}}, ip=fresh_ip()
-        )
-        assert response.code == "UNAUTHENTICATED", attempt
-    sixth = await api.fail(
-        LOGIN, {"i": {"email": user["email"], "password": user["password"]}}, ip=fresh_ip()
-    )
-    assert sixth.code == "RATE_LIMITED"
-    # Another account is not affected.
+@asynccontextmanager
+async def browser(app: InProcessApi) -> AsyncIterator[Api]:
+    """A client with a cookie jar of its own: a browser that has not signed in here yet."""
+    client = Api(app.url, app.ws_url, app.transport)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def _login(email: str, password: str) -> dict[str, object]:
+    return {"i": {"email": email, "password": password}}
+
+
+async def test_five_failed_logins_slow_an_email_down_for_clients_it_does_not_know(
+    api: Api, api_app: InProcessApi, users: Users
+) -> None:
+    user = await users.create("erin")  # signs in through `api`: a browser erin uses
+    bad, good = _login(user["email"], "Bad-pass1!"), _login(user["email"], user["password"])
+    async with browser(api_app) as stranger, browser(api_app) as another:
+        for attempt in range(5):
+            response = await stranger.fail(LOGIN, bad, ip=fresh_ip())
+            assert response.code == "UNAUTHENTICATED", attempt
+        sixth = await stranger.fail(LOGIN, good, ip=fresh_ip())
+        assert sixth.code == "RATE_LIMITED"
+        assert sixth.error["extensions"]["retryAfter"] > 0
+        assert (await another.fail(LOGIN, good, ip=fresh_ip())).code == "RATE_LIMITED"
+    # Erin's own browser is not locked out by them, and another account is not affected.
+    assert (await api.ok(LOGIN, good, ip=fresh_ip()))["login"]["user"]["id"] == user["id"]
     assert await api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
 async def test_failures_from_one_address_are_limited_but_successes_do_not_count(
-    api: Api, users: Users
+    api: Api, api_app: InProcessApi, users: Users
 ) -> None:
     ip = fresh_ip()
     user = await users.create("frank")
+    good = _login(user["email"], user["password"])
     for _ in range(25):  # many people behind one address can still sign in
-        await api.ok(LOGIN, {"i": {"email": user["email"], "password": user["password"]}}, ip=ip)
-    for n in range(20):
-        response = await api.fail(
-            LOGIN, {"i": {"email": f"ghost{n}@tests.example", "password": "Bad-pass1!"}}, ip=ip
-        )
-        assert response.code == "UNAUTHENTICATED", n
-    blocked = await api.fail(
-        LOGIN, {"i": {"email": user["email"], "password": user["password"]}}, ip=ip
+        await api.ok(LOGIN, good, ip=ip)
+    async with browser(api_app) as crowd:
+        for n in range(20):
+            response = await crowd.fail(
+                LOGIN, _login(f"ghost{n}@tests.example", "Bad-pass1!"), ip=ip
+            )
+            assert response.code == "UNAUTHENTICATED", n
+        blocked = await crowd.fail(LOGIN, good, ip=ip)
+        assert blocked.code == "RATE_LIMITED"
+        assert await crowd.ok(LOGIN, good, ip=fresh_ip())
+    # The browser frank signed in with before still gets in from the blocked address.
+    assert await api.ok(LOGIN, good, ip=ip)
+
+
+async def _refused_for(client: Api, attempt: dict[str, object], ip: str) -> int:
+    response = await client.fail(LOGIN, attempt, ip=ip)
+    assert response.code == "RATE_LIMITED", response.body
+    return int(response.error["extensions"]["retryAfter"])
+
+
+async def _wait_out(client: Api, attempt: dict[str, object], ip: str) -> None:
+    """Polls (refused attempts cost nothing and do not count) until the wait is over and
+    the attempt is judged again: a wrong password then fails, and counts."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = await client.fail(LOGIN, attempt, ip=ip)
+        if response.code != "RATE_LIMITED":
+            assert response.code == "UNAUTHENTICATED", response.body
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the login throttle never let the client try again")
+
+
+async def test_an_attacker_neither_locks_the_owner_out_nor_keeps_guessing_fast(
+    inprocess: InProcess, users: Users
+) -> None:
+    app = await inprocess.start_api(
+        {"TILEGRAPH_LOGIN_BACKOFF_SECONDS": "1", "TILEGRAPH_LOGIN_BACKOFF_MAX_SECONDS": "60"}
     )
-    assert blocked.code == "RATE_LIMITED"
-    assert await api.ok(
-        LOGIN, {"i": {"email": user["email"], "password": user["password"]}}, ip=fresh_ip()
-    )
+    victim = await users.create("victim")
+    good, guess = _login(victim["email"], victim["password"]), _login(victim["email"], "Guess-1!x")
+    ip_a, ip_b = fresh_ip(), fresh_ip()
+    async with browser(app) as owner, browser(app) as attacker, browser(app) as new_laptop:
+        signed_in = await owner.post(LOGIN, good, ip=ip_b)
+        assert not signed_in.errors
+        cookie = signed_in.headers["set-cookie"].lower()
+        assert cookie.startswith("tg_device=") and "httponly" in cookie
+        assert "samesite=strict" in cookie and "path=/graphql" in cookie
+
+        for n in range(5):
+            assert (await attacker.fail(LOGIN, guess, ip=ip_a)).code == "UNAUTHENTICATED", n
+        waits = [await _refused_for(attacker, guess, ip_a)]
+        # The owner's browser gets in at once, from home, from the attacker's address, anywhere.
+        for ip in (ip_b, ip_a, fresh_ip()):
+            assert (await owner.ok(LOGIN, good, ip=ip))["login"]["user"]["id"] == victim["id"]
+        # A browser the account never signed in with waits like the attacker.
+        assert (await new_laptop.fail(LOGIN, good, ip=fresh_ip())).code == "RATE_LIMITED"
+        # Each failure past the limit doubles the wait: 1 s, 2 s, 4 s …
+        for _ in range(2):
+            await _wait_out(attacker, guess, ip_a)
+            waits.append(await _refused_for(attacker, guess, ip_a))
+        assert waits[0] >= 1 and waits[0] < waits[1] < waits[2], waits
+
+        # A known browser has a limit of its own (a stolen cookie is no licence to guess).
+        for n in range(5):
+            assert (await owner.fail(LOGIN, guess, ip=ip_b)).code == "UNAUTHENTICATED", n
+        assert (await owner.fail(LOGIN, good, ip=ip_b)).code == "RATE_LIMITED"
 
 
 @pytest.mark.parametrize(
@@ -302,16 +414,55 @@ async def test_only_admins_create_users(api: Api, users: Users, admin_token: str
     ] >= 0
 
 
-async def test_users_search_by_email_substring(api: Api, users: Users) -> None:
+async def test_users_search_by_prefix_for_users_and_by_substring_for_admins(
+    api: Api, users: Users, admin_token: str
+) -> None:
     a = await users.create("zed-search")
-    query = "query($q: String!) { users(query: $q) { id email } }"
-    found = await api.ok(query, {"q": "ZED-SEARCH"}, token=a["token"])
-    assert a["id"] in [u["id"] for u in found["users"]]
-    assert all("zed-search" in u["email"] for u in found["users"])
-    assert (await api.ok(query, {"q": "  "}, token=a["token"]))["users"] == []
-    limited = await api.ok('{ users(query: "@tests.example", limit: 1) { id } }', token=a["token"])
-    assert len(limited["users"]) == 1
-    no_hash = await api.fail('{ users(query: "a") { passwordHash } }', token=a["token"])
+    tag = secrets.token_hex(3)
+    named = await api.ok(
+        CREATE_USER,
+        {
+            "i": {
+                "email": f"qa-{tag}@tests.example",
+                "name": f"Quincy{tag} Adams",
+                "password": USER_PASSWORD,
+            }
+        },
+        token=admin_token,
+    )
+    query = "query($q: String!, $n: Int) { users(query: $q, limit: $n) { id email } }"
+
+    async def found(q: str, token: str, limit: int = 20) -> list[str]:
+        data = await api.ok(query, {"q": q, "n": limit}, token=token)
+        return [u["email"] for u in data["users"]]
+
+    # A user finds people by the start of their email or name, case-insensitively.
+    by_email = await found("ZED-SEARCH", a["token"])
+    assert a["email"] in by_email and all(e.startswith("zed-search") for e in by_email)
+    assert await found(f"quincy{tag.upper()}", a["token"]) == [f"qa-{tag}@tests.example"]
+    # …but not by what is inside them, and not with fewer than 3 characters.
+    assert await found("@tests.example", a["token"]) == []
+    assert await found(f"{tag} Adams", a["token"]) == []
+    for short in ("@", "a", "ze", " ze "):
+        refused = await api.fail(query, {"q": short}, token=a["token"])
+        assert refused.code == "BAD_USER_INPUT" and refused.error["extensions"]["field"] == "query"
+    assert await found("  ", a["token"]) == []
+    # At most 10 answers, whatever the limit asked.
+    crowd = f"crowd{secrets.token_hex(2)}"
+    for n in range(12):
+        await api.ok(
+            CREATE_USER,
+            {"i": {"email": f"{crowd}-{n}@tests.example", "name": "C", "password": USER_PASSWORD}},
+            token=admin_token,
+        )
+    assert len(await found(crowd, a["token"], limit=50)) == 10
+    # Admins keep the directory search: any part of the email, up to the limit asked.
+    assert len(await found(crowd, admin_token, limit=50)) == 12
+    everyone = await found("@", admin_token, limit=50)
+    assert len(everyone) > 10 and a["email"] in everyone
+    assert len(await found("@tests.example", admin_token, limit=1)) == 1
+    assert named["createUser"]["user"]["id"]
+    no_hash = await api.fail('{ users(query: "abc") { passwordHash } }', token=a["token"])
     assert no_hash.code == "BAD_USER_INPUT"
 
 
@@ -345,6 +496,25 @@ async def test_a_logout_ends_what_an_open_socket_may_do(api: Api, users: Users) 
         op = await session.subscribe(ME)
         answer = [payload async for payload in session.messages(op)]
     assert answer[0]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_logout_ends_an_idle_subscription(api: Api, users: Users, worker: object) -> None:
+    """A stream that never gets an event still ends once its token is signed out."""
+    user = await users.create("idle-stream")
+    token = await _signed_in(api, user)
+    uploaded, _ = await import_and_wait(api, token, csv_bytes([["x"], [1]]))
+    transform = await create_transform(
+        api, token, "output = inputs[0]", [uploaded["dataset"]["id"]]
+    )
+    async with api.websocket({"authorization": f"Bearer {token}"}) as session:
+        assert (await session.receive())["type"] == "connection_ack"
+        op = await session.subscribe(
+            "subscription($t: ID!) { transformExecutions(transformId: $t) { id } }",
+            {"t": transform["id"]},
+        )
+        await api.ok("mutation { logout { ok } }", token=token)
+        answer = [payload async for payload in session.messages(op, timeout=15)]
+    assert answer[-1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", answer
 
 
 async def test_a_deleted_users_token_stops_working(api: Api, users: Users, stack: Stack) -> None:

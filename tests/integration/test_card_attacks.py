@@ -13,7 +13,14 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import Users
-from tests.executor.support import daemon_code, processes_named, set_name, wait_until
+from tests.executor.support import (
+    FORKED_MEMORY_HOG,
+    daemon_code,
+    memory_drop,
+    processes_named,
+    set_name,
+    wait_until,
+)
 from tests.support.cards import EXECUTE, create_card, follow_card, render, run_card
 from tests.support.client import Api
 from tests.support.datasets import csv_bytes, import_and_wait
@@ -177,6 +184,19 @@ async def test_fork_bomb_memory_and_cpu_hogs_are_contained(
     assert hog["error"]["code"] == "MEMORY_LIMIT"
     spin = await attack(api, attacker["token"], data, render("while True:\n    pass"))
     assert spin["error"]["code"] == "TIMEOUT"
+    await still_healthy(api, attacker["token"], data)
+
+
+async def test_a_card_forking_memory_hogs_is_held_to_the_card_limit(
+    api: Api, attacker: dict[str, str], data: str, stack: Stack
+) -> None:
+    """Seven children that each touch 1 GiB held 6.8 GiB under a 4 GiB card limit; now the
+    card's processes share one limit and the run ends MEMORY_LIMIT."""
+    limit = stack.settings().card_memory_bytes
+    with memory_drop() as drop:
+        final = await attack(api, attacker["token"], data, FORKED_MEMORY_HOG)
+    assert final["status"] == "FAILED" and final["error"]["code"] == "MEMORY_LIMIT", final
+    assert drop[0] <= limit + 512 * 2**20, f"the host lost {drop[0] / 2**30:.2f} GiB"
     await still_healthy(api, attacker["token"], data)
 
 

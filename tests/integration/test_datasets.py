@@ -163,6 +163,72 @@ async def test_s3_import_and_a_missing_object(
     assert own_bucket.code == "BAD_USER_INPUT"
 
 
+async def test_s3_imports_come_only_from_allow_listed_buckets(
+    api: Api,
+    users: Users,
+    worker: Any,
+    s3: Any,
+    source_bucket: str,
+    stack: Stack,
+    inprocess: InProcess,
+) -> None:
+    owner = await users.create("s3-allow")
+    # A bucket the server's credentials can read, but the operator did not list.
+    readable = f"elsewhere-{secrets.token_hex(4)}"
+    s3.create_bucket(Bucket=readable)
+    s3.put_object(Bucket=readable, Key="secret.csv", Body=csv_bytes([["a"], [1]]))
+    own = stack.env["TILEGRAPH_BUCKET"]
+    attempts = [
+        (readable, "secret.csv"),  # exists, readable
+        (readable, "missing.csv"),  # bucket exists, key does not
+        (f"no-such-{secrets.token_hex(4)}", "secret.csv"),  # no such bucket
+        (own, "anything.csv"),  # Tilegraph's own data
+    ]
+    refusals = []
+    for bucket, key in attempts:
+        response = await api.fail(
+            IMPORT_S3, {"input": {"name": "x", "bucket": bucket, "key": key}}, token=owner["token"]
+        )
+        refusals.append(
+            (response.code, response.error["extensions"].get("field"), response.error["message"])
+        )
+    assert refusals[0][:2] == ("BAD_USER_INPUT", "bucket")
+    assert len(set(refusals)) == 1, refusals
+    assert (await api.ok("{ datasets { totalCount } }", token=owner["token"]))["datasets"][
+        "totalCount"
+    ] == 0
+
+    # A dataset imported while its bucket was listed: an API whose operator set no list
+    # (the default) refuses new imports from it and re-imports of it alike.
+    key = f"exports/{secrets.token_hex(4)}.csv"
+    s3.put_object(Bucket=source_bucket, Key=key, Body=csv_bytes([["id"], [1]]))
+    data = await api.ok(
+        IMPORT_S3,
+        {"input": {"name": "listed", "bucket": source_bucket, "key": key}},
+        token=owner["token"],
+    )
+    dataset_id = data["importDatasetFromS3"]["dataset"]["id"]
+    await follow_import(api, owner["token"], data["importDatasetFromS3"]["import"]["id"])
+    closed = await inprocess.start_api({"TILEGRAPH_S3_IMPORT_BUCKETS": ""})
+    closed_api = Api(closed.url, closed.ws_url, closed.transport)
+    try:
+        fresh = await closed_api.fail(
+            IMPORT_S3,
+            {"input": {"name": "y", "bucket": source_bucket, "key": key}},
+            token=owner["token"],
+        )
+        assert (fresh.code, fresh.error["message"]) == ("BAD_USER_INPUT", refusals[0][2])
+        again = await closed_api.fail(
+            "mutation($id: ID!) { reimportDataset(input: {id: $id, force: true}) "
+            "{ import { id } } }",
+            {"id": dataset_id},
+            token=owner["token"],
+        )
+        assert again.code == "BAD_USER_INPUT" and again.error["extensions"]["field"] == "id"
+    finally:
+        await closed_api.close()
+
+
 async def test_datasets_belong_to_their_owner(api: Api, users: Users, worker: Any) -> None:
     owner = await users.create("mine")
     stranger = await users.create("stranger")

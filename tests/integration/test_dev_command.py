@@ -1,13 +1,16 @@
-"""`tilegraph dev` keeps its data across a restart."""
+"""`tilegraph dev` keeps its data across a restart, and opens on one's own machine what
+production keeps closed: GraphiQL, and S3 imports from the emulator's `imports` bucket."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import httpx
 
 from tests.support.stack import ROOT, Stack, free_port, wait_for_log
@@ -79,6 +82,29 @@ def test_dev_restart_keeps_a_created_user(stack: Stack, tmp_path: Path) -> None:
             token,
         )
         assert "errors" not in created, created
+
+        page = httpx.get(url, headers={"Accept": "text/html"}, timeout=30)
+        assert page.status_code == 200 and "GraphiQL" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        emulator = re.search(
+            r"S3 imports from: imports \(emulator at (http://[0-9.:]+),", first_log.read_text()
+        )
+        assert emulator, first_log.read_text()
+        boto3.client(
+            "s3",
+            endpoint_url=emulator.group(1),
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        ).put_object(Bucket="imports", Key="sales.csv", Body=b"region,amount\neast,1\n")
+        imported = _gql(
+            url,
+            "mutation($i: ImportDatasetFromS3Input!) { importDatasetFromS3(input: $i) "
+            "{ import { status } } }",
+            {"i": {"name": "From the imports bucket", "bucket": "imports", "key": "sales.csv"}},
+            token,
+        )
+        assert imported["data"]["importDatasetFromS3"]["import"]["status"] == "QUEUED", imported  # type: ignore[index]
     finally:
         assert _stop_dev(first) == 0
     assert (data_dir / "aws-state.pickle").exists()

@@ -1,6 +1,12 @@
-"""HTTP-level behaviour: limits, error masking, request ids, health and metrics."""
+"""HTTP-level behaviour: limits, error masking, request ids, health and metrics, and the
+production defaults (no GraphiQL, no public metrics, security headers)."""
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
 
 import httpx
 
@@ -131,12 +137,6 @@ async def test_health_readiness_metrics_and_request_ids(api: Api) -> None:
     ready = await api.http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"dynamodb": "ok", "s3": "ok", "redis": "ok"}
-    metrics = await api.http.get("/metrics")
-    assert (
-        'tilegraph_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
-    )
-    graphiql = await api.http.get("/graphql", headers={"Accept": "text/html"})
-    assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
 
 
 async def test_readiness_fails_when_a_dependency_is_down(inprocess: InProcess) -> None:
@@ -145,3 +145,80 @@ async def test_readiness_fails_when_a_dependency_is_down(inprocess: InProcess) -
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["redis"].startswith("unavailable")
+
+
+async def test_production_serves_no_graphiql(api: Api) -> None:
+    page = await api.http.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "graphiql" not in page.text.lower()
+    assert (await api.http.get("/graphiql/graphiql.min.js")).status_code == 404
+
+
+async def test_graphiql_when_enabled_loads_nothing_from_another_host(
+    inprocess: InProcess,
+) -> None:
+    server = await inprocess.start_api({"TILEGRAPH_GRAPHIQL": "1"})
+    async with httpx.AsyncClient(base_url=server.url, transport=server.transport) as client:
+        page = await client.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and "GraphiQL" in page.text
+        policy = dict(
+            part.strip().split(" ", 1)
+            for part in page.headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'none'" and policy["script-src"] == "'self'"
+        assert policy["frame-ancestors"] == "'none'"
+        assert "'unsafe-eval'" not in page.headers["content-security-policy"]
+        # No inline script (the policy would block it), and every asset is ours.
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page.text) == []
+        assets = re.findall(r'(?:src|href)="([^"]+)"[^>]*?integrity="sha384-([^"]+)"', page.text)
+        assert len(assets) == 8, assets  # 3 stylesheets, 5 scripts
+        assert "://" not in page.text and "//" not in re.sub(r"<!--.*?-->", "", page.text)
+        for url, integrity in assets:
+            asset = await client.get("/" + url)
+            assert asset.status_code == 200, url
+            assert base64.b64encode(hashlib.sha384(asset.content).digest()).decode() == integrity
+            assert asset.headers["x-content-type-options"] == "nosniff"
+        script = next(url for url, _ in assets if url.split("?")[0].endswith("graphiql.min.js"))
+        assert "javascript" in (await client.get("/" + script)).headers["content-type"]
+
+
+async def test_every_response_is_nosniff_and_html_has_a_policy(api: Api) -> None:
+    responses = [
+        await api.http.post("/graphql", json={"query": "{ me { id } }"}),
+        await api.http.get("/healthz"),
+        await api.http.get("/no-such-page"),
+        await api.http.get("/graphql", headers={"Accept": "text/html"}),
+    ]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        if response.headers.get("content-type", "").startswith("text/html"):
+            assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_metrics_only_for_the_bearer_of_the_metrics_token(
+    api: Api, inprocess: InProcess
+) -> None:
+    # Without a configured token there is no /metrics at all.
+    assert (await api.http.get("/metrics")).status_code == 404
+    assert (
+        await api.http.get("/metrics", headers={"Authorization": "Bearer anything-at-all-1234"})
+    ).status_code == 404
+
+    token = secrets.token_urlsafe(24)
+    server = await inprocess.start_api({"TILEGRAPH_METRICS_TOKEN": token})
+    async with httpx.AsyncClient(base_url=server.url, transport=server.transport) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {token[:-1]}x"},
+            {"Authorization": f"Bearer {token}{token}"},
+            {"Authorization": f"Basic {token}"},
+            {"Authorization": "Bearer "},
+        ):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert "tilegraph_http_requests_total" not in refused.text
+        metrics = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert metrics.status_code == 200
+    assert (
+        'tilegraph_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+    )

@@ -63,6 +63,18 @@ async def test_cors_follows_the_allow_list(inprocess: InProcess) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
+def test_create_admin_refuses_a_common_password(stack: Stack) -> None:
+    refused = stack.run_cli(
+        "create-admin",
+        "--email",
+        f"weak-{secrets.token_hex(3)}@tests.example",
+        "--password",
+        "P@ssw0rd2024!",
+    )
+    assert refused.returncode == 1
+    assert "most common passwords" in refused.stderr and "Created" not in refused.stdout
+
+
 async def test_a_failing_audit_write_never_fails_the_request(stack: Stack) -> None:
     prefix = f"a{secrets.token_hex(3)}_"
     env = {"TILEGRAPH_TABLE_PREFIX": prefix}

@@ -107,6 +107,8 @@ class Stack:
             "TILEGRAPH_AWS_SECRET_ACCESS_KEY": "test",
             "TILEGRAPH_TABLE_PREFIX": f"t{tag}_",
             "TILEGRAPH_BUCKET": f"tilegraph-test-{tag}",
+            # The one bucket users may import from (the `source_bucket` fixture creates it).
+            "TILEGRAPH_S3_IMPORT_BUCKETS": f"sources-{tag}",
             "TILEGRAPH_INIT_STORE": "1",
             "TILEGRAPH_REDIS_URL": redis.url,
             "TILEGRAPH_CACHE_REDIS_URL": cache_redis.url,
@@ -120,6 +122,7 @@ class Stack:
             "TILEGRAPH_HEARTBEAT_SECONDS": "0.5",
             "TILEGRAPH_HEARTBEAT_TIMEOUT_SECONDS": "3",
             "TILEGRAPH_SWEEPER_INTERVAL_SECONDS": "1",
+            "TILEGRAPH_IDLE_RECHECK_SECONDS": "1",
             "TILEGRAPH_REQUEUE_GRACE_SECONDS": "2",
             "TILEGRAPH_INGEST_BLOCK_BYTES": str(1 << 20),
             "TILEGRAPH_CARD_TIMEOUT_SECONDS": "8",

@@ -16,6 +16,13 @@ def test_password_policy() -> None:
     assert password_problems("Aaaaaaaa!") == ["must contain a digit"]
     assert password_problems("Aaaaaaaa1") == ["must contain a symbol"]
     assert password_problems("Aa1!" + "é" * 35) == ["must be at most 72 bytes in UTF-8"]
+    assert password_problems(" Good-passw0rd") == ["must not start or end with blanks"]
+    assert password_problems("Good-passw0rd\n") == ["must not start or end with blanks"]
+    for invisible in "\u200b\u200c\u200d\u2060\ufeff":
+        assert password_problems(f"Good{invisible}passw0rd") == [
+            "must contain a symbol",
+            "must not contain invisible (zero-width) characters",
+        ]
 
 
 def test_ids_are_prefixed_unique_and_time_ordered() -> None:

@@ -6,6 +6,7 @@ import time
 import bcrypt
 import pytest
 
+from tilegraph.auth.common_passwords import common_passwords, is_common
 from tilegraph.auth.passwords import PasswordHasher
 from tilegraph.auth.tokens import TokenService
 from tilegraph.domain.errors import Unauthenticated
@@ -44,3 +45,17 @@ async def test_unknown_users_cost_the_same_bcrypt_time() -> None:
     assert 0.5 < unknown / known < 2.0
     assert await hasher.verify("Some-passw0rd", real) is True
     assert await hasher.verify("x" * 100, real) is False
+
+
+def test_the_common_password_list_sees_through_the_usual_disguises() -> None:
+    assert len(common_passwords()) == 10_000
+    for disguised in ("Passw0rd!", "PASSWORD", "p@$$w0rd", "Password123!", "!!Monkey2024"):
+        assert is_common(disguised), disguised
+    for fine in ("Admin-Passw0rd!", "Tr0ub4dor&3x", "correct-horse-battery"):
+        assert not is_common(fine), fine
+
+
+def test_the_defaults_are_closed() -> None:
+    settings = Settings()
+    assert settings.graphiql is False and settings.metrics_token is None
+    assert settings.s3_import_buckets == ()

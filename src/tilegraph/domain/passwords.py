@@ -1,10 +1,13 @@
 """The password policy (DESIGN.md "Security"): 8+ characters with upper, lower, digit and
-symbol, and at most 72 UTF-8 bytes because bcrypt ignores everything past that."""
+symbol, at most 72 UTF-8 bytes because bcrypt ignores everything past that, and no invisible
+padding (blanks around it, zero-width characters anywhere) that a person cannot type again."""
 
 from __future__ import annotations
 
 MIN_LENGTH = 8
 MAX_BYTES = 72
+# Zero-width space, non-joiner and joiner, word joiner, and the byte-order mark.
+INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
 def password_problems(password: str) -> list[str]:
@@ -20,6 +23,10 @@ def password_problems(password: str) -> list[str]:
         problems.append("must contain a lower-case letter")
     if not any(c.isdigit() for c in password):
         problems.append("must contain a digit")
-    if not any(not c.isalnum() and not c.isspace() for c in password):
+    if not any(not c.isalnum() and not c.isspace() and c not in INVISIBLE for c in password):
         problems.append("must contain a symbol")
+    if password != password.strip():
+        problems.append("must not start or end with blanks")
+    if any(c in INVISIBLE for c in password):
+        problems.append("must not contain invisible (zero-width) characters")
     return problems

@@ -8,10 +8,12 @@ GraphQL: it only runs code on Arrow tables and returns HTML or a table.
 from .bwrap import bwrap_available
 from .jobs import CardJob, CardOutput, SandboxResult, TransformJob, TransformOutput
 from .limits import CARD_LIMITS, SandboxLimits, job_limits
+from .memory_cap import CapMode
 from .sandbox import Sandbox, SandboxError
 
 __all__ = [
     "CARD_LIMITS",
+    "CapMode",
     "CardJob",
     "CardOutput",
     "Sandbox",

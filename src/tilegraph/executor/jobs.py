@@ -49,6 +49,7 @@ class SandboxResult:
     output: CardOutput | TransformOutput | None
     error: ExecutionError | None
     duration_ms: float  # time spent in the sandbox for this job (not waiting for a slot)
+    peak_memory_bytes: int = 0  # the job's high-water mark, where its memory cap can tell
 
     @property
     def ok(self) -> bool:

@@ -36,6 +36,15 @@ def wall_timeout(limits: SandboxLimits) -> ExecutionError:
     )
 
 
+def memory_limit(limits: SandboxLimits) -> ExecutionError:
+    """The job's processes together went over its memory limit (memory_cap.py)."""
+    return error(
+        ExecutionErrorCode.MEMORY_LIMIT,
+        f"The code used more than its {limits.memory_bytes / (1 << 30):g} GiB of memory "
+        "(all its processes together) and was stopped.",
+    )
+
+
 def garbled_reply() -> ExecutionError:
     """The child's reply channel carried something that is not a frame."""
     return error(

@@ -20,6 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from tilegraph.context import Context
+from tilegraph.http import ide
 from tilegraph.http.middleware import graphql_error_body
 from tilegraph.schema.errors import shape_error
 from tilegraph.settings import Settings
@@ -62,6 +63,11 @@ class GraphQLView(GraphQL[Context, None]):
                 media_type="application/json",
             )
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our own GraphiQL page (assets served by us, under a CSP), not Strawberry's, which
+        loads them from a CDN."""
+        return ide.render(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -1,13 +1,15 @@
-"""Liveness, readiness (DynamoDB, S3 and Redis reachable) and Prometheus metrics."""
+"""Liveness, readiness (DynamoDB, S3 and Redis reachable) and Prometheus metrics (for the
+holder of the metrics token only)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 READY_TIMEOUT = 2.0
 
@@ -42,4 +44,16 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Route names, counts and latencies tell an outsider how the service is used: without a
+    configured token there is nothing here (404, like any unknown path); with one, only a
+    request bearing it is answered (compared in constant time)."""
+    expected = request.app.state.services.settings.metrics_token
+    if not expected:
+        return PlainTextResponse("Not Found", status_code=404)
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    presented = token.strip() if scheme.lower() == "bearer" else ""
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        return PlainTextResponse(
+            "Unauthorized", status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'}
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from arq import cron
@@ -10,7 +10,7 @@ from arq.worker import Worker, func
 
 from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
-from tilegraph.executor import Sandbox, bwrap_available
+from tilegraph.executor import CapMode, Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
@@ -33,6 +33,7 @@ class SandboxUnavailable(SystemExit):
 def open_sandbox(settings: Settings) -> Sandbox:
     """bubblewrap, or refusal to start; plain processes only when asked for explicitly."""
     slots = settings.sandbox_slots or None  # None: one per core (the Sandbox default)
+    memory_cap = cast(CapMode, settings.sandbox_memory_cap)  # checked by Settings
     if settings.sandbox == "process":
         log.warning(
             "sandbox_weakened",
@@ -40,13 +41,13 @@ def open_sandbox(settings: Settings) -> Sandbox:
             "(no private network, filesystem or PID namespace). Use only where bubblewrap "
             "cannot run.",
         )
-        return Sandbox(mode="process", slots=slots)
+        return Sandbox(mode="process", slots=slots, memory_cap=memory_cap)
     if not bwrap_available():
         raise SandboxUnavailable(
             "bubblewrap (bwrap) cannot start a sandbox here, so the worker refuses to run user "
             "code. Install bubblewrap, or set TILEGRAPH_SANDBOX=process to run without it."
         )
-    return Sandbox(mode="bwrap", slots=slots)
+    return Sandbox(mode="bwrap", slots=slots, memory_cap=memory_cap)
 
 
 async def _startup(ctx: dict[str, Any]) -> None:

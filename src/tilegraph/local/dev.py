@@ -23,6 +23,8 @@ from tilegraph.settings import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEV_CACHE_MAXMEMORY = "256mb"
+# The emulator's bucket that users may import CSVs from (importDatasetFromS3).
+IMPORTS_BUCKET = "imports"
 
 
 class DevError(RuntimeError):
@@ -117,11 +119,15 @@ def _start_redis(redis_dir: Path, children: list[subprocess.Popen[bytes]], *opti
 
 
 async def _prepare_store(settings: Settings) -> tuple[str, str | None, bool]:
-    """Tables, bucket and the first admin. Returns (email, generated password, created)."""
+    """Tables, buckets (ours and the import buckets) and the first admin. Returns (email,
+    generated password, created)."""
     from tilegraph.services.registry import Services
+    from tilegraph.store.tables import ensure_bucket
 
     services = await Services.open(settings.with_overrides(init_store=True))
     try:
+        for bucket in settings.s3_import_buckets:
+            await ensure_bucket(services.aws.s3, settings, bucket)
         email = settings.admin_email
         password = settings.admin_password
         generated = None
@@ -200,6 +206,11 @@ def run_dev(options: DevOptions) -> int:
             "TILEGRAPH_JWT_SECRET": os.environ.get("TILEGRAPH_JWT_SECRET")
             or _read_or_create_secret(data_dir / "jwt-secret"),
             "TILEGRAPH_DATA_DIR": str(data_dir),
+            # Closed by default in production; on here, on one's own machine.
+            "TILEGRAPH_GRAPHIQL": os.environ.get("TILEGRAPH_GRAPHIQL", "1"),
+            "TILEGRAPH_S3_IMPORT_BUCKETS": os.environ.get(
+                "TILEGRAPH_S3_IMPORT_BUCKETS", IMPORTS_BUCKET
+            ),
         }
         settings = Settings.from_env(env)
         email, generated, created = asyncio.run(_prepare_store(settings))
@@ -210,7 +221,14 @@ def run_dev(options: DevOptions) -> int:
         children.append(worker)
         wait_for_port(options.host, options.port, timeout=60, process=api)
         url = f"http://{options.host}:{options.port}/graphql"
-        print(f"\nTilegraph is running. GraphiQL: {url}", flush=True)
+        ide = "GraphiQL" if settings.graphiql else "GraphQL"
+        print(f"\nTilegraph is running. {ide}: {url}", flush=True)
+        if settings.s3_import_buckets:
+            print(
+                f"S3 imports from: {', '.join(settings.s3_import_buckets)} "
+                f"(emulator at http://127.0.0.1:{aws_port}, keys local/local)",
+                flush=True,
+            )
         if generated:
             print(f"Admin: {email} / password: {generated}  (shown once; change it)", flush=True)
         elif created:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
+from tilegraph.auth.devices import DEVICE_COOKIE, well_formed
 from tilegraph.context import Info
 from tilegraph.domain.errors import Unauthenticated
 from tilegraph.schema.types.auth import ChangePasswordInput, LoginInput, LoginPayload
@@ -20,8 +23,23 @@ async def me(info: Info) -> User:
 async def login(info: Info, input: LoginInput) -> LoginPayload:
     ctx = info.context
     result = await ctx.services.auth.login(
-        input.email, input.password, ip=ctx.client_ip, request_id=ctx.request_id
+        input.email,
+        input.password,
+        ip=ctx.client_ip,
+        device=well_formed(ctx.request.cookies.get(DEVICE_COOKIE)),
+        request_id=ctx.request_id,
     )
+    if isinstance(ctx.response, Response):
+        # HttpOnly: page scripts never read it; sent back only to the API's own origin.
+        ctx.response.set_cookie(
+            DEVICE_COOKIE,
+            result.device,
+            max_age=ctx.settings.login_device_ttl_seconds,
+            path="/graphql",
+            httponly=True,
+            secure=ctx.request.url.scheme == "https",
+            samesite="strict",
+        )
     return LoginPayload(
         token=result.token.token,
         expires_at=result.token.expires_at,

@@ -3,6 +3,7 @@ kind (card runs, transform runs, dataset imports), dispatched by the id's prefix
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +27,7 @@ from tilegraph.schema.types.executions import Execution
 from tilegraph.services.executions import ExecutionService, StoredExecutions
 
 R = TypeVar("R")
+T = TypeVar("T")
 N = TypeVar("N", bound=Node)
 Item = dict[str, Any]  # an execution as stored, or a snapshot of it published as an event
 
@@ -96,6 +98,20 @@ async def recheck(
     return principal
 
 
+async def next_message(
+    info: Info, wait: Callable[[], Awaitable[T]], still_allowed: Callable[[], Awaitable[object]]
+) -> T:
+    """The subscription's next message. While none comes, ``still_allowed`` runs every
+    ``idle_recheck_seconds``, so an idle stream ends too once its caller may no longer follow
+    it (it raises then). Cancelling the wait loses nothing: a queue get is cancel-safe."""
+    idle = info.context.services.settings.idle_recheck_seconds
+    while True:
+        try:
+            return await asyncio.wait_for(wait(), idle)
+        except TimeoutError:
+            await still_allowed()
+
+
 def _read(stored: StoredExecutions[R], node: NodeKind[R, N], item: Item) -> tuple[R, N]:
     record = stored.record(item)
     return record, node.convert(record)
@@ -122,7 +138,20 @@ async def follow_execution(
         share_next_event(None)
         yield kind.node.convert(record)
         while not ExecutionStatus(item["status"]).is_terminal:
-            message = await subscription.newest()
+            message = await next_message(
+                info,
+                subscription.newest,
+                partial(
+                    recheck,
+                    info,
+                    principal,
+                    execution_id,
+                    kind.node.visible,
+                    record,
+                    what="execution",
+                    field="id",
+                ),
+            )
             if message is RESYNC:
                 fresh = await ctx.services.executions.current(stored, execution_id)
                 if fresh is None:

@@ -9,7 +9,7 @@ import strawberry
 from tilegraph.context import Info
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel
-from tilegraph.resolvers.executions import TRANSFORM_RUN, follow_execution, recheck
+from tilegraph.resolvers.executions import TRANSFORM_RUN, follow_execution, next_message, recheck
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.transforms import (
@@ -103,9 +103,15 @@ async def transform_runs_updates(
     ctx = info.context
     principal = ctx.principal
     await ctx.services.transforms.get_owned(principal, str(transform_id))
+
+    async def still_owner() -> None:
+        ctx.renew_loaders()
+        caller = await ctx.services.rechecks.principal(ctx.authorization) or principal
+        await ctx.services.transforms.get_owned(caller, str(transform_id))
+
     async with ctx.services.bus.subscribe(transform_runs_channel(str(transform_id))) as sub:
         while True:
-            message = await sub.get()
+            message = await next_message(info, sub.get, still_owner)
             if message is RESYNC:
                 continue  # each run's next change carries its whole state
             run = TRANSFORM_RUN.of(info).record(message)

@@ -9,7 +9,8 @@ from tilegraph.schema.values import given, page_size
 
 
 async def users(info: Info, query: str, limit: int | None = 20) -> list[User]:
-    records = await info.context.services.users.search(query, page_size(limit, 20))
+    ctx = info.context
+    records = await ctx.services.users.search(ctx.principal, query, page_size(limit, 20))
     return [User.from_record(r) for r in records]
 
 

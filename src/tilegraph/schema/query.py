@@ -34,7 +34,9 @@ class Query:
     me = strawberry.field(resolver=auth_r.me)
     users = strawberry.field(
         resolver=users_r.users,
-        description="Users whose email contains `query` (case-insensitive); empty query gives [].",
+        description="Users whose email contains `query` (case-insensitive); empty query gives "
+        "[]. For a non-admin: users whose email or name starts with `query` (case-insensitive, "
+        "at least 3 characters, else BAD_USER_INPUT on `query`), at most 10.",
     )
     groups = strawberry.field(resolver=groups_r.groups, extensions=admin_only())
     group = strawberry.field(resolver=groups_r.group, extensions=admin_only())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tilegraph.audit.recorder import AuditRecorder
+from tilegraph.auth.common_passwords import is_common
+from tilegraph.auth.devices import KnownDevices
 from tilegraph.auth.passwords import PasswordHasher
 from tilegraph.auth.revocation import TokenDenylist
 from tilegraph.auth.throttle import LoginThrottle
@@ -25,10 +28,18 @@ BAD_CREDENTIALS = "Invalid email or password"
 class LoginResult:
     token: IssuedToken
     user: UserRecord
+    # The id of the device that signed in: known for this account from now on.
+    device: str
 
 
 def check_password_policy(password: str, *, field: str) -> None:
+    """Wherever a password is set: the rules of the policy, then the common-password list."""
     problems = password_problems(password)
+    if not problems and is_common(password):
+        problems.append(
+            "is one of the most common passwords (even with digits, symbols or "
+            "look-alike characters around or in it); choose another"
+        )
     if problems:
         raise BadUserInput("The password " + "; ".join(problems), field=field)
 
@@ -41,6 +52,7 @@ class AuthService:
         tokens: TokenService,
         denylist: TokenDenylist,
         throttle: LoginThrottle,
+        devices: KnownDevices,
         audit: AuditRecorder,
     ) -> None:
         self.users = users
@@ -48,6 +60,7 @@ class AuthService:
         self.tokens = tokens
         self.denylist = denylist
         self.throttle = throttle
+        self.devices = devices
         self.audit = audit
         # Called with the principal whose token was just revoked (e.g. to drop cached checks).
         self.on_logout: list[Callable[[Principal], None]] = []
@@ -55,20 +68,33 @@ class AuthService:
         self.on_user_changed: list[Callable[[str], None]] = []
 
     async def login(
-        self, email: str, password: str, *, ip: str, request_id: str | None
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str,
+        device: str | None = None,
+        request_id: str | None,
     ) -> LoginResult:
-        """The same answer and the same bcrypt cost whether or not the email exists."""
+        """The same answer and the same bcrypt cost whether or not the email exists.
+        `device`: the id the client was given at an earlier login (its `tg_device` cookie)."""
         email_key = normalize_email(email)
-        if await self.throttle.is_blocked(email_key, ip):
+        known = await self.devices.is_known(email_key, device)
+        scopes = self.throttle.scopes(email_key, ip, device if known else None)
+        wait = await self.throttle.retry_after(scopes)
+        if wait:
             await self.audit.record(
                 AuditEventType.USER_LOGIN_FAILED,
                 user_id=None,
                 target_type="email",
                 target_id=email_key,
-                details={"ip": ip, "reason": "rate_limited"},
+                details={"ip": ip, "reason": "rate_limited", "known_device": known},
                 request_id=request_id,
             )
-            raise RateLimited("Too many failed logins; try again in a minute")
+            seconds = math.ceil(wait)
+            raise RateLimited(
+                f"Too many failed logins; try again in {seconds} s", retryAfter=seconds
+            )
         user = await self.users.get_by_email(email_key) if email_key else None
         matched = await self.hasher.verify(password, user.password_hash if user else None)
         refusal = (
@@ -82,7 +108,7 @@ class AuthService:
         )
         if refusal is not None:
             if refusal != "disabled":  # the right password of a disabled account is no attack
-                await self.throttle.record_failure(email_key, ip)
+                await self.throttle.record_failure(scopes)
             await self.audit.record(
                 AuditEventType.USER_LOGIN_FAILED,
                 user_id=user.id if user else None,
@@ -94,8 +120,11 @@ class AuthService:
             raise Unauthenticated(BAD_CREDENTIALS)
         assert user is not None
         issued = self.tokens.issue(user.id, user.role, user.session_epoch)
+        if known:
+            await self.throttle.forget(scopes)
+        device = await self.devices.remember(email_key, device)
         await self._audit_own(AuditEventType.USER_LOGIN, user.id, request_id, {"ip": ip})
-        return LoginResult(issued, user)
+        return LoginResult(issued, user, device)
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         """The principal for an `Authorization: Bearer …` value; None when there is none."""

@@ -227,14 +227,17 @@ class DatasetService:
             request_id,
         )
 
-    def _check_bucket(self, bucket: str) -> None:
+    def _check_bucket(self, bucket: str, *, field: str = "bucket") -> None:
+        """Only the operator's allow-list (none by default), never Tilegraph's own bucket.
+        One refusal for every other bucket, checked before any S3 call, so the answer says
+        nothing of which buckets or keys exist."""
         if not bucket:
-            raise BadUserInput("Name a bucket", field="bucket")
-        if bucket == self.settings.bucket:
-            raise BadUserInput("Tilegraph's own bucket cannot be imported from", field="bucket")
-        allowed = self.settings.s3_import_buckets
-        if allowed and bucket not in allowed:
-            raise BadUserInput("Imports from this bucket are not allowed", field="bucket")
+            raise BadUserInput("Name a bucket", field=field)
+        if bucket == self.settings.bucket or bucket not in self.settings.s3_import_buckets:
+            raise BadUserInput(
+                "Imports from this bucket are not allowed (TILEGRAPH_S3_IMPORT_BUCKETS)",
+                field=field,
+            )
 
     async def _create(
         self,
@@ -363,6 +366,8 @@ class DatasetService:
         if record.source_type is not DatasetSourceType.S3_CSV or not record.source_config:
             raise BadUserInput("Only datasets imported from S3 can be re-imported", field="id")
         config = record.source_config
+        # The allow-list may have changed since the first import.
+        self._check_bucket(str(config["bucket"]), field="id")
         source = {"bucket": config["bucket"], "key": config["key"]}
         options = {"encoding": config.get("encoding"), "delimiter": config.get("delimiter")}
         return source, options

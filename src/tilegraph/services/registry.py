@@ -8,6 +8,7 @@ from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import ConnectionPool, Redis
 
 from tilegraph.audit.recorder import AuditRecorder
+from tilegraph.auth.devices import KnownDevices
 from tilegraph.auth.passwords import PasswordHasher
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.auth.revocation import TokenDenylist
@@ -110,7 +111,10 @@ class Services:
             per_email=settings.login_max_failures_per_email,
             per_ip=settings.login_max_failures_per_ip,
             window_seconds=settings.login_failure_window_seconds,
+            backoff_seconds=settings.login_backoff_seconds,
+            backoff_max_seconds=settings.login_backoff_max_seconds,
         )
+        devices = KnownDevices(redis, ttl_seconds=settings.login_device_ttl_seconds)
         objects = ObjectStore(aws.s3, settings.bucket)
         parquet = ParquetReader(settings)
         queue = JobQueue(redis, settings.queue_name)
@@ -172,7 +176,9 @@ class Services:
             return [f"transform {t.name!r} ({t.id})" for t in using]
 
         datasets.usage_checks.append(transforms_using)
-        auth = AuthService(repos.users, hasher, tokens, TokenDenylist(redis), throttle, recorder)
+        auth = AuthService(
+            repos.users, hasher, tokens, TokenDenylist(redis), throttle, devices, recorder
+        )
         rechecks = SharedChecks(auth, settings.recheck_seconds)
         auth.on_logout.append(rechecks.forget_token)
         auth.on_user_changed.append(rechecks.forget_user)

@@ -10,13 +10,17 @@ from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
 from tilegraph.domain.ids import new_id
-from tilegraph.domain.users import Principal, Role, UserRecord
+from tilegraph.domain.users import Principal, Role, UserRecord, normalize_name
 from tilegraph.domain.validation import check_email, check_name
 from tilegraph.services.auth import AuthService, check_password_policy
 from tilegraph.store.dynamo import ConditionFailed
 from tilegraph.store.users import EmailTaken, UserRepository
 
 MAX_SEARCH_RESULTS = 100
+# What a non-admin may look up: a prefix this long at least, this many answers at most (so
+# `users(query: "@")` is no directory of every account).
+MIN_PREFIX = 3
+MAX_PREFIX_RESULTS = 10
 
 
 class UserService:
@@ -95,13 +99,22 @@ class UserService:
             raise Conflict("A user with this email already exists", field="email") from exc
         return user
 
-    async def search(self, query: str, limit: int) -> list[UserRecord]:
+    async def search(self, principal: Principal, query: str, limit: int) -> list[UserRecord]:
+        """Admins: emails containing `query`. Others, to find someone to share with: emails
+        or names starting with `query` (3+ characters), at most 10."""
         if not 1 <= limit <= MAX_SEARCH_RESULTS:
             raise BadUserInput(f"`limit` must be between 1 and {MAX_SEARCH_RESULTS}", field="limit")
-        needle = query.strip().lower()
-        if not needle:
+        if principal.is_admin:
+            needle = query.strip().lower()
+            return await self.users.search_by_email(needle, limit) if needle else []
+        prefix = normalize_name(query)
+        if not prefix:
             return []
-        return await self.users.search_by_email(needle, limit)
+        if len(prefix) < MIN_PREFIX:
+            raise BadUserInput(
+                f"Type at least {MIN_PREFIX} characters of the email or name", field="query"
+            )
+        return await self.users.search_by_prefix(prefix, min(limit, MAX_PREFIX_RESULTS))
 
     async def ensure_admin(self, email: str, name: str, password: str) -> tuple[UserRecord, bool]:
         """The admin with this email, creating it when missing. True when it was created."""

@@ -195,15 +195,16 @@ async def _add_missing_indexes(dynamodb: Any, spec: TableSpec, table_name: str) 
         )
 
 
-async def ensure_bucket(s3: Any, settings: Settings) -> bool:
-    """Create the bucket when missing; True when it was created."""
+async def ensure_bucket(s3: Any, settings: Settings, bucket: str | None = None) -> bool:
+    """Create the bucket (ours unless named) when missing; True when it was created."""
+    bucket = bucket or settings.bucket
     try:
-        await s3.head_bucket(Bucket=settings.bucket)
+        await s3.head_bucket(Bucket=bucket)
         return False
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in {"404", "NoSuchBucket", "NotFound"}:
             raise
-    request: dict[str, Any] = {"Bucket": settings.bucket}
+    request: dict[str, Any] = {"Bucket": bucket}
     if settings.aws_region != "us-east-1":
         request["CreateBucketConfiguration"] = {"LocationConstraint": settings.aws_region}
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
-from tilegraph.domain.users import Role, UserRecord, normalize_email
+from tilegraph.domain.users import Role, UserRecord, normalize_email, normalize_name
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition
 
 TABLE = "users"
@@ -27,6 +27,7 @@ def user_to_item(user: UserRecord) -> dict[str, Any]:
         "email": user.email,
         "email_lower": normalize_email(user.email),
         "name": user.name,
+        "name_lower": normalize_name(user.name),
         "role": user.role.value,
         "password_hash": user.password_hash,
         "created_at": to_iso(user.created_at),
@@ -110,8 +111,26 @@ class UserRepository:
         )
         return [user_from_item(i) for i in items]
 
+    async def search_by_prefix(self, prefix: str, limit: int) -> list[UserRecord]:
+        """Users whose email or name starts with `prefix` (compared lower-case), ordered by
+        email. Like search_by_email, a Query on the directory index with a filter."""
+        items = await self.db.query_all(
+            TABLE,
+            KeyCondition("kind", USER_KIND),
+            index="by_email",
+            flt=Filter(
+                "begins_with(#fe, :fq) OR begins_with(#fn, :fq)",
+                {"#fe": "email_lower", "#fn": "name_lower"},
+                {":fq": prefix},
+            ),
+            limit=limit,
+        )
+        return [user_from_item(i) for i in items]
+
     async def update(self, user: UserRecord, changes: dict[str, Any]) -> UserRecord:
         """Conditional on the version read (ConditionFailed when someone else won)."""
+        if "name" in changes:
+            changes = {**changes, "name_lower": normalize_name(changes["name"])}
         item = await self.db.update(
             TABLE, {"id": user.id}, set_values=changes, expected_version=user.version
         )
