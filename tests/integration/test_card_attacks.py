@@ -114,7 +114,7 @@ for port in params["ports"]:
         results[str(port)] = type(exc).__name__
 return json.dumps(results)
 """)
-    ports = [6379, stack.redis.port, aws.port]
+    ports = [6379, stack.redis.port, stack.cache_redis.port, aws.port]
     final = await attack(api, attacker["token"], data, code, params={"ports": ports})
     if final["status"] == "FAILED":
         assert final["error"]["code"] in ("FORBIDDEN_OPERATION", "RUNTIME_ERROR")
