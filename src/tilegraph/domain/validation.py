@@ -1,8 +1,9 @@
-"""Input rules for names and emails, in words a user can act on."""
+"""Input rules for names, emails, free text and lists, in words a user can act on."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sized
 
 from tilegraph.domain.errors import BadUserInput
 
@@ -23,3 +24,8 @@ def check_name(name: str, *, field: str = "name", max_length: int = 200) -> str:
     if len(cleaned) > max_length:
         raise BadUserInput(f"The name must be at most {max_length} characters", field=field)
     return cleaned
+
+
+def check_count(items: Sized, limit: int, *, field: str, what: str) -> None:
+    if len(items) > limit:
+        raise BadUserInput(f"At most {limit} {what} are allowed", field=field)

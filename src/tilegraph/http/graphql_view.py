@@ -1,8 +1,10 @@
 """Strawberry's ASGI view, specialised: our Context, orjson, graphql-transport-ws only with
-the token checked in connection_init, and HTTP-level failures as GraphQL-shaped errors."""
+the token checked in connection_init, HTTP-level failures as GraphQL-shaped errors, and a
+per-address budget for requests without a valid token, spent before the body is read."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import orjson
@@ -19,6 +21,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from tilegraph.auth.budget import RequestBudget
 from tilegraph.context import Context
 from tilegraph.http.middleware import graphql_error_body
 from tilegraph.schema.errors import shape_error
@@ -47,12 +50,17 @@ class GraphQLView(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
             allowed_origins=settings.cors_origins,
         )
+        self.anonymous_budget = RequestBudget(settings.anonymous_requests_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        refusal = self._over_budget(request)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         try:
             response = await self.run(request)
         except HTTPException as exc:
@@ -62,6 +70,29 @@ class GraphQLView(GraphQL[Context, None]):
                 media_type="application/json",
             )
         await response(scope, receive, send)
+
+    def _over_budget(self, request: Request) -> Response | None:
+        """429 for a caller without a valid token whose address spent its budget."""
+        if not self.anonymous_budget.enabled:
+            return None
+        services = request.app.state.services
+        if services.auth.carries_valid_token(request.headers.get("authorization")):
+            return None
+        client = request.scope.get("client") or ("unknown", 0)
+        wait = self.anonymous_budget.take(str(client[0]))
+        if wait is None:
+            return None
+        seconds = max(1, math.ceil(wait))
+        return Response(
+            graphql_error_body(
+                f"Too many requests without signing in from this address; try again in {seconds} s",
+                "RATE_LIMITED",
+                retryAfterSeconds=seconds,
+            ),
+            status_code=429,
+            media_type="application/json",
+            headers={"Retry-After": str(seconds)},
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import (
+    MAX_CARD_DATASETS,
     CardExecutionRecord,
     CardRecord,
     CardResultRecord,
@@ -25,7 +26,7 @@ from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_name
+from tilegraph.domain.validation import check_count, check_name
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
@@ -140,6 +141,7 @@ class CardService:
     async def _own_datasets(
         self, principal: Principal, dataset_ids: list[str]
     ) -> list[DatasetRecord]:
+        check_count(dataset_ids, MAX_CARD_DATASETS, field="datasetIds", what="datasets")
         found = await self.datasets.get_many(dataset_ids)
         return all_owned(found, dataset_ids, principal, "dataset", field="datasetIds")
 
