@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -24,6 +25,7 @@ from strawberry.types import ExecutionResult
 from tilegraph.auth.budget import RequestBudget
 from tilegraph.context import Context
 from tilegraph.http.middleware import graphql_error_body
+from tilegraph.http.multipart import MultipartError, place_files
 from tilegraph.schema.errors import shape_error
 from tilegraph.settings import Settings
 
@@ -64,12 +66,31 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             response = await self.run(request)
         except HTTPException as exc:
+            field = {"field": exc.field} if isinstance(exc, MultipartError) else {}
             response = Response(
-                graphql_error_body(exc.reason, "BAD_USER_INPUT"),
+                graphql_error_body(exc.reason, "BAD_USER_INPUT", **field),
                 status_code=exc.status_code,
                 media_type="application/json",
             )
         await response(scope, receive, send)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        """Strawberry's, with the `map` paths checked (tilegraph.http.multipart)."""
+        try:
+            form_data = await request.get_form_data()
+        except ValueError as exc:
+            raise HTTPException(400, "Unable to parse the multipart body") from exc
+        parts = {}
+        for name in ("operations", "map"):
+            text = form_data.form.get(name, "{}")
+            if not isinstance(text, str | bytes):
+                raise MultipartError(f"`{name}` must be a form field, not a file", name)
+            try:
+                parts[name] = self.parse_json(text)
+            except HTTPException as exc:
+                raise MultipartError(f"`{name}` is not JSON", name) from exc
+        operations, files_map = parts["operations"], parts["map"]
+        return place_files(operations, files_map, form_data.files)
 
     def _over_budget(self, request: Request) -> Response | None:
         """429 for a caller without a valid token whose address spent its budget."""

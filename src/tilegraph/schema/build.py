@@ -13,6 +13,7 @@ from tilegraph.domain.cards import MAX_CARD_DATASETS
 from tilegraph.domain.dashboards import MAX_FILTERS, MAX_LAYOUT_ITEMS
 from tilegraph.domain.transforms import MAX_TRANSFORM_INPUTS
 from tilegraph.schema.admission import Admission, QueryAdmission, TextLimits
+from tilegraph.schema.arguments import check_id_arguments
 from tilegraph.schema.authentication import require_sign_in
 from tilegraph.schema.counting import RequestCounting
 from tilegraph.schema.errors import ErrorShaping
@@ -20,6 +21,7 @@ from tilegraph.schema.limits import CostModel, QueryLimits
 from tilegraph.schema.mutation import Mutation
 from tilegraph.schema.node import Node
 from tilegraph.schema.query import Query
+from tilegraph.schema.scalars import SCALAR_OVERRIDES
 from tilegraph.schema.shared_events import SharedEventExecutor
 from tilegraph.schema.subscription import Subscription
 from tilegraph.schema.types.audit import AuditLog
@@ -87,6 +89,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection())
     require_sign_in(Query, Mutation, Subscription)
+    check_id_arguments(Query, Mutation, Subscription)
     return TilegraphSchema(
         query=Query,
         mutation=Mutation,
@@ -108,6 +111,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ],
         extensions=extensions,
         execution_context_class=SharedEventExecutor,
+        scalar_overrides=SCALAR_OVERRIDES,
     )
 
 

@@ -26,7 +26,12 @@ from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_count, check_name
+from tilegraph.domain.validation import (
+    check_count,
+    check_description,
+    check_name,
+    check_params,
+)
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
@@ -168,6 +173,8 @@ class CardService:
         params: dict[str, Any] | None,
     ) -> CardRecord:
         name = check_name(name)
+        description = check_description(description)
+        params = check_params(params)
         self._check_code(code, card_type)
         if card_type is CardType.CODE and not dataset_ids:
             raise BadUserInput("A code card needs at least one dataset", field="datasetIds")
@@ -205,7 +212,7 @@ class CardService:
         if name is not None:
             changes["name"] = check_name(name)
         if description is not None:
-            changes["description"] = description
+            changes["description"] = check_description(description)
         if code is not None:
             changes["code"] = self._check_code(code, card.type)
             if code != card.code:  # what the old code used says nothing about the new
@@ -214,7 +221,7 @@ class CardService:
             await self._own_datasets(principal, dataset_ids)
             changes["dataset_ids"] = dataset_ids
         if params_given:
-            changes["params"] = params
+            changes["params"] = check_params(params)
         try:
             return await self.cards.update(card, changes)
         except Stale as exc:
@@ -265,6 +272,7 @@ class CardService:
         params: dict[str, Any] | None,
     ) -> CardExecutionRecord:
         self._check_code(code, CardType.CODE)
+        params = check_params(params)
         datasets = await self._own_datasets(principal, dataset_ids)
         plan = self._plan(None, code, datasets, filters, params, True)
         (record,) = await self._admit(
@@ -283,6 +291,7 @@ class CardService:
         params: dict[str, Any] | None,
         use_cache: bool,
     ) -> CardExecutionRecord:
+        params = check_params(params)
         card = await self.get_readable(principal, card_id, dashboard_id, access)
         (record,) = await self.start_cards(
             principal,
