@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
         # What start-up built (libraries, the schema, clients) lives as long as the process:
         # kept out of the collector, a full collection no longer walks it while holding the
         # GIL, which stalled the event loop for ~100 ms whenever a request triggered one.
+        gc.collect()  # what is garbage now is collected, not kept forever
         gc.freeze()
         try:
             yield

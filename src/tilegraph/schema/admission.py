@@ -6,7 +6,7 @@ field counts (graphql-core's lexer, no syntax tree), then, parsed, by the depth,
 directive and cost limits (schema/limits.py) — all before validation, whose overlap check
 costs the square of the fields. Everything a new text
 needs runs in one bounded thread, so one request never holds the loop; a text seen before
-is answered from a cache on the loop, without the thread hop.
+and parsed is answered from a cache on the loop, without the thread hop.
 
 A refusal becomes a pre-execution error on a stand-in document (an empty query with the
 requested operation's name), so Strawberry neither parses nor validates again and the
@@ -170,7 +170,8 @@ def stand_in(operation_name: str | None) -> DocumentNode:
 
 
 class AdmissionCache:
-    """Recent texts and what was found of them; touched on the event loop only."""
+    """Recent texts that parsed, with their document and validation; touched on the event
+    loop only."""
 
     def __init__(self, maxsize: int = 1024) -> None:
         self.maxsize = maxsize
@@ -235,8 +236,6 @@ class Admission:
         key = (query, rules)
         variables = variables or {}
         known = self.cache.get(key)
-        if known is not None and known.refusal is not None:
-            return None, [known.refusal]
         if known is not None and known.validation is not None:
             assert known.document is not None
             # Seen and validated: only the variable-dependent limits remain (linear, small).
@@ -251,14 +250,13 @@ class Admission:
         checked, refusal = await loop.run_in_executor(
             self._pool, self._check, schema, query, rules, variables, known
         )
-        self.cache.put(key, checked)
+        if checked.document is not None:
+            # Refused texts are not kept: new ones each time would push out the good ones.
+            self.cache.put(key, checked)
         if refusal is not None:
             return None, [refusal]
         assert checked.document is not None and checked.validation is not None
         return checked.document, list(checked.validation)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class QueryAdmission(SchemaExtension):
