@@ -91,10 +91,16 @@ class Settings:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 10_000
+    max_query_bytes: int = 64 << 10
+    max_fields: int = 500
+    # What a list without a bound of its own counts as in the cost estimate.
+    query_list_default: int = 20
     max_directives: int = 50
     max_cost: int = 10_000
     max_page_size: int = 100
     report_db_requests: bool = False
+    # Requests without a valid token, per client address and API process (a token bucket).
+    anonymous_requests_per_minute: int = 120
     # Logging.
     log_json: bool | None = None
     log_level: str = "INFO"
@@ -113,6 +119,8 @@ class Settings:
     # The only buckets users may import from; none by default (every S3 import refused).
     s3_import_buckets: tuple[str, ...] = ()
     preview_max_rows: int = 1000
+    # A CSV wider than this fails while its header is read, before any block is parsed.
+    max_columns: int = 1000
     column_values_max: int = 500
     # Cards and the sandbox.
     sandbox: str = "bwrap"

@@ -477,3 +477,56 @@ async def test_results_are_cached_in_a_bounded_redis_of_their_own_and_expire_fro
         await cached.aclose()
         await inprocess.stop()
         cache.stop()
+
+
+async def test_oversize_params_and_descriptions_name_their_field(
+    api: Api, owner: dict[str, str], sales: str
+) -> None:
+    huge = "p" * 900_000
+    create = "mutation($i: CreateCardInput!) { createCard(input: $i) { card { id } } }"
+    base = {"name": "big", "type": "CODE", "code": SUMMARY, "datasetIds": [sales]}
+    for field, value in (("params", {"blob": huge}), ("description", huge)):
+        refused = await api.fail(create, {"i": {**base, field: value}}, token=owner["token"])
+        assert refused.code == "BAD_USER_INPUT", refused.body
+        assert refused.error["extensions"]["field"] == field
+    card_id = await create_card(api, owner["token"], SUMMARY, [sales], name="small")
+    update = "mutation($i: UpdateCardInput!) { updateCard(input: $i) { card { id } } }"
+    refused = await api.fail(
+        update, {"i": {"id": card_id, "params": {"blob": huge}}}, token=owner["token"]
+    )
+    assert refused.error["extensions"]["field"] == "params"
+    execute = "mutation($i: ExecuteCardInput!) { executeCard(input: $i) { execution { id } } }"
+    refused = await api.fail(
+        execute, {"i": {"id": card_id, "params": {"blob": huge}}}, token=owner["token"]
+    )
+    assert refused.code == "BAD_USER_INPUT" and refused.error["extensions"]["field"] == "params"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "field"),
+    [
+        ("query($id: ID!) { cardExecution(id: $id) { id } }", {"id": ""}, "id"),
+        ('{ cardExecution(id: "") { id } }', None, "id"),
+        ("query($id: ID!) { card(id: $id) { id } }", {"id": "card_" + "x" * 3000}, "id"),
+        ("query($id: ID!) { dataset(id: $id) { id } }", {"id": " "}, "id"),
+        ("query($id: ID!) { dashboard(id: $id) { id } }", {"id": ""}, "id"),
+        ("query($id: ID!) { transformExecution(id: $id) { id } }", {"id": ""}, "id"),
+        (
+            "mutation($i: ExecuteCardInput!) { executeCard(input: $i) { execution { id } } }",
+            {"i": {"id": ""}},
+            "id",
+        ),
+        (
+            "mutation($i: CreateCardInput!) { createCard(input: $i) { card { id } } }",
+            {"i": {"name": "c", "type": "CODE", "code": "x", "datasetIds": [""]}},
+            "datasetIds",
+        ),
+    ],
+    ids=["variable", "literal", "too long", "blank", "dashboard", "transform run", "input", "list"],
+)
+async def test_malformed_ids_are_bad_input_naming_the_argument(
+    api: Api, owner: dict[str, str], query: str, variables: Any, field: str
+) -> None:
+    refused = await api.fail(query, variables, token=owner["token"])
+    assert refused.code == "BAD_USER_INPUT", refused.body
+    assert refused.error["extensions"]["field"] == field

@@ -499,3 +499,23 @@ async def test_execute_dashboard_queues_what_the_allowance_holds_and_refuses_the
             await idle.ok(cancel, {"id": execution["id"]}, token=owner["token"])
     finally:
         await idle.close()
+
+
+async def test_a_record_too_large_to_store_is_refused_clearly(
+    api: Api, owner: dict[str, str]
+) -> None:
+    # No field of its own is too long: together the filters' options outgrow what one
+    # stored record may hold (DynamoDB's 400 KB), which the store refuses by name.
+    options = [f"option-{i}-" + "o" * 90 for i in range(900)]
+    filters = [
+        {"type": "CATEGORY", "column": f"c{n}", "label": f"C{n}", "options": options}
+        for n in range(10)
+    ]
+    create = (
+        "mutation($i: CreateDashboardInput!) { createDashboard(input: $i) { dashboard { id } } }"
+    )
+    refused = await api.fail(
+        create, {"i": {"name": "Wide", "filters": filters}}, token=owner["token"]
+    )
+    assert refused.code == "BAD_USER_INPUT", refused.body
+    assert "400 KB" in refused.error["message"]

@@ -3,7 +3,9 @@ metadata, deletion, ownership, audit and the upload size cap."""
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from tests.support.client import Api
 from tests.support.datasets import (
     DATASET,
     IMPORT_S3,
+    UPLOAD,
     csv_bytes,
     follow_import,
     import_and_wait,
@@ -335,3 +338,94 @@ async def test_the_upload_size_cap(
         assert under["import"]["status"] == "QUEUED"
     finally:
         await api.close()
+
+
+async def _multipart(api: Api, token: str, operations: Any, files_map: Any) -> Any:
+    response = await api.http.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": json.dumps(files_map)},
+        files={"0": ("data.csv", b"a,b\n1,2\n", "text/csv")},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response
+
+
+@pytest.mark.parametrize(
+    ("variables", "files_map"),
+    [
+        ({"input": {"name": "n", "file": None}}, {"0": ["variables.input.name.x"]}),
+        ({"input": {"name": "n", "file": None}}, {"0": ["variables.input.name"]}),
+        ({"input": None}, {"0": ["variables.input.file"]}),
+        ({"input": {"name": "n", "file": None}}, {"0": ["variables.input.file.0"]}),
+        ({"input": {"name": "n", "file": None}}, {"0": "variables.input.file"}),
+        ({"input": {"name": "n", "file": None}}, ["variables.input.file"]),
+    ],
+    ids=["into a string", "onto a string", "into null", "below the file", "not a list", "a list"],
+)
+async def test_multipart_map_paths_that_lead_nowhere_are_bad_input(
+    api: Api, users: Users, variables: Any, files_map: Any
+) -> None:
+    owner = await users.create("badmap")
+    response = await _multipart(
+        api, owner["token"], {"query": UPLOAD, "variables": variables}, files_map
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "map"}, error
+
+
+async def test_an_upload_sent_as_a_plain_value_is_bad_input(api: Api, users: Users) -> None:
+    owner = await users.create("plainfile")
+    response = await api.post(
+        UPLOAD, {"input": {"name": "n", "file": "a,b\n1,2\n"}}, token=owner["token"]
+    )
+    assert response.code == "BAD_USER_INPUT", response.body
+    assert response.error["extensions"]["field"] == "file"
+    assert "multipart" in response.error["message"]
+
+
+@pytest.mark.parametrize(
+    "bucket", ["arn:aws:s3:::x", "s3://x", "x/", "ab", "Has_Upper", "a..b", "192.168.1.1", " "]
+)
+async def test_s3_bucket_names_follow_s3s_rules(api: Api, users: Users, bucket: str) -> None:
+    owner = await users.create("bucketname")
+    response = await api.fail(
+        IMPORT_S3, {"input": {"name": "x", "bucket": bucket, "key": "a.csv"}}, token=owner["token"]
+    )
+    assert response.code == "BAD_USER_INPUT", response.body
+    assert response.error["extensions"]["field"] == "bucket"
+
+
+async def test_oversize_descriptions_are_refused_with_their_field(
+    api: Api, users: Users, worker: Any
+) -> None:
+    owner = await users.create("longtext")
+    huge = "d" * 900_000
+    uploaded = await upload(api, owner["token"], csv_bytes(SALES), name="t", description=huge)
+    assert uploaded["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": "description",
+        "requestId": uploaded["errors"][0]["extensions"]["requestId"],
+    }
+    dataset_id = (await upload(api, owner["token"], csv_bytes(SALES), name="t"))["dataset"]["id"]
+    update = "mutation($i: UpdateDatasetInput!) { updateDataset(input: $i) { dataset { id } } }"
+    long_description = await api.fail(
+        update, {"i": {"id": dataset_id, "description": huge}}, token=owner["token"]
+    )
+    assert long_description.code == "BAD_USER_INPUT"
+    assert long_description.error["extensions"]["field"] == "description"
+
+
+async def test_a_csv_wider_than_the_column_cap_fails_while_its_header_is_read(
+    api: Api, users: Users, worker: Any
+) -> None:
+    owner = await users.create("wide")
+    columns = 100_000
+    content = ",".join(f"c{i}" for i in range(columns)) + "\n" + ",".join("1" * columns) + "\n"
+    started = time.monotonic()
+    _, final = await import_and_wait(api, owner["token"], content.encode(), name="wide")
+    elapsed = time.monotonic() - started
+    assert final["status"] == "FAILED"
+    assert final["error"]["code"] == "RUNTIME_ERROR" and final["error"]["line"] == 1
+    assert "100000 fields" in final["error"]["message"] and "1000" in final["error"]["message"]
+    assert elapsed < 30, f"took {elapsed:.1f} s"

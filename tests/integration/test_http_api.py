@@ -3,16 +3,39 @@ production defaults (no GraphiQL, no public metrics, security headers)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import random
 import re
 import secrets
+import time
+from typing import Any
 
 import httpx
+import pytest
 
-from tests.support.client import Api
+from tests.conftest import Users
+from tests.support.cards import create_card, render
+from tests.support.client import Api, UnderAttack, fresh_ip, health_under_attack
+from tests.support.dashboards import create_dashboard
+from tests.support.datasets import csv_bytes, import_and_wait
 from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
+
+HEALTH_P99_SECONDS = 0.05
+
+
+def _report(name: str, seen: UnderAttack) -> None:
+    """Figures for the record (shown with `pytest -s`)."""
+    refusals = sorted(seen.attack_seconds)
+    print(
+        f"\n{name}: /healthz p50 {seen.health_percentile(0.5) * 1000:.1f} ms, "
+        f"p99 {seen.health_percentile(0.99) * 1000:.1f} ms, "
+        f"max {max(seen.health_seconds) * 1000:.1f} ms over {len(seen.health_seconds)} probes; "
+        f"{len(refusals)} attack requests, median {refusals[len(refusals) // 2] * 1000:.1f} ms, "
+        f"{seen.attacks_during_probe} of them during the probe"
+    )
 
 
 async def test_query_nested_past_the_depth_limit_is_too_complex(api: Api, admin_token: str) -> None:
@@ -222,3 +245,116 @@ async def test_metrics_only_for_the_bearer_of_the_metrics_token(
     assert (
         'tilegraph_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
     )
+
+
+@pytest.fixture(scope="module")
+def attack_api(stack: Stack) -> str:
+    """An API process of its own: the probe measures its event loop, not the tests'."""
+    return stack.start_api("api-under-attack").url
+
+
+def _repeated_fields_query() -> str:
+    """~9 KB, 1,250 repeated selections, a new text every time (no cache helps)."""
+    return "{" + " ".join(random.choice(("me{id}", "me{name}")) for _ in range(1250)) + "}"
+
+
+async def test_a_query_of_repeated_fields_is_refused_before_validation_off_the_loop(
+    attack_api: str,
+) -> None:
+    def attack(client: httpx.Client) -> None:
+        response = client.post(
+            "/graphql",
+            json={"query": _repeated_fields_query()},
+            headers={"X-Forwarded-For": fresh_ip()},  # not stopped by the anonymous budget
+        )
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", error
+        assert "fields" in error["message"]
+
+    seen = await asyncio.to_thread(health_under_attack, attack_api, attack)
+    _report("1,250 repeated fields", seen)
+    assert seen.attacks_during_probe >= 4, "the attack stopped before the probe did"
+    assert seen.health_percentile(0.99) < HEALTH_P99_SECONDS
+
+
+async def test_requests_without_a_valid_token_have_a_budget_per_address(
+    inprocess: InProcess, admin_token: str
+) -> None:
+    deployment = await inprocess.start_api({"TILEGRAPH_ANONYMOUS_REQUESTS_PER_MINUTE": "5"})
+    api = Api(deployment.url, deployment.ws_url, deployment.transport)
+    try:
+        address = fresh_ip()
+        for _ in range(5):
+            assert (await api.post("{ __typename }", ip=address)).status == 200
+        refused = await api.post("{ __typename }", ip=address)
+        assert refused.status == 429 and refused.code == "RATE_LIMITED"
+        assert int(refused.headers["retry-after"]) >= 1
+        forged = await api.post("{ __typename }", ip=address, headers={"Authorization": "Bearer x"})
+        assert forged.status == 429  # a token that does not verify is no way around it
+        signed_in = await api.post("{ me { id } }", ip=address, token=admin_token)
+        assert signed_in.status == 200 and signed_in.data["me"]["id"]
+        assert (await api.post("{ __typename }", ip=fresh_ip())).status == 200
+    finally:
+        await api.close()
+
+
+@pytest.fixture(scope="module")
+async def full_dashboard(api: Api, users: Users, worker: Any) -> dict[str, Any]:
+    """An owner's dashboard of the largest size, every card on the owner's own dataset."""
+    owner = await users.create("big-board-owner")
+    rows = [["region", "amount"]] + [[f"r{i}", i] for i in range(150)]
+    uploaded, final = await import_and_wait(api, owner["token"], csv_bytes(rows), name="rows")
+    assert final["status"] == "SUCCEEDED"
+    dataset_id = uploaded["dataset"]["id"]
+    code = render("return str(len(dataset))")
+    card_ids: list[str] = []
+    for start in range(0, 200, 20):
+        card_ids += await asyncio.gather(
+            *(
+                create_card(api, owner["token"], code, [dataset_id], name=f"c{n}")
+                for n in range(start, start + 20)
+            )
+        )
+    dashboard = await create_dashboard(api, owner["token"], name="Largest", card_ids=card_ids)
+    return {"owner": owner, "id": dashboard["id"]}
+
+
+async def test_previews_under_every_card_of_a_full_dashboard_are_refused_by_the_cost_estimate(
+    api: Api, attack_api: str, full_dashboard: dict[str, Any]
+) -> None:
+    token = full_dashboard["owner"]["token"]
+    aliases = " ".join(
+        f"d{i}: dashboard(id: $id) {{ cards {{ datasets {{ preview(limit: 100) {{ rows }} }} }} }}"
+        for i in range(10)
+    )
+    attack_query = f"query($id: ID!) {{ {aliases} }}"
+    variables = {"id": full_dashboard["id"]}
+    refused = await api.post(attack_query, variables, token=token)
+    assert refused.code == "QUERY_TOO_COMPLEX" and "cost" in refused.error["message"]
+    # One preview per card of the page is refused as well: 200 reads of stored data.
+    one = "query($id: ID!) { dashboard(id: $id) { cards { datasets { preview(limit: 1) { rows } } } } }"
+    assert (await api.post(one, variables, token=token)).code == "QUERY_TOO_COMPLEX"
+
+    # What the estimate lets through on the largest dashboard answers within a second.
+    page = """query($id: ID!) { dashboard(id: $id) { name cardCount
+      layout { columns items { x y w h card { id name type } } }
+      cards { id name } referencedDatasets { dataset { id name } usedByCards { id } } } }"""
+    started = time.perf_counter()
+    answered = await api.ok(page, variables, token=token)
+    elapsed = time.perf_counter() - started
+    print(f"\nlargest dashboard page: {elapsed * 1000:.0f} ms")
+    assert len(answered["dashboard"]["layout"]["items"]) == 200
+    assert elapsed < 1.0
+
+    def attack(client: httpx.Client) -> None:
+        response = client.post(
+            "/graphql",
+            json={"query": attack_query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+    seen = await asyncio.to_thread(health_under_attack, attack_api, attack)
+    _report("10 aliases x 200 cards x preview", seen)
+    assert seen.attacks_during_probe >= 4
+    assert seen.health_percentile(0.99) < HEALTH_P99_SECONDS

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -167,3 +169,69 @@ class WebSocketSession:
                 return
             elif message["type"] == "complete":
                 return
+
+
+@dataclass
+class UnderAttack:
+    """What a probe of `/healthz` saw while attackers kept the API busy."""
+
+    health_seconds: list[float]
+    attack_seconds: list[float]  # each attack request, start to response
+    attacks_during_probe: int
+
+    def health_percentile(self, fraction: float) -> float:
+        ordered = sorted(self.health_seconds)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def health_under_attack(
+    base_url: str,
+    attack: Callable[[httpx.Client], None],
+    *,
+    attackers: int = 4,
+    samples: int = 600,
+    deadline_seconds: float = 120,
+) -> UnderAttack:
+    """Samples `/healthz` one request after another from its own client while `attackers`
+    threads, each with a client of its own, call `attack` back to back. Blocking: call it
+    in a thread (asyncio.to_thread) so the test's event loop is not held."""
+    stop = threading.Event()
+    first_attack_done = threading.Event()
+    attack_seconds: list[float] = []
+    failures: list[BaseException] = []
+
+    def attacker() -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    attack(client)
+                except BaseException as exc:  # reported by the caller's thread
+                    failures.append(exc)
+                    first_attack_done.set()
+                    return
+                attack_seconds.append(time.perf_counter() - started)
+                first_attack_done.set()
+
+    threads = [threading.Thread(target=attacker, daemon=True) for _ in range(attackers)]
+    for thread in threads:
+        thread.start()
+    health: list[float] = []
+    try:
+        assert first_attack_done.wait(deadline_seconds), "no attack request finished"
+        before = len(attack_seconds)
+        finish_by = time.monotonic() + deadline_seconds
+        with httpx.Client(base_url=base_url, timeout=30) as probe:
+            while len(health) < samples and time.monotonic() < finish_by and not failures:
+                started = time.perf_counter()
+                response = probe.get("/healthz")
+                health.append(time.perf_counter() - started)
+                assert response.status_code == 200
+        during = len(attack_seconds) - before
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=deadline_seconds)
+    if failures:
+        raise failures[0]
+    return UnderAttack(health, list(attack_seconds), during)

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from graphql import build_schema, parse
 
-from tilegraph.schema.limits import Measure, QueryLimits, limit_violation, measure_document
+from tilegraph.auth.budget import RequestBudget
+from tilegraph.schema.admission import Scan, scan
+from tilegraph.schema.limits import (
+    CostModel,
+    Measure,
+    QueryLimits,
+    limit_violation,
+    measure_document,
+)
 
 SCHEMA = build_schema("""
 type Query { items(first: Int = 50): Conn  me: User  nodes(ids: [ID!]!): [User]! }
@@ -62,3 +70,80 @@ def test_violations_are_described() -> None:
     assert "3 aliases" in (limit_violation(Measure(aliases=3), limits) or "")
     assert "2 directives" in (limit_violation(Measure(directives=2), limits) or "")
     assert "cost is 11" in (limit_violation(Measure(cost=11), limits) or "")
+
+
+BOARDS = build_schema("""
+type Query { dashboard(id: ID!): Dashboard  datasets(first: Int = 50): DatasetConnection }
+type Dashboard { id: ID cards: [Card!]! shares: [Share!]! }
+type Card { id: ID name: String datasets: [Dataset!]! }
+type Dataset { id: ID preview(limit: Int = 100): Preview columns: [String!]! }
+type Preview { rows: [String] }
+type Share { id: ID }
+type DatasetConnection { edges: [DatasetEdge] nodes: [Dataset] }
+type DatasetEdge { node: Dataset }
+""")
+COSTS = CostModel(
+    list_bounds={"Dashboard.cards": 200, "Card.datasets": 10},
+    list_default=20,
+    weights={"Dataset.preview": 100},
+)
+
+
+def test_plain_lists_count_their_bound_and_reads_their_weight() -> None:
+    cards = measure_document(
+        BOARDS, parse("{ dashboard(id: 1) { cards { id name } } }"), costs=COSTS
+    )
+    assert cards.cost == 1 + 1 + 200 * 2
+    unbounded = measure_document(
+        BOARDS, parse("{ dashboard(id: 1) { shares { id } } }"), costs=COSTS
+    )
+    assert unbounded.cost == 1 + 1 + 20 * 1
+    scalars = measure_document(
+        BOARDS, parse("{ dashboard(id: 1) { cards { datasets { columns } } } }"), costs=COSTS
+    )
+    assert scalars.cost == 1 + 1 + 200 * (1 + 10 * 1)  # a list of scalars has no children
+    previews = measure_document(
+        BOARDS,
+        parse("{ dashboard(id: 1) { cards { datasets { preview(limit: 1) { rows } } } } }"),
+        costs=COSTS,
+    )
+    assert previews.cost == 1 + 1 + 200 * (1 + 10 * (100 + 1 * 1))
+    # The shape of issue 12: ten aliases of a full dashboard, a preview under every card.
+    aliases = " ".join(
+        f"d{i}: dashboard(id: 1) {{ cards {{ datasets {{ preview(limit: 100) {{ rows }} }} }} }}"
+        for i in range(10)
+    )
+    attack = measure_document(BOARDS, parse("{ " + aliases + " }"), costs=COSTS)
+    assert attack.cost > 10 * 200 * 10 * 100
+    # Without the model (the old estimate) the same query looked cheap.
+    assert measure_document(BOARDS, parse("{ " + aliases + " }")).cost < 10_000
+
+
+def test_a_connections_page_is_counted_once_by_first() -> None:
+    page = measure_document(
+        BOARDS, parse("{ datasets(first: 10) { edges { node { id } } nodes { id } } }"), costs=COSTS
+    )
+    assert page.cost == 1 + 10 * ((1 + 2) + (1 + 1))  # edges and nodes are not lists of 20
+
+
+def test_the_lexer_counts_tokens_and_selections_without_parsing() -> None:
+    assert scan("{ a: me { id } b: me { id @include(if: true) } }", 100) == Scan(21, 4)
+    text = """query Q($a: Int = 3) { users(query: "x {", limit: $a) { id ... on User { name } ...F } }
+    fragment F on User { email role { x } }  # a comment { is no token"""
+    assert scan(text, 100) == Scan(44, 8)
+    assert scan("{ " + "me{id} " * 1250 + "}", 10_000).selections == 2500
+    assert scan("{ " + "a " * 50 + "}", 10).tokens == 11  # stops just past the limit
+
+
+def test_the_request_budget_refills_over_time() -> None:
+    now = [0.0]
+    budget = RequestBudget(60, max_keys=2, clock=lambda: now[0])
+    assert all(budget.take("a") is None for _ in range(60))
+    wait = budget.take("a")
+    assert wait is not None and 0.9 < wait <= 1.0
+    now[0] += 1.0
+    assert budget.take("a") is None and budget.take("a") is not None
+    assert budget.take("b") is None  # another address has its own budget
+    budget.take("c")  # the least recently seen address is forgotten past max_keys
+    assert len(budget._buckets) == 2
+    assert RequestBudget(0).take("a") is None  # 0 turns it off

@@ -10,6 +10,9 @@ from typing import Any
 from tilegraph.domain.executions import ExecutionError, ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan
 
+# A card reads at most this many datasets (the query cost estimate relies on it).
+MAX_CARD_DATASETS = 10
+
 
 class CardType(StrEnum):
     CODE = "CODE"

@@ -55,6 +55,9 @@ class DatasetSourceType(StrEnum):
 
 
 KEEP_VERSIONS = 3
+# Columns a dataset may have: a file with more is refused while its header is read, before
+# the expensive part (typing and writing 100,000 columns took minutes and then failed).
+MAX_COLUMNS = 1000
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from croniter import CroniterBadCronError, croniter
 from tilegraph.domain.errors import BadUserInput
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 
+# A transform reads at most this many input datasets.
+MAX_TRANSFORM_INPUTS = 10
+
 
 class TriggerType(StrEnum):
     MANUAL = "MANUAL"

@@ -1,8 +1,11 @@
-"""Input rules for names and emails, in words a user can act on."""
+"""Input rules for names, emails, free text and lists, in words a user can act on."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sized
+from typing import Any
 
 from tilegraph.domain.errors import BadUserInput
 
@@ -23,3 +26,75 @@ def check_name(name: str, *, field: str = "name", max_length: int = 200) -> str:
     if len(cleaned) > max_length:
         raise BadUserInput(f"The name must be at most {max_length} characters", field=field)
     return cleaned
+
+
+def check_count(items: Sized, limit: int, *, field: str, what: str) -> None:
+    if len(items) > limit:
+        raise BadUserInput(f"At most {limit} {what} are allowed", field=field)
+
+
+# Free text is stored inside one DynamoDB item (400 KB at most, with everything else the
+# record holds): each field has a cap of its own, so a refusal names the field.
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_PARAMS_BYTES = 64 << 10
+
+
+def check_description(value: str | None, *, field: str = "description") -> str | None:
+    if value is not None and len(value) > MAX_DESCRIPTION_CHARS:
+        raise BadUserInput(
+            f"The description must be at most {MAX_DESCRIPTION_CHARS} characters", field=field
+        )
+    return value
+
+
+def check_params(params: Any, *, field: str = "params") -> Any:
+    if params is None:
+        return None
+    size = len(json.dumps(params, default=str).encode())
+    if size > MAX_PARAMS_BYTES:
+        raise BadUserInput(
+            f"The params are {size} bytes as JSON; at most {MAX_PARAMS_BYTES} are allowed",
+            field=field,
+        )
+    return params
+
+
+# S3's rules for general purpose bucket names.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+MAX_S3_KEY_BYTES = 1024
+
+
+def check_bucket_name(bucket: str, *, field: str = "bucket") -> str:
+    """A bucket name by S3's naming rules; an ARN, a URL or a path is named as such."""
+    if not bucket:
+        raise BadUserInput("Name a bucket", field=field)
+    if bucket.startswith("arn:") or "://" in bucket or "/" in bucket:
+        raise BadUserInput(
+            "Give the bucket's name only (like my-exports), not an ARN, URL or path; "
+            "the object's path goes in `key`",
+            field=field,
+        )
+    if (
+        not _BUCKET.match(bucket)
+        or ".." in bucket
+        or _IP_ADDRESS.match(bucket)
+        or bucket.startswith(_RESERVED_PREFIXES)
+        or bucket.endswith(_RESERVED_SUFFIXES)
+    ):
+        raise BadUserInput(
+            "Not a valid S3 bucket name: 3 to 63 lower-case letters, digits, dots and "
+            "hyphens, starting and ending with a letter or digit",
+            field=field,
+        )
+    return bucket
+
+
+def check_s3_key(key: str, *, field: str = "key") -> str:
+    if not key:
+        raise BadUserInput("Name the object to import", field=field)
+    if len(key.encode()) > MAX_S3_KEY_BYTES:
+        raise BadUserInput(f"An S3 key is at most {MAX_S3_KEY_BYTES} bytes", field=field)
+    return key

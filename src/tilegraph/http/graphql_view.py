@@ -1,12 +1,15 @@
 """Strawberry's ASGI view, specialised: our Context, orjson, graphql-transport-ws only with
-the token checked in connection_init, and HTTP-level failures as GraphQL-shaped errors."""
+the token checked in connection_init, HTTP-level failures as GraphQL-shaped errors, and a
+per-address budget for requests without a valid token, spent before the body is read."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -19,9 +22,11 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from tilegraph.auth.budget import RequestBudget
 from tilegraph.context import Context
 from tilegraph.http import ide
 from tilegraph.http.middleware import graphql_error_body
+from tilegraph.http.multipart import MultipartError, place_files
 from tilegraph.schema.errors import shape_error
 from tilegraph.settings import Settings
 
@@ -48,17 +53,23 @@ class GraphQLView(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
             allowed_origins=settings.cors_origins,
         )
+        self.anonymous_budget = RequestBudget(settings.anonymous_requests_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        refusal = self._over_budget(request)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         try:
             response = await self.run(request)
         except HTTPException as exc:
+            field = {"field": exc.field} if isinstance(exc, MultipartError) else {}
             response = Response(
-                graphql_error_body(exc.reason, "BAD_USER_INPUT"),
+                graphql_error_body(exc.reason, "BAD_USER_INPUT", **field),
                 status_code=exc.status_code,
                 media_type="application/json",
             )
@@ -68,6 +79,47 @@ class GraphQLView(GraphQL[Context, None]):
         """Our own GraphiQL page (assets served by us, under a CSP), not Strawberry's, which
         loads them from a CDN."""
         return ide.render(request)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, Any]:
+        """Strawberry's, with the `map` paths checked (tilegraph.http.multipart)."""
+        try:
+            form_data = await request.get_form_data()
+        except ValueError as exc:
+            raise HTTPException(400, "Unable to parse the multipart body") from exc
+        parts = {}
+        for name in ("operations", "map"):
+            text = form_data.form.get(name, "{}")
+            if not isinstance(text, str | bytes):
+                raise MultipartError(f"`{name}` must be a form field, not a file", name)
+            try:
+                parts[name] = self.parse_json(text)
+            except HTTPException as exc:
+                raise MultipartError(f"`{name}` is not JSON", name) from exc
+        operations, files_map = parts["operations"], parts["map"]
+        return place_files(operations, files_map, form_data.files)
+
+    def _over_budget(self, request: Request) -> Response | None:
+        """429 for a caller without a valid token whose address spent its budget."""
+        if not self.anonymous_budget.enabled:
+            return None
+        services = request.app.state.services
+        if services.auth.carries_valid_token(request.headers.get("authorization")):
+            return None
+        client = request.scope.get("client") or ("unknown", 0)
+        wait = self.anonymous_budget.take(str(client[0]))
+        if wait is None:
+            return None
+        seconds = max(1, math.ceil(wait))
+        return Response(
+            graphql_error_body(
+                f"Too many requests without signing in from this address; try again in {seconds} s",
+                "RATE_LIMITED",
+                retryAfterSeconds=seconds,
+            ),
+            status_code=429,
+            media_type="application/json",
+            headers={"Retry-After": str(seconds)},
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

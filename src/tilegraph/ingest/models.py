@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tilegraph.domain.datasets import ColumnSpec
+from tilegraph.domain.datasets import MAX_COLUMNS, ColumnSpec
 
 #: The name of the only Parquet file an ingest writes into ``out_dir``.
 PART_FILE_NAME = "part-00000.parquet"
@@ -17,6 +17,7 @@ class IngestOptions:
     encoding: str | None = None  # detected when None (the user may force e.g. "cp932")
     delimiter: str | None = None  # detected when None
     block_size: int = 8 << 20  # pyarrow CSV block size; peak memory scales with it
+    max_columns: int = MAX_COLUMNS  # a wider file fails while its header is sniffed
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,9 @@ class _Plan:
         self.encoding = forced or detect_encoding(sample, complete=complete)
         text = decode_sample(sample, self.encoding, complete=complete)
         check_text(text)
-        dialect = sniff(text, complete=complete, delimiter=options.delimiter)
+        dialect = sniff(
+            text, complete=complete, delimiter=options.delimiter, max_columns=options.max_columns
+        )
         self.delimiter = dialect.delimiter
         self.has_header = dialect.has_header
         self.names = dialect.names

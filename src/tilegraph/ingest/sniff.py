@@ -34,10 +34,13 @@ class Dialect:
     names: list[str]  # unique, non-empty column names, one per field of the first record
 
 
-def sniff(text: str, *, complete: bool, delimiter: str | None = None) -> Dialect:
+def sniff(
+    text: str, *, complete: bool, delimiter: str | None = None, max_columns: int | None = None
+) -> Dialect:
     """Decide the dialect from the sample ``text`` (``complete``: it is the whole file).
 
-    Raises IngestFailed("no data rows ...") when the sample holds no record at all.
+    Raises IngestFailed("no data rows ...") when the sample holds no record at all, and when
+    the first record has more than ``max_columns`` fields.
     """
     if delimiter is not None:
         _check_delimiter(delimiter)
@@ -47,6 +50,12 @@ def sniff(text: str, *, complete: bool, delimiter: str | None = None) -> Dialect
         chosen, records = _pick_delimiter(text, complete=complete)
     if not records:
         raise IngestFailed("no data rows: the file has no CSV records")
+    if max_columns is not None and len(records[0]) > max_columns:
+        raise IngestFailed(
+            f"too many columns: the first line has {len(records[0])} fields and a dataset "
+            f"may have at most {max_columns}",
+            line=1,
+        )
     has_header = detect_header(records)
     generated = [f"column_{i}" for i in range(1, len(records[0]) + 1)]
     names = unique_names(records[0]) if has_header else generated

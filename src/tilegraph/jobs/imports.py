@@ -58,6 +58,7 @@ def _options(services: Services, record: ImportRecord) -> IngestOptions:
         encoding=record.options.get("encoding"),
         delimiter=record.options.get("delimiter"),
         block_size=services.settings.ingest_block_bytes,
+        max_columns=services.settings.max_columns,
     )
 
 

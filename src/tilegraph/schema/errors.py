@@ -18,6 +18,18 @@ log = structlog.get_logger("tilegraph.errors")
 
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _TOKEN_LIMIT = "Document contains more than"
+# graphql-core: "Variable '$input' has invalid value at .file: Expected value of type ..."
+_VARIABLE = re.compile(r"^Variable '\$(\w+)' has invalid value(?: at ((?:\.\w+|\[\d+\])+))?: ")
+
+
+def variable_field(message: str) -> str | None:
+    """The input a variable that does not coerce is wrong at: the last named step of its
+    path (`file` in input.file), or the variable itself."""
+    found = _VARIABLE.match(message)
+    if found is None:
+        return None
+    names = re.findall(r"\.(\w+)", found.group(2) or "")
+    return names[-1] if names else found.group(1)
 
 
 def _request_id(extension: SchemaExtension) -> str | None:
@@ -42,6 +54,9 @@ def shape_error(error: GraphQLError, *, request_id: str | None, suggestions: boo
     elif original is None or (error.path is None and error.message.startswith("Variable '$")):
         # Parse and validation errors, and variables that do not coerce: the request is wrong.
         extensions = {"code": "BAD_USER_INPUT"}
+        field = variable_field(error.message)
+        if field:
+            extensions["field"] = field
         if not suggestions:
             message = _SUGGESTION.sub("", message)
     else:

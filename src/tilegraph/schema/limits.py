@@ -1,11 +1,16 @@
 """Depth, alias, directive and cost limits, checked on the parsed document before
-validation or execution. Fragments are measured once each, so a "fragment bomb" costs
-linear time to reject. Tokens are limited by the parser (schema/parsing.py)."""
+validation or execution (schema/admission.py runs them). Fragments are measured once each,
+so a "fragment bomb" costs linear time to reject.
+
+The cost estimate counts every field once, times what its list may hold: a connection
+its `first`, a `limit` argument its value, `ids` their number, and a plain list the bound
+its rules give it (a dashboard holds at most so many cards) or, for lists without one, a
+configured default. Fields that read stored data (a preview) weigh more than one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -13,8 +18,8 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLInterfaceType,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -24,11 +29,21 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    is_list_type,
 )
-from strawberry.extensions import SchemaExtension
 
 MULTIPLIER_ARGS = ("first", "limit")
 LIST_MULTIPLIER_ARG = "ids"  # a list of ids asks for that many objects
+
+
+@dataclass(frozen=True)
+class CostModel:
+    # "Type.field" -> the most items that plain list can hold.
+    list_bounds: Mapping[str, int] = field(default_factory=dict)
+    # What a plain list without a bound counts as.
+    list_default: int = 1
+    # "Type.field" -> the cost of resolving that field once (1 when absent).
+    weights: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class QueryLimits:
     max_aliases: int
     max_directives: int
     max_cost: int
+    costs: CostModel = field(default_factory=CostModel)
 
 
 @dataclass(frozen=True)
@@ -57,10 +73,15 @@ class Measure:
 
 class _Analyzer:
     def __init__(
-        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any]
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any],
+        costs: CostModel,
     ) -> None:
         self.schema = schema
         self.variables = variables
+        self.costs = costs
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -122,19 +143,38 @@ class _Analyzer:
         if name.startswith("__"):
             return own  # introspection is governed by its own setting
         field_def = None
+        key = ""
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             field_def = parent.fields.get(name)
+            key = f"{parent.name}.{name}"
         child_type = get_named_type(field_def.type) if field_def is not None else None
         children = self.selection_set(node.selection_set, child_type)
         multiplier = self.multiplier(node, field_def)
+        if multiplier is None:
+            multiplier = self.list_bound(key, field_def)
         return own + Measure(
             depth=children.depth + 1,
             aliases=children.aliases,
             directives=children.directives,
-            cost=1 + multiplier * children.cost,
+            cost=self.costs.weights.get(key, 1) + multiplier * children.cost,
         )
 
-    def multiplier(self, node: FieldNode, field_def: Any) -> int:
+    def list_bound(self, key: str, field_def: Any) -> int:
+        """How many items a plain list field counts for (1 for anything else)."""
+        if field_def is None:
+            return 1
+        type_ = field_def.type
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if not is_list_type(type_):
+            return 1
+        type_name, _, field_name = key.partition(".")
+        if type_name.endswith("Connection") and field_name in ("edges", "nodes"):
+            return 1  # a page, already counted by the connection's `first`
+        return self.costs.list_bounds.get(key, self.costs.list_default)
+
+    def multiplier(self, node: FieldNode, field_def: Any) -> int | None:
+        """What a `first`/`limit`/`ids` argument asks for; None when the field has none."""
         for arg_name in MULTIPLIER_ARGS:
             if field_def is None or arg_name not in field_def.args:
                 continue
@@ -145,10 +185,11 @@ class _Analyzer:
                 if isinstance(arg.value, IntValueNode):
                     value = int(arg.value.value)
                 elif isinstance(arg.value, VariableNode):
-                    value = self.variables.get(arg.value.name.value, value)
-            if isinstance(value, int) and value > 1:
-                return value
-        return self.list_length(node, LIST_MULTIPLIER_ARG) or 1
+                    given = self.variables.get(arg.value.name.value)
+                    value = value if given is None else given
+            if isinstance(value, int):
+                return max(value, 1)
+        return self.list_length(node, LIST_MULTIPLIER_ARG)
 
     def list_length(self, node: FieldNode, arg_name: str) -> int | None:
         """How many objects a list argument (`nodes(ids:)`) asks for."""
@@ -176,10 +217,13 @@ def _default_int(argument: Any) -> int | None:
 
 
 def measure_document(
-    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None = None
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None = None,
+    costs: CostModel | None = None,
 ) -> Measure:
     """The worst operation's measure (a document may hold several)."""
-    analyzer = _Analyzer(schema, document, variables or {})
+    analyzer = _Analyzer(schema, document, variables or {}, costs or CostModel())
     worst = Measure()
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
@@ -205,20 +249,3 @@ def limit_violation(measure: Measure, limits: QueryLimits) -> str | None:
     if measure.cost > limits.max_cost:
         return f"The query's estimated cost is {measure.cost}; the limit is {limits.max_cost}"
     return None
-
-
-class QueryLimitsExtension(SchemaExtension):
-    def __init__(self, *, limits: QueryLimits) -> None:
-        self.limits = limits
-
-    def on_validate(self) -> Iterator[None]:
-        ctx = self.execution_context
-        document = ctx.graphql_document
-        if document is not None:
-            measure = measure_document(ctx.schema._schema, document, ctx.variables)
-            problem = limit_violation(measure, self.limits)
-            if problem:
-                ctx.pre_execution_errors = [
-                    GraphQLError(problem, extensions={"code": "QUERY_TOO_COMPLEX"})
-                ]
-        yield

@@ -131,6 +131,18 @@ class AuthService:
         identified = await self.identify(authorization)
         return identified[0] if identified else None
 
+    def carries_valid_token(self, authorization: str | None) -> bool:
+        """Whether the header holds a token this server signed that has not expired, checked
+        without any read (what the budget for anonymous requests tells callers apart by)."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        try:
+            self.tokens.verify(token.strip())
+        except Unauthenticated:
+            return False
+        return True
+
     async def identify(self, authorization: str | None) -> tuple[Principal, UserRecord] | None:
         """The principal and the user record it was checked against (a request reuses the
         record instead of reading the user again)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import (
+    MAX_CARD_DATASETS,
     CardExecutionRecord,
     CardRecord,
     CardResultRecord,
@@ -26,7 +27,12 @@ from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_name
+from tilegraph.domain.validation import (
+    check_count,
+    check_description,
+    check_name,
+    check_params,
+)
 from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
@@ -156,6 +162,7 @@ class CardService:
     async def _own_datasets(
         self, principal: Principal, dataset_ids: list[str]
     ) -> list[DatasetRecord]:
+        check_count(dataset_ids, MAX_CARD_DATASETS, field="datasetIds", what="datasets")
         found = await self.datasets.get_many(dataset_ids)
         return all_owned(found, dataset_ids, principal, "dataset", field="datasetIds")
 
@@ -182,6 +189,8 @@ class CardService:
         params: dict[str, Any] | None,
     ) -> CardRecord:
         name = check_name(name)
+        description = check_description(description)
+        params = check_params(params)
         self._check_code(code, card_type)
         if card_type is CardType.CODE and not dataset_ids:
             raise BadUserInput("A code card needs at least one dataset", field="datasetIds")
@@ -219,7 +228,7 @@ class CardService:
         if name is not None:
             changes["name"] = check_name(name)
         if description is not None:
-            changes["description"] = description
+            changes["description"] = check_description(description)
         if code is not None:
             changes["code"] = self._check_code(code, card.type)
             if code != card.code:  # what the old code used says nothing about the new
@@ -228,7 +237,7 @@ class CardService:
             await self._own_datasets(principal, dataset_ids)
             changes["dataset_ids"] = dataset_ids
         if params_given:
-            changes["params"] = params
+            changes["params"] = check_params(params)
         try:
             return await self.cards.update(card, changes)
         except Stale as exc:
@@ -279,6 +288,7 @@ class CardService:
         params: dict[str, Any] | None,
     ) -> CardExecutionRecord:
         self._check_code(code, CardType.CODE)
+        params = check_params(params)
         datasets = await self._own_datasets(principal, dataset_ids)
         plan = self._plan(None, code, datasets, filters, params, True)
         (record,) = await self._admit(
@@ -297,6 +307,7 @@ class CardService:
         params: dict[str, Any] | None,
         use_cache: bool,
     ) -> CardExecutionRecord:
+        params = check_params(params)
         card = await self.get_readable(principal, card_id, dashboard_id, access)
         (record,) = await self.start_cards(
             principal,

@@ -22,7 +22,7 @@ from tilegraph.domain.ids import new_id
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_name
+from tilegraph.domain.validation import check_description, check_name
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
 from tilegraph.services.datasets import DatasetService
@@ -153,7 +153,7 @@ class DashboardService:
             id=new_id("dash"),
             owner_id=principal.user_id,
             name=check_name(name),
-            description=description,
+            description=check_description(description),
             layout=layout,
             filters=check_filters(filters or []),
             created_at=now,
@@ -187,7 +187,7 @@ class DashboardService:
         if name is not None:
             changes["name"] = check_name(name)
         if description is not None:
-            changes["description"] = description
+            changes["description"] = check_description(description)
         if layout is not None:
             check_layout(layout)
             await self._check_layout_cards(principal, layout, dashboard)

@@ -23,7 +23,12 @@ from tilegraph.domain.ownership import owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.schema_diff import SchemaChange, diff_schemas
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_name
+from tilegraph.domain.validation import (
+    check_bucket_name,
+    check_description,
+    check_name,
+    check_s3_key,
+)
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
@@ -164,6 +169,7 @@ class DatasetService:
         request_id: str | None,
     ) -> tuple[DatasetRecord, ImportRecord]:
         name = check_name(name)
+        description = check_description(description)
         options = {"encoding": _check_encoding(encoding), "delimiter": _check_delimiter(delimiter)}
         import_id = new_id("imp")
         staging_key = f"staging/{import_id}.csv"
@@ -204,7 +210,8 @@ class DatasetService:
         request_id: str | None,
     ) -> tuple[DatasetRecord, ImportRecord]:
         name = check_name(name)
-        bucket, key = bucket.strip(), key.strip()
+        description = check_description(description)
+        bucket, key = check_bucket_name(bucket.strip()), check_s3_key(key.strip())
         self._check_bucket(bucket)
         options = {"encoding": _check_encoding(encoding), "delimiter": _check_delimiter(delimiter)}
         try:
@@ -317,8 +324,10 @@ class DatasetService:
         if name is not None:
             changes["name"] = check_name(name)
         if description is not None:
-            changes["description"] = description
+            changes["description"] = check_description(description)
         if column_descriptions:
+            for text in column_descriptions.values():
+                check_description(text, field="columns")
             known = {c.name for c in record.columns}
             unknown = sorted(set(column_descriptions) - known)
             if unknown:

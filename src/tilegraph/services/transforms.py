@@ -19,6 +19,7 @@ from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.transforms import (
+    MAX_TRANSFORM_INPUTS,
     TransformRecord,
     TransformRunRecord,
     TriggerType,
@@ -27,7 +28,7 @@ from tilegraph.domain.transforms import (
     started_key,
 )
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_name
+from tilegraph.domain.validation import check_count, check_name
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.settings import Settings
@@ -79,6 +80,9 @@ class TransformService:
             raise BadUserInput(
                 "A transform needs at least one input dataset", field="inputDatasetIds"
             )
+        check_count(
+            dataset_ids, MAX_TRANSFORM_INPUTS, field="inputDatasetIds", what="input datasets"
+        )
         found = await self.datasets.get_many(dataset_ids)
         all_owned(found, dataset_ids, principal, "dataset", field="inputDatasetIds")
 

@@ -13,13 +13,32 @@ from botocore.exceptions import ClientError
 
 from tilegraph.domain.errors import BadUserInput
 from tilegraph.settings import Settings
-from tilegraph.store.marshal import from_item, to_attr, to_item
+from tilegraph.store.marshal import from_item, item_size, to_attr, to_item
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
 from tilegraph.store.tables import TABLES, TableSpec
 
 BATCH_GET_CHUNK = 100
 BATCH_WRITE_CHUNK = 25
 MAX_RETRIES = 8
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's limit for one item
+TOO_LARGE = (
+    "The change would make the record larger than the 400 KB a stored record may hold; "
+    "shorten its longest text or values"
+)
+
+
+def _fits(item: dict[str, Any]) -> dict[str, Any]:
+    """The low-level item, when DynamoDB can store it: a clear BAD_USER_INPUT, not a
+    ValidationException masked as an internal error, when it cannot."""
+    if item_size(item) > MAX_ITEM_BYTES:
+        raise BadUserInput(TOO_LARGE)
+    return item
+
+
+def _raise_too_large(exc: ClientError) -> None:
+    error = exc.response.get("Error", {})
+    if error.get("Code") == "ValidationException" and "size" in str(error.get("Message", "")):
+        raise BadUserInput(TOO_LARGE) from exc
 
 
 class ConditionFailed(Exception):
@@ -144,11 +163,12 @@ class Dynamo:
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
     ) -> None:
-        request: dict[str, Any] = {"TableName": self.name(table), "Item": to_item(item)}
+        request: dict[str, Any] = {"TableName": self.name(table), "Item": _fits(to_item(item))}
         _add_condition(request, condition, names, values)
         try:
             await self.client.put_item(**request)
         except ClientError as exc:
+            _raise_too_large(exc)
             _raise_condition(exc)
 
     async def put_new(self, table: str, item: dict[str, Any]) -> None:
@@ -217,9 +237,11 @@ class Dynamo:
         }
         if attr_values:
             request["ExpressionAttributeValues"] = attr_values
+            _fits(attr_values)  # what is set alone must fit; the rest DynamoDB judges
         try:
             response = await self.client.update_item(**request)
         except ClientError as exc:
+            _raise_too_large(exc)
             _raise_condition(exc)
         return from_item(response["Attributes"])
 
@@ -258,7 +280,7 @@ class Dynamo:
         """BatchWriteItem in chunks of 25 (DynamoDB's limit), all chunks in flight at once:
         one round trip of latency whatever the number of items."""
         name = self.name(table)
-        requests = [{"PutRequest": {"Item": to_item(i)}} for i in puts] + [
+        requests = [{"PutRequest": {"Item": _fits(to_item(i))}} for i in puts] + [
             {"DeleteRequest": {"Key": to_item(k)}} for k in deletes
         ]
         await asyncio.gather(
@@ -289,7 +311,7 @@ class Dynamo:
             if "put" in op:
                 entry: dict[str, Any] = {
                     "TableName": self.name(op["put"]),
-                    "Item": to_item(op["item"]),
+                    "Item": _fits(to_item(op["item"])),
                 }
                 _add_condition(entry, op.get("condition"), op.get("names"), op.get("values"))
                 items.append({"Put": entry})
@@ -312,6 +334,7 @@ class Dynamo:
         try:
             await self.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
+            _raise_too_large(exc)
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 raise ConditionFailed(str(exc)) from exc
             raise

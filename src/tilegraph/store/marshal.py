@@ -57,3 +57,31 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: from_attr(v) for k, v in item.items()}
+
+
+def attr_size(attr: dict[str, Any]) -> int:
+    """Bytes an attribute value counts for against DynamoDB's item size (its documented
+    rules, rounded up where they are approximate)."""
+    ((kind, value),) = attr.items()
+    if kind == "S":
+        return len(value.encode())
+    if kind == "B":
+        return len(value)
+    if kind == "N":
+        return len(value) // 2 + 2
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attr_size(v) + 1 for k, v in value.items())
+    if kind == "L":
+        return 3 + sum(attr_size(v) + 1 for v in value)
+    if kind == "SS":
+        return sum(len(v.encode()) for v in value)
+    if kind == "NS":
+        return sum(len(v) // 2 + 2 for v in value)
+    return len(str(value))
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes a low-level item counts for: attribute names plus values."""
+    return sum(len(name.encode()) + attr_size(value) for name, value in item.items())
