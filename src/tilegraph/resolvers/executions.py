@@ -138,20 +138,16 @@ async def follow_execution(
         share_next_event(None)
         yield kind.node.convert(record)
         while not ExecutionStatus(item["status"]).is_terminal:
-            message = await next_message(
+            check = partial(
+                recheck,
                 info,
-                subscription.newest,
-                partial(
-                    recheck,
-                    info,
-                    principal,
-                    execution_id,
-                    kind.node.visible,
-                    record,
-                    what="execution",
-                    field="id",
-                ),
+                principal,
+                execution_id,
+                kind.node.visible,
+                what="execution",
+                field="id",
             )
+            message = await next_message(info, subscription.newest, partial(check, record))
             if message is RESYNC:
                 fresh = await ctx.services.executions.current(stored, execution_id)
                 if fresh is None:
@@ -163,15 +159,7 @@ async def follow_execution(
             read = partial(_read, stored, kind.node, message)
             # The same event reads the same for every subscriber: read it once.
             record, node = read() if seq is None else shared_value(f"{execution_id}:{seq}", read)
-            principal = await recheck(
-                info,
-                principal,
-                execution_id,
-                kind.node.visible,
-                record,
-                what="execution",
-                field="id",
-            )
+            principal = await check(record)
             item = message
             last_seq = int(item.get("seq", last_seq))
             share_next_event(f"{execution_id}:{last_seq}:{principal.user_id}:{principal.role}")
