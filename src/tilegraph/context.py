@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from tilegraph.domain.errors import Unauthenticated
+from tilegraph.domain.errors import QueryTooComplex, Unauthenticated
 from tilegraph.domain.users import Principal
 from tilegraph.loaders.registry import Loaders
 from tilegraph.services.access import DashboardAccess
@@ -46,6 +46,7 @@ class Context:
         self._authenticated = False
         self.loaders = Loaders(services.repos)
         self.access = DashboardAccess(self.loaders)
+        self._data_reads = 0
 
     @property
     def settings(self) -> Settings:
@@ -55,7 +56,20 @@ class Context:
         """Forget memoised records, so each subscription event sees current data."""
         self.loaders = Loaders(self.services.repos)
         self.access = DashboardAccess(self.loaders)
+        self._data_reads = 0
         return self.loaders
+
+    def spend_data_read(self) -> None:
+        """Previews and value lists read stored data: one request (or socket operation) may
+        make only ``max_data_reads_per_request`` of them, however many datasets its lists
+        turn out to hold, so no query the cost estimate let through can run for long."""
+        self._data_reads += 1
+        limit = self.settings.max_data_reads_per_request
+        if self._data_reads > limit:
+            raise QueryTooComplex(
+                f"A request may read stored rows or values (preview, columnValues, values) "
+                f"at most {limit} times; ask for fewer at once"
+            )
 
     async def authenticate(self) -> Principal | None:
         """The caller, from the token checked once per request (on a WebSocket, at every
@@ -64,6 +78,7 @@ class Context:
         if self.connection_params is not None:
             # A socket lives long: every operation asks again who the caller is now (the
             # answer is shared for a moment by the process's sockets with the same token).
+            self._data_reads = 0
             try:
                 self._principal = await self.services.rechecks.principal(self.authorization)
                 self._refusal = None

@@ -119,6 +119,8 @@ class Settings:
     # The only buckets users may import from; none by default (every S3 import refused).
     s3_import_buckets: tuple[str, ...] = ()
     preview_max_rows: int = 1000
+    # Previews and value lists one request may read (each reads stored data).
+    max_data_reads_per_request: int = 50
     # A CSV wider than this fails while its header is read, before any block is parsed.
     max_columns: int = 1000
     column_values_max: int = 500

@@ -319,6 +319,35 @@ async def full_dashboard(api: Api, users: Users, worker: Any) -> dict[str, Any]:
     return {"owner": owner, "id": dashboard["id"]}
 
 
+async def test_one_request_reads_stored_data_only_so_many_times(
+    inprocess: InProcess, full_dashboard: dict[str, Any]
+) -> None:
+    """Lists whose length the estimate cannot know (a dashboard's datasets) still cannot turn
+    one request into an unbounded number of previews."""
+    deployment = await inprocess.start_api({"TILEGRAPH_MAX_DATA_READS_PER_REQUEST": "3"})
+    api = Api(deployment.url, deployment.ws_url, deployment.transport)
+    token = full_dashboard["owner"]["token"]
+    try:
+        board = await api.ok(
+            "query($id: ID!) { dashboard(id: $id) { referencedDatasets { dataset { id } } } }",
+            {"id": full_dashboard["id"]},
+            token=token,
+        )
+        dataset_id = board["dashboard"]["referencedDatasets"][0]["dataset"]["id"]
+
+        def reads(n: int) -> str:
+            fields = " ".join(
+                f"r{i}: dataset(id: $id) {{ preview(limit: 1) {{ totalRows }} }}" for i in range(n)
+            )
+            return f"query($id: ID!) {{ {fields} }}"
+
+        assert (await api.ok(reads(3), {"id": dataset_id}, token=token))["r2"]["preview"]
+        refused = await api.post(reads(4), {"id": dataset_id}, token=token)
+        assert refused.code == "QUERY_TOO_COMPLEX" and "at most 3" in refused.error["message"]
+    finally:
+        await api.close()
+
+
 async def test_previews_under_every_card_of_a_full_dashboard_are_refused_by_the_cost_estimate(
     api: Api, attack_api: str, full_dashboard: dict[str, Any]
 ) -> None:

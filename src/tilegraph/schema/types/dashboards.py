@@ -86,6 +86,7 @@ class FilterDefinition:
         self, info: Info, search: str | None = strawberry.UNSET, limit: int | None = 100
     ) -> list[str]:
         ctx = info.context
+        ctx.spend_data_read()
         return await ctx.services.dashboards.filter_values(
             ctx.principal,
             ctx.access,

@@ -110,6 +110,7 @@ class Dataset(Node):
     @field(description="The first rows: the owner's only (FORBIDDEN for anyone else).")
     async def preview(self, info: Info, limit: int | None = 100) -> DatasetPreview:
         only_owner(self.record, info.context.principal, "a dataset's rows")
+        info.context.spend_data_read()
         preview = await info.context.services.datasets.preview(self.record, page_size(limit, 100))
         return DatasetPreview(
             columns=preview.columns,
@@ -130,6 +131,7 @@ class Dataset(Node):
         limit: int | None = 500,
     ) -> list[str]:
         only_owner(self.record, info.context.principal, "a dataset's values")
+        info.context.spend_data_read()
         return await info.context.services.datasets.column_values(
             self.record, column, given(search), page_size(limit, 500)
         )
