@@ -4,13 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check system-deps clean
+.PHONY: run test test-faults lint typecheck check system-deps clean
 
 run: $(STAMP) system-deps
 	$(BIN)/tilegraph dev
 
 test: $(STAMP) system-deps
 	$(BIN)/pytest
+
+test-faults: $(STAMP) system-deps
+	$(BIN)/pytest tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
