@@ -90,6 +90,8 @@ class EventBus:
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         """Yields once Redis has confirmed the subscription, so a state read afterwards
         cannot miss an event published in between."""
+        if not self._connected.is_set():
+            await self._wait_connected()  # no events can reach a new subscriber
         subscription = Subscription(channel, self.queue_size)
         first = not self._subscribers[channel]
         self._subscribers[channel].add(subscription)
