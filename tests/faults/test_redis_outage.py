@@ -243,3 +243,34 @@ async def test_a_subscription_ends_retryably_when_redis_stays_away(
     assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", error
     assert error["extensions"]["retryAfter"] > 0
     print(f"\nsubscription ended SERVICE_UNAVAILABLE {time.monotonic() - killed:.2f} s after kill")
+
+
+async def test_a_signed_out_token_stays_out_when_redis_restarts_empty(
+    outage_factory: Callable[..., Awaitable[Outage]],
+) -> None:
+    outage = await outage_factory()
+    api = outage.api
+    user = await new_user(api, "outage-logout")
+    token = user["token"]
+    # Checked once first, so the cache holds "not revoked" when the logout comes.
+    assert (await api.ok(ME, token=token))["me"]["email"] == user["email"]
+    await api.ok(LOGOUT, token=token)
+    assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"
+    outage.redis.restart()  # no persistence: every key is gone
+    assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"
+    assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"  # and from the cache
+
+
+async def test_login_failures_are_limited_in_memory_while_redis_is_down(
+    outage_factory: Callable[..., Awaitable[Outage]],
+) -> None:
+    outage = await outage_factory(TILEGRAPH_LOGIN_MAX_FAILURES_PER_EMAIL="3")
+    api = outage.api
+    user = await new_user(api, "outage-throttle")
+    outage.kill()
+    wrong = {"i": {"email": user["email"], "password": "Wrong-Passw0rd!"}}
+    for _ in range(3):
+        assert (await api.fail(LOGIN, wrong)).code == "UNAUTHENTICATED"
+    limited = await api.fail(LOGIN, {"i": {"email": user["email"], "password": USER_PASSWORD}})
+    assert limited.code == "RATE_LIMITED", limited.body
+    assert limited.error["extensions"]["retryAfter"] > 0
