@@ -22,7 +22,7 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, USER_PASSWORD
 from tests.support.cards import EXECUTE, FOLLOW, create_card, render
 from tests.support.client import Api, Response, WebSocketSession
 from tests.support.datasets import FOLLOW as FOLLOW_IMPORT
-from tests.support.datasets import csv_bytes, import_and_wait, upload
+from tests.support.datasets import csv_bytes, follow_import, import_and_wait, upload
 from tests.support.inprocess import InProcess, InProcessApi
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard
 
@@ -179,6 +179,10 @@ async def test_redis_killed_then_restarted_empty(
         assert run.code == "SERVICE_UNAVAILABLE", run.body
         assert isinstance(run.error["extensions"]["retryAfter"], int)
         assert run.error["extensions"]["retryAfter"] > 0
+        # An upload is accepted: QUEUED in DynamoDB, enqueued by the sweeper later.
+        late = await upload(api, token, csv_bytes([["y"], [1], [2], [3]]), name="late")
+        assert "errors" not in late, late
+        assert late["import"]["status"] == "QUEUED"
         # A new subscription cannot be served: it ends with the same error at once.
         async with api.websocket({"authorization": f"Bearer {token}"}) as other:
             other_op = await subscribed(other, accepted["id"])
@@ -197,6 +201,12 @@ async def test_redis_killed_then_restarted_empty(
     assert states[-1]["status"] == "SUCCEEDED", states
     assert states[-1]["result"]["html"] == "2"
     print(f"\nRedis back -> queued run re-enqueued and finished: {finished:.2f} s")
+    imported_late = (await follow_import(api, token, late["import"]["id"]))[-1]
+    assert imported_late["status"] == "SUCCEEDED", imported_late
+    assert imported_late["dataset"]["rowCount"] == 3
+    print(
+        f"Redis back -> upload accepted during the outage imported: {time.monotonic() - back:.2f} s"
+    )
 
     # The restart emptied Redis: the revocations come from DynamoDB.
     for revoked in (signed_out, during):
