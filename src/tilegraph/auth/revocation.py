@@ -19,7 +19,7 @@ log = structlog.get_logger("tilegraph.auth")
 
 # How long another process may keep answering "not revoked" from the cache after a logout
 # made while the cache could not be told (Redis unreachable at that moment).
-NOT_REVOKED_TTL_SECONDS = 30
+NOT_REVOKED_TTL_SECONDS = 60
 _REVOKED, _NOT_REVOKED = b"1", b"0"
 MAX_LOCAL = 100_000
 
@@ -49,6 +49,13 @@ class TokenDenylist:
             await self.redis.set(self.prefix + jti, _REVOKED, ex=ttl)
         except RedisError as exc:
             log.warning("revocation_cache_unavailable", error=type(exc).__name__)
+
+    async def issued(self, jti: str) -> None:
+        """A token just made is not revoked: its first requests need no DynamoDB read."""
+        with contextlib.suppress(RedisError):
+            await self.redis.set(
+                self.prefix + jti, _NOT_REVOKED, ex=NOT_REVOKED_TTL_SECONDS, nx=True
+            )
 
     async def is_revoked(self, jti: str) -> bool:
         expiry = self._local.get(jti)
