@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, USER_PASSWORD
-from tests.support.cards import EXECUTE, FOLLOW, create_card, render
+from tests.support.cards import EXECUTE, FOLLOW, create_card, render, run_card
 from tests.support.client import Api, Response, WebSocketSession
 from tests.support.datasets import FOLLOW as FOLLOW_IMPORT
 from tests.support.datasets import csv_bytes, follow_import, import_and_wait, upload
@@ -30,6 +30,8 @@ ME = "{ me { id email } }"
 DASHBOARDS = "{ dashboards(first: 10) { totalCount nodes { id name } } }"
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token } }"
 LOGOUT = "mutation { logout { ok } }"
+READS = """query($run: ID!, $ds: ID!) { cardExecution(id: $run) { status result { html } }
+  dataset(id: $ds) { rowCount preview { rows } } }"""
 
 
 @dataclass
@@ -133,6 +135,8 @@ async def test_redis_killed_then_restarted_empty(
     await api.ok(
         'mutation { createDashboard(input: {name: "Outage"}) { dashboard { id } } }', token=token
     )
+    finished_before = await run_card(api, token, card_id, useCache=False)
+    assert finished_before["status"] == "SUCCEEDED", finished_before
     signed_out = await api.login(user["email"], USER_PASSWORD)
     await api.ok(LOGOUT, token=signed_out)
     # Accepted before the outage, while no worker runs: its job lives only in Redis.
@@ -160,6 +164,9 @@ async def test_redis_killed_then_restarted_empty(
         # Authentication and DynamoDB-only reads keep working.
         assert (await api.ok(ME, token=token))["me"]["email"] == user["email"]
         assert (await api.ok(DASHBOARDS, token=token))["dashboards"]["totalCount"] == 1
+        reads = await api.ok(READS, {"run": finished_before["id"], "ds": dataset_id}, token=token)
+        assert reads["cardExecution"]["result"]["html"] == "2", reads  # from S3, not the cache
+        assert reads["dataset"]["rowCount"] == 2 and len(reads["dataset"]["preview"]["rows"]) == 2
         # Signing in works (throttled in memory), and so does the new token.
         fresh = (await api.ok(LOGIN, {"i": {"email": user["email"], "password": USER_PASSWORD}}))[
             "login"
