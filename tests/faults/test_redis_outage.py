@@ -263,19 +263,30 @@ async def test_a_subscription_ends_retryably_when_redis_stays_away(
 
 
 async def test_a_signed_out_token_stays_out_when_redis_restarts_empty(
-    outage_factory: Callable[..., Awaitable[Outage]],
+    outage_factory: Callable[..., Awaitable[Outage]], inprocess: InProcess
 ) -> None:
     outage = await outage_factory()
     api = outage.api
-    user = await new_user(api, "outage-logout")
-    token = user["token"]
-    # Checked once first, so the cache holds "not revoked" when the logout comes.
-    assert (await api.ok(ME, token=token))["me"]["email"] == user["email"]
-    await api.ok(LOGOUT, token=token)
-    assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"
-    outage.redis.restart()  # no persistence: every key is gone
-    assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"
-    assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"  # and from the cache
+    # Another API process: it knows of the logout only through the stores.
+    other_app = await inprocess.start_api(outage.overrides)
+    other = Api(other_app.url, other_app.ws_url, other_app.transport)
+    try:
+        user = await new_user(api, "outage-logout")
+        token = user["token"]
+        # Checked first, so both caches hold "not revoked" when the logout comes.
+        for client in (api, other):
+            assert (await client.ok(ME, token=token))["me"]["email"] == user["email"]
+        await api.ok(LOGOUT, token=token)
+        for client in (api, other):
+            assert (await client.fail(ME, token=token)).code == "UNAUTHENTICATED"
+        outage.kill()  # while Redis is down, from DynamoDB
+        assert (await other.fail(ME, token=token)).code == "UNAUTHENTICATED"
+        outage.restart_empty()  # no persistence: every key is gone
+        for _ in range(2):  # from DynamoDB, then from the cache it filled
+            assert (await other.fail(ME, token=token)).code == "UNAUTHENTICATED"
+            assert (await api.fail(ME, token=token)).code == "UNAUTHENTICATED"
+    finally:
+        await other.close()
 
 
 async def test_login_failures_are_limited_in_memory_while_redis_is_down(
