@@ -74,6 +74,9 @@ class Settings:
     # A subscription with no events checks its caller again this often (a logout, a disabled
     # account or a revoked share ends an idle stream too).
     idle_recheck_seconds: float = 5.0
+    # An open subscription outlives a Redis outage this long (it resumes on the reconnect);
+    # past it, it ends with SERVICE_UNAVAILABLE and the client subscribes again.
+    subscription_outage_seconds: float = 30.0
     admin_email: str = "admin@tilegraph.local"
     admin_password: str | None = None
     # HTTP.

@@ -30,9 +30,15 @@ def test_the_vendored_contract_is_the_shared_one(name: str) -> None:
         assert vendored == shared_path(name).read_text(), f"update contract/{name}"
     if name == BASE:
         assert "type Query" in vendored and "directive @requiresPermission" in vendored
-    else:
-        assert "extend type" in vendored
+    else:  # an addition extends the base contract or adds types of its own
+        assert "extend type" in vendored or "\nenum " in vendored
 
 
 def test_the_executions_addition_is_adopted() -> None:
     assert "executions.graphql" in adopted()
+
+
+def test_the_error_codes_are_printed_with_service_unavailable() -> None:
+    """The fixed list of `extensions.code` values, SERVICE_UNAVAILABLE (outages) included."""
+    assert "outages.graphql" in adopted()
+    assert "  SERVICE_UNAVAILABLE\n" in print_sdl()

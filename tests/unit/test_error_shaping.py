@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from graphql import GraphQLError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tilegraph.domain.errors import NotFound
 from tilegraph.schema.errors import shape_error
@@ -44,3 +46,17 @@ def test_our_errors_keep_their_code_and_field() -> None:
     )
     assert shaped["message"] == "No such card"
     assert shaped["extensions"] == {"code": "NOT_FOUND", "field": "id", "requestId": "req-1"}
+
+
+def test_redis_out_of_reach_is_service_unavailable_with_retry_after() -> None:
+    """No masked INTERNAL_SERVER_ERROR for an outage, wherever the Redis error surfaced:
+    raised directly, or as the cause of another exception."""
+    wrapped = RuntimeError("while reading the queue")
+    wrapped.__cause__ = RedisTimeoutError("Timeout reading from socket")
+    for original in (RedisConnectionError("Error 111 connecting"), wrapped):
+        shaped = _shape(GraphQLError(str(original), original_error=original))
+        extensions = shaped["extensions"]
+        assert isinstance(extensions, dict)
+        assert extensions["code"] == "SERVICE_UNAVAILABLE", shaped
+        assert isinstance(extensions["retryAfter"], int) and extensions["retryAfter"] > 0
+        assert "111" not in str(shaped["message"])

@@ -4,15 +4,20 @@ known device for that account is throttled only by its own failures (auth/thrott
 an attacker's failures elsewhere never lock the owner out of the browsers they use.
 
 The id is 128 random bits, so it cannot be guessed, and it is worth nothing without the
-server's record for the account; it is only ever sent in an HttpOnly cookie."""
+server's record for the account; it is only ever sent in an HttpOnly cookie.
+
+While Redis is unreachable no device is known (its logins are throttled like anyone's,
+in memory) and a new one is not remembered; signing in still works."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 DEVICE_COOKIE = "tg_device"
 _VALID = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
@@ -33,11 +38,17 @@ class KnownDevices:
         self.ttl = ttl_seconds
 
     async def is_known(self, email: str, device: str | None) -> bool:
-        return device is not None and bool(await self.redis.exists(_key(email, device)))
+        if device is None:
+            return False
+        try:
+            return bool(await self.redis.exists(_key(email, device)))
+        except RedisError:
+            return False
 
     async def remember(self, email: str, device: str | None) -> str:
         """The device id to give back after a successful login (the caller's, or a new one),
         known for this account for the next `ttl` seconds."""
         device = device or secrets.token_urlsafe(16)
-        await self.redis.set(_key(email, device), 1, ex=self.ttl)
+        with contextlib.suppress(RedisError):  # else known from its next login with Redis
+            await self.redis.set(_key(email, device), 1, ex=self.ttl)
         return device

@@ -4,12 +4,17 @@ Each subscriber gets a bounded queue. Messages are state snapshots, so when a qu
 full the oldest message is dropped: the newer one supersedes it. When the connection is
 lost the bus reconnects with backoff, subscribes again to every channel, and tells each
 subscriber to re-read the current state (RESYNC), because messages may have been missed.
+
+A new subscription while Redis is unreachable fails at once with SERVICE_UNAVAILABLE (the
+client subscribes again later); an open one waits for the reconnect until the outage has
+lasted `outage_grace` seconds (`unavailable` says when), then ends with the same error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,10 +25,15 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tilegraph.domain.errors import ServiceUnavailable
+
 log = structlog.get_logger("tilegraph.events")
 
 RESYNC: dict[str, Any] = {"__resync__": True}
 _KEEPALIVE_CHANNEL = "tg:bus:keepalive"
+# How long a new subscription waits for a connection being made before it is refused.
+CONNECT_WAIT_SECONDS = 3.0
+UNAVAILABLE = "Live updates are unavailable for now (Redis is unreachable); subscribe again"
 
 
 class Subscription:
@@ -52,9 +62,12 @@ class Subscription:
 
 
 class EventBus:
-    def __init__(self, redis_url: str, *, queue_size: int = 64) -> None:
+    def __init__(self, redis_url: str, *, queue_size: int = 64, outage_grace: float = 30.0) -> None:
         self.redis_url = redis_url
         self.queue_size = queue_size
+        self.outage_grace = outage_grace
+        # When the connection was lost (monotonic), or None while connected.
+        self._down_since: float | None = time.monotonic()
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._confirmations: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._pubsub: Any = None
@@ -77,6 +90,8 @@ class EventBus:
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         """Yields once Redis has confirmed the subscription, so a state read afterwards
         cannot miss an event published in between."""
+        if not self._connected.is_set():
+            await self._wait_connected()  # no events can reach a new subscriber
         subscription = Subscription(channel, self.queue_size)
         first = not self._subscribers[channel]
         self._subscribers[channel].add(subscription)
@@ -90,9 +105,23 @@ class EventBus:
                 del self._subscribers[channel]
                 await self._unsubscribe_remote(channel)
 
+    def unavailable(self) -> ServiceUnavailable | None:
+        """The error that ends an open subscription: once Redis has been unreachable for
+        longer than `outage_grace`; None while it is up or may be back soon."""
+        down = self._down_since
+        if down is None or time.monotonic() - down < self.outage_grace:
+            return None
+        return ServiceUnavailable(UNAVAILABLE)
+
+    async def _wait_connected(self) -> None:
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout=CONNECT_WAIT_SECONDS)
+        except TimeoutError as exc:
+            raise ServiceUnavailable(UNAVAILABLE) from exc
+
     async def _subscribe_remote(self, channel: str) -> None:
         while True:
-            await asyncio.wait_for(self._connected.wait(), timeout=30)
+            await self._wait_connected()
             confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._confirmations[channel].append(confirmed)
             try:
@@ -105,7 +134,7 @@ class EventBus:
                 if channel in self._subscribers and self._connected.is_set():
                     await asyncio.sleep(0.1)
                     continue
-                await asyncio.wait_for(self._connected.wait(), timeout=30)
+                await self._wait_connected()
                 return
             finally:
                 # One channel per execution: drop emptied lists, or they pile up for good.
@@ -149,6 +178,7 @@ class EventBus:
             try:
                 await self._connect()
                 self._connected.set()
+                self._down_since = None
                 if reconnecting:
                     log.info("event_bus_reconnected", channels=len(self._subscribers))
                     for subscribers in self._subscribers.values():
@@ -161,6 +191,8 @@ class EventBus:
             except (RedisError, OSError) as exc:
                 log.warning("event_bus_disconnected", error=type(exc).__name__)
             await self._disconnect()
+            if self._down_since is None:
+                self._down_since = time.monotonic()
             reconnecting = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)

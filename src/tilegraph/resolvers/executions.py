@@ -103,12 +103,17 @@ async def next_message(
 ) -> T:
     """The subscription's next message. While none comes, ``still_allowed`` runs every
     ``idle_recheck_seconds``, so an idle stream ends too once its caller may no longer follow
-    it (it raises then). Cancelling the wait loses nothing: a queue get is cancel-safe."""
+    it (it raises then), or once Redis has been out of reach too long to wait for.
+    Cancelling the wait loses nothing: a queue get is cancel-safe."""
     idle = info.context.services.settings.idle_recheck_seconds
+    bus = info.context.services.bus
     while True:
         try:
             return await asyncio.wait_for(wait(), idle)
         except TimeoutError:
+            outage = bus.unavailable()
+            if outage is not None:  # no events can come: the client subscribes again
+                raise outage from None
             await still_allowed()
 
 

@@ -16,6 +16,7 @@ from tilegraph.schema.admission import Admission, QueryAdmission, TextLimits
 from tilegraph.schema.arguments import check_id_arguments
 from tilegraph.schema.authentication import require_sign_in
 from tilegraph.schema.counting import RequestCounting
+from tilegraph.schema.enums import ErrorCode
 from tilegraph.schema.errors import ErrorShaping
 from tilegraph.schema.limits import CostModel, QueryLimits
 from tilegraph.schema.mutation import Mutation
@@ -108,6 +109,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             FilterView,
             Transform,
             TransformExecution,
+            ErrorCode,  # referenced by no field: listed so clients can generate it
         ],
         extensions=extensions,
         execution_context_class=SharedEventExecutor,

@@ -8,6 +8,7 @@ from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardType
 from tilegraph.domain.dashboards import ShareTargetType
 from tilegraph.domain.datasets import ColumnType, DatasetSourceType
+from tilegraph.domain.errors import ErrorCode
 from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import FilterType
 from tilegraph.domain.permissions import PermissionLevel
@@ -27,12 +28,18 @@ strawberry.enum(CardType, name="CardType")
 strawberry.enum(ShareTargetType, name="ShareTargetType")
 strawberry.enum(FilterType, name="FilterType")
 strawberry.enum(TriggerType, name="TriggerType")
+strawberry.enum(
+    ErrorCode,
+    name="ErrorCode",
+    description="Every `extensions.code` a GraphQL error may carry.",
+)
 
 __all__ = [
     "AuditEventType",
     "CardType",
     "ColumnType",
     "DatasetSourceType",
+    "ErrorCode",
     "ExecutionErrorCode",
     "ExecutionStatus",
     "FilterType",

@@ -1,5 +1,6 @@
 """Every error leaves with an `extensions.code` from the contract; anything unexpected is
-masked to INTERNAL_SERVER_ERROR and logged with its stack and the request id."""
+masked to INTERNAL_SERVER_ERROR and logged with its stack and the request id. Redis out of
+reach is no bug of ours: SERVICE_UNAVAILABLE with `retryAfter`, wherever it surfaced."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 import structlog
 from graphql import GraphQLError
 from graphql.error import GraphQLSyntaxError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from strawberry.extensions import SchemaExtension
 
-from tilegraph.domain.errors import TilegraphError
+from tilegraph.domain.errors import ServiceUnavailable, TilegraphError
 
 log = structlog.get_logger("tilegraph.errors")
 
@@ -32,6 +35,23 @@ def variable_field(message: str) -> str | None:
     return names[-1] if names else found.group(1)
 
 
+# What the Redis client raises when the server is down, restarting or unreachable.
+REDIS_OUTAGES = (RedisConnectionError, RedisTimeoutError)
+
+
+def _outage(original: BaseException | None) -> ServiceUnavailable | None:
+    """The retryable error for a Redis outage (raised directly or as a cause)."""
+    seen = 0
+    while original is not None and seen < 5:
+        if isinstance(original, ServiceUnavailable):
+            return original
+        if isinstance(original, REDIS_OUTAGES):
+            return ServiceUnavailable()
+        original = original.__cause__ or original.__context__
+        seen += 1
+    return None
+
+
 def _request_id(extension: SchemaExtension) -> str | None:
     context = extension.execution_context.context
     return getattr(context, "request_id", None)
@@ -41,6 +61,10 @@ def shape_error(error: GraphQLError, *, request_id: str | None, suggestions: boo
     original = error.original_error
     extensions: dict[str, Any]
     message = error.message
+    outage = _outage(original)
+    if outage is not None:
+        log.warning("dependency_unavailable", request_id=request_id, error=repr(original))
+        original = outage
     if isinstance(original, TilegraphError):
         extensions = original.as_extensions()
         message = original.message

@@ -120,6 +120,7 @@ class AuthService:
             raise Unauthenticated(BAD_CREDENTIALS)
         assert user is not None
         issued = self.tokens.issue(user.id, user.role, user.session_epoch)
+        await self.denylist.issued(issued.jti)
         if known:
             await self.throttle.forget(scopes)
         device = await self.devices.remember(email_key, device)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import (
@@ -19,7 +21,13 @@ from tilegraph.domain.cards import (
 )
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import DatasetRecord
-from tilegraph.domain.errors import BadUserInput, Conflict, NotFound, RateLimited
+from tilegraph.domain.errors import (
+    BadUserInput,
+    Conflict,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError
 from tilegraph.domain.ids import new_id
@@ -49,6 +57,9 @@ if TYPE_CHECKING:
 
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"
+QUEUE_UNAVAILABLE = (
+    "Runs cannot be queued now (the queue is unreachable); nothing was started, try again"
+)
 
 
 @dataclass(frozen=True)
@@ -419,7 +430,10 @@ class CardService:
         """Takes the user's allowance for the runs that fit, in order; returns the ids of
         those that did not. RATE_LIMITED when none fits (or, unless `partial`, not all)."""
         ids = [r.id for r in waiting]
-        taken = await self.queue_limit.take(principal.user_id, ids)
+        try:
+            taken = await self.queue_limit.take(principal.user_id, ids)
+        except RedisError as exc:  # the allowance cannot be checked: nothing is started
+            raise ServiceUnavailable(QUEUE_UNAVAILABLE) from exc
         if taken == 0 or (not partial and taken < len(ids)):
             for entry in ids[:taken]:
                 await self.queue_limit.release(principal.user_id, entry)

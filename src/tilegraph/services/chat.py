@@ -3,10 +3,12 @@ and audits how it ended (not what was asked)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
@@ -40,17 +42,22 @@ SUMMARY_TTL_SECONDS = 7 * 24 * 3600
 
 
 class RedisSummaryCache:
-    """Summaries by dataset version: a re-import changes the key, old ones expire."""
+    """Summaries by dataset version: a re-import changes the key, old ones expire. A cache
+    only: with Redis unreachable every lookup is a miss."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.redis.get(key)
+        try:
+            value = await self.redis.get(key)
+        except RedisError:
+            return None
         return bytes(value) if value is not None else None
 
     async def set(self, key: str, value: str) -> None:
-        await self.redis.set(key, value, ex=SUMMARY_TTL_SECONDS)
+        with contextlib.suppress(RedisError):
+            await self.redis.set(key, value, ex=SUMMARY_TTL_SECONDS)
 
 
 def chat_settings(settings: Settings) -> ChatSettings:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import structlog
+from redis.exceptions import RedisError
 
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.domain.audit import AuditEventType
@@ -37,6 +39,8 @@ from tilegraph.store.objects import ObjectMissing, ObjectStore, ReadChunk, Uploa
 from tilegraph.store.pagination import Page
 from tilegraph.store.parquet import ParquetReader
 from tilegraph.store.queue import JobQueue
+
+log = structlog.get_logger("tilegraph.datasets")
 
 IMPORT_JOB = "import_dataset"
 PLAN_JOB = "plan_reimport"
@@ -305,7 +309,12 @@ class DatasetService:
             expected_columns=expected_columns,
         )
         await self.imports.create(record)
-        await self.queue.enqueue(IMPORT_JOB, import_id, import_id)
+        try:
+            await self.queue.enqueue(IMPORT_JOB, import_id, import_id)
+        except RedisError as exc:
+            # Accepted all the same: the record is QUEUED in DynamoDB, and the sweeper
+            # enqueues it once Redis is back (it re-enqueues QUEUED work whose job is gone).
+            log.warning("import_enqueue_deferred", import_id=import_id, error=type(exc).__name__)
         return record
 
     # ------------------------------------------------------------------ changing

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import CardExecutionRecord
@@ -79,8 +80,11 @@ class ExecutionService:
         self, kind: StoredExecutions[Any], execution_id: str
     ) -> dict[str, Any] | None:
         """The latest published state (it runs ahead of the table while running), else the
-        stored one; None when there is no such execution."""
-        latest = await self.events.latest(execution_id)
+        stored one (also while Redis is unreachable); None when there is no such execution."""
+        try:
+            latest = await self.events.latest(execution_id)
+        except RedisError:
+            latest = None
         if latest is not None:
             return latest
         return await kind.table.get(execution_id)

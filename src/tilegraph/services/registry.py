@@ -176,9 +176,8 @@ class Services:
             return [f"transform {t.name!r} ({t.id})" for t in using]
 
         datasets.usage_checks.append(transforms_using)
-        auth = AuthService(
-            repos.users, hasher, tokens, TokenDenylist(redis), throttle, devices, recorder
-        )
+        denylist = TokenDenylist(repos.revocations, redis)
+        auth = AuthService(repos.users, hasher, tokens, denylist, throttle, devices, recorder)
         rechecks = SharedChecks(auth, settings.recheck_seconds)
         auth.on_logout.append(rechecks.forget_token)
         auth.on_user_changed.append(rechecks.forget_user)
@@ -201,7 +200,7 @@ class Services:
             events=events,
             datasets=datasets,
             executions=executions,
-            bus=EventBus(settings.redis_url),
+            bus=EventBus(settings.redis_url, outage_grace=settings.subscription_outage_seconds),
             card_results=card_results,
             inline_html=inline_html,
             run_allowance=run_allowance,

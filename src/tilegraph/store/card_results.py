@@ -4,13 +4,15 @@ durable copy in S3 under the same key, so an execution's HTML outlives the cache
 Both have a size bound. The cache Redis is meant to be a Redis of its own
 (`TILEGRAPH_CACHE_REDIS_URL`) with `maxmemory` and `allkeys-lru`, so the oldest results are
 evicted instead of growing into the memory that the queue, events and the token denylist
-need; `bound_problem` says when it is not. The S3 copies expire by a lifecycle rule on their
+need; `bound_problem` says when it is not. It is a cache only: while Redis is unreachable
+every lookup is a miss and HTML is read from S3. The S3 copies expire by a lifecycle rule on their
 prefix (`result_expiry_rule`, put when the app sets up its bucket), after
 `TILEGRAPH_CARD_RESULT_RETENTION_DAYS`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +116,10 @@ class CardResults:
         unique = list(dict.fromkeys(cache_keys))
         if not unique:
             return {}
-        raws = await self.redis.mget([_redis_key(k) for k in unique])
+        try:
+            raws = await self.redis.mget([_redis_key(k) for k in unique])
+        except RedisError:
+            return {}
         return {key: _cached(raw) for key, raw in zip(unique, raws, strict=True) if raw}
 
     async def store(self, cache_key: str, result: CachedCard) -> None:
@@ -128,7 +133,7 @@ class CardResults:
             }
         )
         await asyncio.gather(
-            self.redis.set(_redis_key(cache_key), payload, ex=self.ttl),
+            self._cache(_redis_key(cache_key), payload),
             self.objects.s3.put_object(
                 Bucket=self.objects.bucket,
                 Key=_s3_key(cache_key),
@@ -137,8 +142,15 @@ class CardResults:
             ),
         )
 
+    async def _cache(self, key: str, payload: bytes) -> None:
+        with contextlib.suppress(RedisError):
+            await self.redis.set(key, payload, ex=self.ttl)
+
     async def html(self, cache_key: str) -> str | None:
-        cached = await self.redis.get(_redis_key(cache_key))
+        try:
+            cached = await self.redis.get(_redis_key(cache_key))
+        except RedisError:
+            cached = None
         if cached:
             return str(orjson.loads(cached)["html"])
         try:

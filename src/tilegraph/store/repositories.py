@@ -11,6 +11,7 @@ from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
 from tilegraph.store.imports import ImportRepository
+from tilegraph.store.revocations import RevocationRepository
 from tilegraph.store.transforms import TransformRepository
 from tilegraph.store.users import UserRepository
 
@@ -25,6 +26,7 @@ class Repositories:
     cards: CardRepository
     dashboards: DashboardRepository
     transforms: TransformRepository
+    revocations: RevocationRepository
 
     @classmethod
     def over(cls, db: Dynamo) -> Repositories:
@@ -37,4 +39,5 @@ class Repositories:
             cards=CardRepository(db),
             dashboards=DashboardRepository(db),
             transforms=TransformRepository(db),
+            revocations=RevocationRepository(db),
         )

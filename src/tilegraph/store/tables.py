@@ -6,9 +6,12 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from botocore.exceptions import ClientError
 
 from tilegraph.settings import Settings
+
+log = structlog.get_logger("tilegraph.store")
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class TableSpec:
     hash_key: str
     range_key: str | None = None
     indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+    # A number attribute (epoch seconds) after which DynamoDB may delete the item.
+    ttl_attribute: str | None = None
 
     def key_attributes(self, index: str | None = None) -> tuple[str, ...]:
         """The attributes that make up an item's position in the table or an index."""
@@ -99,6 +104,8 @@ TABLES: dict[str, TableSpec] = {
             "started",
             indexes=(IndexSpec("by_id", "id"), _active_index()),
         ),
+        # Revoked token ids, until their token would have expired anyway.
+        TableSpec("revoked_tokens", "jti", ttl_attribute="expires_at"),
         TableSpec(
             "audit_logs",
             "id",
@@ -174,7 +181,26 @@ async def ensure_tables(dynamodb: Any, settings: Settings) -> list[str]:
             if description["Table"]["TableStatus"] == "ACTIVE":
                 break
             await asyncio.sleep(0.5)
+    for spec in TABLES.values():
+        if spec.ttl_attribute:
+            await _ensure_ttl(dynamodb, settings.table_name(spec.name), spec.ttl_attribute)
     return created
+
+
+async def _ensure_ttl(dynamodb: Any, table_name: str, attribute: str) -> None:
+    """Turn on DynamoDB TTL where the service supports it; without it the items only stay
+    longer (readers compare the expiry themselves)."""
+    try:
+        described = await dynamodb.describe_time_to_live(TableName=table_name)
+        status = described.get("TimeToLiveDescription", {}).get("TimeToLiveStatus")
+        if status in {"ENABLED", "ENABLING"}:
+            return
+        await dynamodb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+        )
+    except ClientError as exc:
+        log.warning("ttl_not_enabled", table=table_name, error=exc.response["Error"]["Code"])
 
 
 async def _add_missing_indexes(dynamodb: Any, spec: TableSpec, table_name: str) -> None:
