@@ -192,7 +192,7 @@ async def test_a_file_put_by_multipart_upload_imports_and_reimports(
         token=owner["token"],
     )
     dataset_id = data["importDatasetFromS3"]["dataset"]["id"]
-    final = (await follow_import(api, owner["token"], data["importDatasetFromS3"]["import"]["id"]))
+    final = await follow_import(api, owner["token"], data["importDatasetFromS3"]["import"]["id"])
     assert final[-1]["status"] == "SUCCEEDED", final[-1]
     assert final[-1]["rowsProcessed"] == rows
 

@@ -181,7 +181,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
     if length:
-        body = stream.read(int(length))
+        body: bytes = stream.read(int(length))
     elif environ.get("wsgi.input_terminated"):
         body = stream.read()
     else:
@@ -194,9 +194,10 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 def _creates_upload(environ: dict[str, Any]) -> bool:
     query = environ.get("QUERY_STRING", "")
-    return environ.get("REQUEST_METHOD") == "POST" and re.search(
-        r"(^|&)uploads(=|&|$)", query
-    ) is not None
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and re.search(r"(^|&)uploads(=|&|$)", query) is not None
+    )
 
 
 class PersistingApp:
@@ -411,9 +412,9 @@ def serve(host: str, port: int, state_file: Path | None) -> None:
     def snapshot_loop() -> None:
         while not stop.wait(0.2):
             try:
-                if forced.is_set() or app.snapshot_due():
-                    if app.snapshot_in_background():
-                        forced.clear()
+                due = forced.is_set() or app.snapshot_due()
+                if due and app.snapshot_in_background():
+                    forced.clear()
             except Exception as exc:  # keep serving; report and retry next tick
                 print(f"aws-emulator: snapshot failed: {exc!r}", file=sys.stderr, flush=True)
 

@@ -10,6 +10,7 @@ that starts at or before S (other than the one being written) be deleted.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import threading
@@ -104,12 +105,8 @@ class WriteAheadLog:
         """Write one record (caller holds the request lock); durable after `wait_durable`."""
         seq = self.last_seq + 1
         header = _HEADER.pack(_MAGIC, seq, len(payload), zlib.crc32(payload))
-        view = memoryview(header + payload) if len(payload) < 65536 else None
-        if view is not None:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        else:
-            written = os.writev(self._fd, [header, payload])
+        written = os.writev(self._fd, [header, payload])
+        if written < len(header) + len(payload):  # a short write: finish it
             rest = memoryview(header + payload)[written:]
             while rest:
                 rest = rest[os.write(self._fd, rest) :]
@@ -163,7 +160,7 @@ class WriteAheadLog:
         or before it); the segment being written is never one. Returns how many."""
         segments = _segments(self.directory)
         dropped = 0
-        for (_, path), (next_first, _) in zip(segments, segments[1:], strict=False):
+        for (_, path), (next_first, _) in itertools.pairwise(segments):
             if next_first <= seq + 1:
                 path.unlink(missing_ok=True)
                 dropped += 1
