@@ -182,9 +182,29 @@ def test_kill_9_under_a_write_loop_loses_no_acknowledged_write(emulator: Emulato
 def test_a_snapshot_under_a_write_loop_never_stalls_a_request(emulator: Emulator) -> None:
     emulator.start()
     _create(emulator)
+    # State for the snapshot to write: 40 MB of objects and 10,000 items (moto's many
+    # small objects are what makes pickling slow).
     s3 = emulator.client("s3")
-    for number in range(48):  # ~48 MB of state, so the snapshot has something to write
+    for number in range(40):
         s3.put_object(Bucket=BUCKET, Key=f"bulk/{number}", Body=os.urandom(1 << 20))
+    dynamodb = emulator.client("dynamodb")
+    for batch in range(400):
+        dynamodb.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "pk": {"S": f"bulk-{batch}-{n}"},
+                                "value": {"S": os.urandom(200).hex()},
+                                "n": {"N": str(n)},
+                            }
+                        }
+                    }
+                    for n in range(25)
+                ]
+            }
+        )
 
     loop = WriteLoop(emulator, threads=3)
     loop.start()
