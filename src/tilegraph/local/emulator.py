@@ -299,9 +299,9 @@ class PersistingApp:
             with self.lock:
                 started = time.perf_counter()
                 seq = self.wal.rotate()
-                # What exists now moves out of the collector's sight (the gc docs' advice
-                # before fork): a full collection in the parent would otherwise write to
-                # every object, copying the whole shared heap while the child reads it.
+                # What exists now moves out of the collector's sight until the child is
+                # done (the gc docs' advice before fork): a full collection in the parent
+                # would write to every object, copying the heap the child is reading.
                 gc.freeze()
                 pid = os.fork()
                 if pid == 0:  # the child: no locks, no threads, no stdio buffers of ours
@@ -323,6 +323,7 @@ class PersistingApp:
     def _reap(self, pid: int, seq: int) -> None:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
+        gc.unfreeze()  # the child is gone: garbage among the frozen objects may be collected
         assert self.wal is not None
         if code == 0:
             self.snapshot_seq = seq
