@@ -3,12 +3,14 @@ metadata, deletion, ownership, audit and the upload size cap."""
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import time
 from typing import Any
 
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from tests.conftest import Users
 from tests.support.client import Api
@@ -16,6 +18,7 @@ from tests.support.datasets import (
     DATASET,
     IMPORT_S3,
     UPLOAD,
+    big_csv,
     csv_bytes,
     follow_import,
     import_and_wait,
@@ -164,6 +167,43 @@ async def test_s3_import_and_a_missing_object(
         token=owner["token"],
     )
     assert own_bucket.code == "BAD_USER_INPUT"
+
+
+async def test_a_file_put_by_multipart_upload_imports_and_reimports(
+    api: Api, users: Users, worker: Any, s3: Any, source_bucket: str
+) -> None:
+    """What `aws s3 cp` of a large file does: parts with CRC32 checksums. The object's
+    checksum is then a checksum of checksums, which the emulator must mark as such, or
+    every read of the object fails its checksum check."""
+    owner = await users.create("s3-multipart")
+    key = f"exports/{secrets.token_hex(4)}.csv"
+    content = big_csv(11)
+    s3.upload_fileobj(
+        io.BytesIO(content),
+        source_bucket,
+        key,
+        Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20),
+    )
+    assert s3.head_object(Bucket=source_bucket, Key=key)["ETag"].endswith('-3"')
+    rows = content.count(b"\n") - 1
+    data = await api.ok(
+        IMPORT_S3,
+        {"input": {"name": "multipart", "bucket": source_bucket, "key": key}},
+        token=owner["token"],
+    )
+    dataset_id = data["importDatasetFromS3"]["dataset"]["id"]
+    final = await follow_import(api, owner["token"], data["importDatasetFromS3"]["import"]["id"])
+    assert final[-1]["status"] == "SUCCEEDED", final[-1]
+    assert final[-1]["rowsProcessed"] == rows
+
+    again = await api.ok(
+        "mutation($id: ID!) { reimportDataset(input: {id: $id}) { import { id } } }",
+        {"id": dataset_id},
+        token=owner["token"],
+    )
+    final = await follow_import(api, owner["token"], again["reimportDataset"]["import"]["id"])
+    assert final[-1]["status"] == "SUCCEEDED", final[-1]
+    assert final[-1]["dataset"]["version"] == 2 and final[-1]["dataset"]["rowCount"] == rows
 
 
 async def test_s3_imports_come_only_from_allow_listed_buckets(
