@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import structlog
@@ -12,7 +13,7 @@ from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import CapMode, Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
-from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
+from tilegraph.jobs.imports import DatasetImporter, plan_source_schema, sweep_work_dirs
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
@@ -53,6 +54,9 @@ def open_sandbox(settings: Settings) -> Sandbox:
 async def _startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     sandbox = ctx["sandbox"]
+    removed = await asyncio.to_thread(sweep_work_dirs, settings.work_dir)
+    if removed:
+        log.info("work_dirs_swept", removed=removed)
     ctx["services"] = await Services.open(settings)
     await warn_unbounded_cache(ctx["services"])
     await sandbox.start()
@@ -223,6 +227,8 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
         max_jobs=settings.worker_max_jobs,
         burst=burst,
         handle_signals=handle_signals,
+        # SIGTERM: stop taking jobs, let running ones finish this long, hand the rest back.
+        job_completion_wait=settings.worker_stop_grace_seconds,
         allow_abort_jobs=True,
         keep_result=60,
         health_check_interval=10,

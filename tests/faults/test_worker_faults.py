@@ -1,0 +1,192 @@
+"""Outages lose nothing: workers stopped (SIGTERM), killed, or cut off from Redis, and Redis
+itself killed and restarted empty. Workers run as processes of their own (`tilegraph
+worker`), so they can be signalled and killed; each test says what was lost (nothing) and
+prints how long recovery took."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import Users
+from tests.support.cards import create_card, render
+from tests.support.client import Api
+from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.inprocess import InProcess
+from tests.support.stack import RedisServer, Stack, free_port, kill_hard, wait_for_log
+
+EXECUTE = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) {
+  execution { id } } }"""
+STATUSES = """query($ids: [ID!]!) { nodes(ids: $ids) { id
+  ... on CardExecution { status error { code message } } } }"""
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+@dataclass
+class Deployment:
+    api: Api
+    env: dict[str, str]
+    redis: RedisServer | None = None
+
+
+@pytest.fixture
+async def deployment(stack: Stack, inprocess: InProcess) -> AsyncIterator[Deployment]:
+    """An API (in the test's loop) on a queue and a Redis of its own, for workers started as
+    processes; the Redis is this test's to kill."""
+    redis = RedisServer(free_port(), stack.workdir / f"redis-{secrets.token_hex(3)}")
+    redis.start()
+    env = {
+        "TILEGRAPH_QUEUE_NAME": f"tilegraph:fault:{secrets.token_hex(4)}",
+        "TILEGRAPH_REDIS_URL": redis.url,
+        "TILEGRAPH_MAX_QUEUED_CARDS_PER_USER": "1000",
+        "TILEGRAPH_SANDBOX_SLOTS": "2",
+        "TILEGRAPH_WORKER_STOP_GRACE_SECONDS": "0.5",
+    }
+    server = await inprocess.start_api(env)
+    api = Api(server.url, server.ws_url)
+    try:
+        yield Deployment(api, env, redis)
+    finally:
+        await api.close()
+        await inprocess.stop()
+        redis.stop()
+
+
+async def _card(api: Api, token: str, body: str) -> str:
+    uploaded, final = await import_and_wait(api, token, csv_bytes([["a"], [1]]))
+    assert final["status"] == "SUCCEEDED", final
+    return await create_card(api, token, render(body), [uploaded["dataset"]["id"]])
+
+
+async def _queue(api: Api, token: str, card_id: str, times: int) -> list[str]:
+    runs = await asyncio.gather(
+        *(api.ok(EXECUTE, {"id": card_id}, token=token) for _ in range(times))
+    )
+    return [r["executeCard"]["execution"]["id"] for r in runs]
+
+
+async def _statuses(api: Api, token: str, runs: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(runs), 100):
+        data = await api.ok(STATUSES, {"ids": runs[start : start + 100]}, token=token)
+        found.update({n["id"]: n for n in data["nodes"] if n})
+    return found
+
+
+async def _wait(
+    api: Api, token: str, runs: list[str], *, done: int | None = None, timeout: float = 90
+) -> dict[str, dict[str, Any]]:
+    """Polls until `done` runs (default: all) are terminal."""
+    want = len(runs) if done is None else done
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            states = await _statuses(api, token, runs)
+        except Exception:  # the API may refuse while its Redis is away
+            states = {}
+        if sum(s["status"] in TERMINAL for s in states.values()) >= want:
+            return states
+        if time.monotonic() > deadline:
+            counts = Counter(s["status"] for s in states.values())
+            raise AssertionError(f"only {dict(counts)} after {timeout}s")
+        await asyncio.sleep(0.2)
+
+
+def _succeeded_once(states: dict[str, dict[str, Any]], runs: list[str], log_text: str) -> None:
+    counts = Counter(s["status"] for s in states.values())
+    assert counts == {"SUCCEEDED": len(runs)}, (counts, [s for s in states.values() if s["error"]])
+    # Exactly once: each run's job completed once across every worker ("●" marks a success).
+    completed = Counter(
+        run for line in log_text.splitlines() if "● " in line for run in runs if run in line
+    )
+    assert all(completed[r] <= 1 for r in runs), [r for r in runs if completed[r] > 1]
+
+
+def _logs(stack: Stack, *names: str) -> str:
+    return "".join((stack.workdir / f"{n}.log").read_text(errors="replace") for n in names)
+
+
+async def test_a_worker_stopped_with_sigterm_halfway_hands_its_runs_to_the_next(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """20 runs of 1.2 s; the worker gets SIGTERM once 10 have ended (grace 0.5 s, so the
+    runs it holds are still going) and another worker starts: every run ends SUCCEEDED,
+    exactly once; none CANCELLED. (500 runs: bench/fault_sigterm.py.)"""
+    owner = await users.create("sigterm")
+    api, env = deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    first = stack.start_worker(f"sigterm-a-{tag}", env)
+    card = await _card(api, owner["token"], "import time\ntime.sleep(1.2)\nreturn 'ok'")
+    runs = await _queue(api, owner["token"], card, 20)
+    await _wait(api, owner["token"], runs, done=10)
+    stopped = time.monotonic()
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(30) == 0
+    print(f"SIGTERM → worker exited in {time.monotonic() - stopped:.2f} s")
+    stack.start_worker(f"sigterm-b-{tag}", env)
+    states = await _wait(api, owner["token"], runs)
+    print(f"SIGTERM → all 20 runs terminal in {time.monotonic() - stopped:.2f} s")
+    logs = _logs(stack, f"sigterm-a-{tag}", f"sigterm-b-{tag}")
+    _succeeded_once(states, runs, logs)
+    assert "execution_handed_back" in _logs(stack, f"sigterm-a-{tag}")  # it held runs
+
+
+async def test_a_three_second_redis_outage_does_not_stop_the_worker(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """Redis goes away for 3 s under a running worker; the worker stays up, reconnects,
+    and runs what is queued afterwards."""
+    assert deployment.redis is not None
+    owner = await users.create("outage")
+    api, env = deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    worker = stack.start_worker(f"outage-{tag}", env)
+    card = await _card(api, owner["token"], "return 'after'")
+    before = await _queue(api, owner["token"], card, 2)
+    await _wait(api, owner["token"], before)
+    deployment.redis.stop()
+    down = time.monotonic()
+    await asyncio.sleep(3)  # the outage itself, not a synchronisation
+    deployment.redis.start()
+    wait_for_log(stack.workdir / f"outage-{tag}.log", "redis_unavailable", timeout=5)
+    assert worker.poll() is None, "the worker exited during the outage"
+    back = time.monotonic()
+    after = await _queue(api, owner["token"], card, 4)
+    states = await _wait(api, owner["token"], after, timeout=60)
+    print(
+        f"Redis back → 4 new runs SUCCEEDED in {time.monotonic() - back:.2f} s "
+        f"(outage {back - down:.1f} s)"
+    )
+    _succeeded_once(states, after, _logs(stack, f"outage-{tag}"))
+    assert worker.poll() is None
+
+
+async def test_redis_killed_and_restarted_empty_loses_no_queued_run(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """kill -9 Redis with 12 runs queued and some running, restart it empty: the sweepers
+    of two workers queue every lost run again, and each ends SUCCEEDED exactly once."""
+    assert deployment.redis is not None and deployment.redis.process is not None
+    owner = await users.create("redis-lost")
+    api, env = deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    stack.start_worker(f"lost-a-{tag}", env)
+    stack.start_worker(f"lost-b-{tag}", env)
+    card = await _card(api, owner["token"], "import time\ntime.sleep(0.5)\nreturn 'ok'")
+    runs = await _queue(api, owner["token"], card, 12)
+    await _wait(api, owner["token"], runs, done=1)
+    kill_hard(deployment.redis.process)
+    killed = time.monotonic()
+    deployment.redis.process = None
+    deployment.redis.start()  # empty: the tests' Redis keeps nothing on disk
+    states = await _wait(api, owner["token"], runs, timeout=60)
+    print(f"Redis kill -9 → all 12 runs terminal in {time.monotonic() - killed:.2f} s")
+    _succeeded_once(states, runs, _logs(stack, f"lost-a-{tag}", f"lost-b-{tag}"))
