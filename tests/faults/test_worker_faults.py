@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Users
 from tests.support.cards import create_card, render
 from tests.support.client import Api
-from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.datasets import big_csv, csv_bytes, import_and_wait
 from tests.support.inprocess import InProcess
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard, wait_for_log
 
@@ -190,3 +190,119 @@ async def test_redis_killed_and_restarted_empty_loses_no_queued_run(
     states = await _wait(api, owner["token"], runs, timeout=60)
     print(f"Redis kill -9 → all 12 runs terminal in {time.monotonic() - killed:.2f} s")
     _succeeded_once(states, runs, _logs(stack, f"lost-a-{tag}", f"lost-b-{tag}"))
+
+
+IMPORT_STATE = "query($id: ID!) { datasetImport(id: $id) { status progress } }"
+REIMPORT = """mutation($id: ID!) { reimportDataset(input: {id: $id, force: true}) {
+  import { id } } }"""
+PREVIEW = "query($id: ID!) { dataset(id: $id) { version preview(limit: 5) { rows } } }"
+
+
+async def _import_state(api: Api, token: str, import_id: str) -> dict[str, Any]:
+    data = await api.ok(IMPORT_STATE, {"id": import_id}, token=token)
+    return data["datasetImport"]  # type: ignore[no-any-return]
+
+
+async def _until(check: Any, *, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_kill_9_mid_import_loses_no_version_and_leaves_no_work_dir(
+    stack: Stack, deployment: Deployment, users: Users, s3: Any, source_bucket: str, tmp_path: Any
+) -> None:
+    """A worker killed while it ingests a re-import: the run ends WORKER_LOST, version 1 still
+    serves, the next worker removes the dead one's work directory (the size of the source)
+    at start, and a re-run publishes a new version. While it ran, the `datasetImport` query
+    showed the progress its subscription showed (it stayed at 0.0 before)."""
+    owner = await users.create("kill-import")
+    token = owner["token"]
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**deployment.env, "TILEGRAPH_WORK_DIR": str(work)}
+    api = deployment.api
+    tag = secrets.token_hex(3)
+    doomed = stack.start_worker(f"import-a-{tag}", env)
+    key = f"sources/{secrets.token_hex(4)}.csv"
+    s3.put_object(Bucket=source_bucket, Key=key, Body=csv_bytes([["id", "name"], [1, "a"]]))
+    first = await api.ok(
+        """mutation($i: ImportDatasetFromS3Input!) { importDatasetFromS3(input: $i) {
+          dataset { id } import { id } } }""",
+        {"i": {"name": "kept", "bucket": source_bucket, "key": key}},
+        token=token,
+    )
+    dataset_id = first["importDatasetFromS3"]["dataset"]["id"]
+    first_id = first["importDatasetFromS3"]["import"]["id"]
+    await _until(lambda: _status_is(api, token, first_id, "SUCCEEDED"), timeout=60)
+    s3.put_object(Bucket=source_bucket, Key=key, Body=big_csv(48))
+    data = await api.ok(REIMPORT, {"id": dataset_id}, token=token)
+    import_id = data["reimportDataset"]["import"]["id"]
+
+    async def ingesting() -> dict[str, Any] | None:
+        state = await _import_state(api, token, import_id)
+        ingest = state["status"] == "RUNNING" and 0.1 < state["progress"] < 0.6
+        return state if ingest else None
+
+    running = await _until(ingesting, timeout=60)
+    assert 0.1 < running["progress"] < 1, running  # the stored progress follows the run
+    assert [p.name for p in work.iterdir() if p.name.startswith("tg-import-")]
+    kill_hard(doomed)
+    killed = time.monotonic()
+    stack.start_worker(f"import-b-{tag}", env)
+    assert not [p for p in work.iterdir() if p.name.startswith("tg-import-")]  # swept at start
+    lost = await _until(lambda: _status_is(api, token, import_id, "FAILED"), timeout=30)
+    print(f"import kill -9 → WORKER_LOST in {time.monotonic() - killed:.2f} s")
+    assert lost
+    preview = await api.ok(PREVIEW, {"id": dataset_id}, token=token)
+    assert preview["dataset"]["version"] == 1
+    assert preview["dataset"]["preview"]["rows"] == [[1, "a"]]
+    again = await api.ok(REIMPORT, {"id": dataset_id}, token=token)
+    rerun = again["reimportDataset"]["import"]["id"]
+    assert await _until(lambda: _status_is(api, token, rerun, "SUCCEEDED"), timeout=90)
+    after = await api.ok(PREVIEW, {"id": dataset_id}, token=token)
+    assert after["dataset"]["version"] > 1  # the killed run may have used up a number
+
+
+async def _status_is(api: Api, token: str, import_id: str, status: str) -> bool:
+    state = await _import_state(api, token, import_id)
+    assert state["status"] in {"QUEUED", "RUNNING", status}, state
+    return bool(state["status"] == status)
+
+
+async def test_kill_9_mid_card_ends_worker_lost_and_a_rerun_succeeds(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    owner = await users.create("kill-card")
+    api, env = deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    doomed = stack.start_worker(f"card-a-{tag}", env)
+    card = await _card(
+        api, owner["token"], "import time\ntime.sleep(params.get('s', 0))\nreturn 'done'"
+    )
+    started = await api.ok(
+        """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false, params: {s: 30}})
+        { execution { id } } }""",
+        {"id": card},
+        token=owner["token"],
+    )
+    run = started["executeCard"]["execution"]["id"]
+
+    async def running() -> bool:
+        states = await _statuses(api, owner["token"], [run])
+        return bool(states[run]["status"] == "RUNNING")
+
+    await _until(running, timeout=60)
+    kill_hard(doomed)
+    killed = time.monotonic()
+    stack.start_worker(f"card-b-{tag}", env)
+    (state,) = (await _wait(api, owner["token"], [run], timeout=30)).values()
+    print(f"card kill -9 → WORKER_LOST in {time.monotonic() - killed:.2f} s")
+    assert state["status"] == "FAILED" and state["error"]["code"] == "WORKER_LOST", state
+    (rerun,) = await _queue(api, owner["token"], card, 1)
+    (final,) = (await _wait(api, owner["token"], [rerun])).values()
+    assert final["status"] == "SUCCEEDED", final
