@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Users
-from tests.support.cards import create_card, render
+from tests.support.cards import create_card, follow_card, render
 from tests.support.client import Api
 from tests.support.datasets import big_csv, csv_bytes, import_and_wait
 from tests.support.inprocess import InProcess
@@ -182,6 +182,8 @@ async def test_redis_killed_and_restarted_empty_loses_no_queued_run(
     stack.start_worker(f"lost-b-{tag}", env)
     card = await _card(api, owner["token"], "import time\ntime.sleep(0.5)\nreturn 'ok'")
     runs = await _queue(api, owner["token"], card, 12)
+    # A subscriber to the last run, open across the outage: the API's fan-out resubscribes.
+    followed = asyncio.create_task(follow_card(api, owner["token"], runs[-1]))
     await _wait(api, owner["token"], runs, done=1)
     kill_hard(deployment.redis.process)
     killed = time.monotonic()
@@ -190,6 +192,10 @@ async def test_redis_killed_and_restarted_empty_loses_no_queued_run(
     states = await _wait(api, owner["token"], runs, timeout=60)
     print(f"Redis kill -9 → all 12 runs terminal in {time.monotonic() - killed:.2f} s")
     _succeeded_once(states, runs, _logs(stack, f"lost-a-{tag}", f"lost-b-{tag}"))
+    requeued = _logs(stack, f"lost-a-{tag}", f"lost-b-{tag}").count("execution_requeued")
+    print(f"re-enqueued by the sweepers: {requeued}")
+    last = (await asyncio.wait_for(followed, 60))[-1]
+    assert last["status"] == "SUCCEEDED", last
 
 
 IMPORT_STATE = "query($id: ID!) { datasetImport(id: $id) { status progress } }"
