@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -167,6 +168,22 @@ async def test_a_three_second_redis_outage_does_not_stop_the_worker(
     )
     _succeeded_once(states, after, _logs(stack, f"outage-{tag}"))
     assert worker.poll() is None
+
+    # A worker started while Redis is away waits for it (arq alone gives up after 5 s).
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    deployment.redis.stop()
+    late = stack.spawn([sys.executable, "-m", "tilegraph.cli", "worker"], f"late-{tag}", env)
+    late_log = stack.workdir / f"late-{tag}.log"
+    deadline = time.monotonic() + 30
+    while late_log.read_text().count("redis_unavailable") < 6:  # ~6 s of retries
+        assert late.poll() is None, "the worker gave up waiting for Redis"
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    deployment.redis.start()
+    wait_for_log(late_log, "worker_started", process=late, timeout=30)
+    last = await _queue(api, owner["token"], card, 1)
+    _succeeded_once(await _wait(api, owner["token"], last), last, late_log.read_text())
 
 
 async def test_redis_killed_and_restarted_empty_loses_no_queued_run(

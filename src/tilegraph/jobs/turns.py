@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from signal import Signals
 from typing import Any
 
 import structlog
+from arq.connections import create_pool
 from arq.constants import retry_key_prefix
 from arq.worker import Worker
 
@@ -52,6 +54,19 @@ class FairWorker(Worker):
 
     async def main(self) -> None:
         worker_stop.set(self.stop)  # inherited by every job task this loop starts
+        while self._pool is None and self.redis_settings is not None:
+            # Wait for Redis however long it takes to come up (arq would give up after 5 s).
+            try:
+                self._pool = await create_pool(
+                    replace(self.redis_settings, conn_retries=0),
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except REDIS_DOWN as exc:
+                await self._redis_unavailable(exc)
+        self._redis_failures = 0
         await super().main()
 
     async def _poll_iteration(self) -> None:
