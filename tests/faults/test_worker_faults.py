@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import Users
 from tests.support.cards import create_card, follow_card, render
 from tests.support.client import Api
-from tests.support.datasets import big_csv, csv_bytes, import_and_wait
+from tests.support.datasets import big_csv, csv_bytes, import_and_wait, upload
 from tests.support.inprocess import InProcess
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard, wait_for_log
 
@@ -329,3 +329,32 @@ async def test_kill_9_mid_card_ends_worker_lost_and_a_rerun_succeeds(
     (rerun,) = await _queue(api, owner["token"], card, 1)
     (final,) = (await _wait(api, owner["token"], [rerun])).values()
     assert final["status"] == "SUCCEEDED", final
+
+
+async def test_a_worker_stopped_mid_import_hands_the_import_to_the_next(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """Imports wait in arq's own line, not a user's queue: SIGTERM mid-ingest (grace 0: the
+    import cannot finish in it) puts it back to QUEUED, and the next worker runs it."""
+    owner = await users.create("stop-import")
+    token = owner["token"]
+    api = deployment.api
+    env = {**deployment.env, "TILEGRAPH_WORKER_STOP_GRACE_SECONDS": "0"}
+    tag = secrets.token_hex(3)
+    first = stack.start_worker(f"stop-import-a-{tag}", env)
+    uploaded = await upload(api, token, big_csv(48))
+    import_id = uploaded["import"]["id"]
+
+    async def ingesting() -> bool:
+        state = await _import_state(api, token, import_id)
+        return bool(state["status"] == "RUNNING" and 0.1 < state["progress"] < 0.6)
+
+    await _until(ingesting)
+    stopped = time.monotonic()
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(30) == 0
+    assert (await _import_state(api, token, import_id))["status"] == "QUEUED"
+    stack.start_worker(f"stop-import-b-{tag}", env)
+    assert await _until(lambda: _status_is(api, token, import_id, "SUCCEEDED"), timeout=90)
+    print(f"import SIGTERM → SUCCEEDED on the next worker in {time.monotonic() - stopped:.2f} s")
+    assert "execution_handed_back" in _logs(stack, f"stop-import-a-{tag}")
