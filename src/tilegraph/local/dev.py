@@ -217,7 +217,12 @@ def run_dev(options: DevOptions) -> int:
         cli = [sys.executable, "-m", "tilegraph.cli"]
         serve = [*cli, "serve", "--host", options.host, "--port", str(options.port)]
         api = children.add("API", lambda: _spawn(serve, env))
-        children.add("worker", lambda: _spawn([*cli, "worker"], env))
+        # Time to finish its runs and hand the rest back (TILEGRAPH_WORKER_STOP_GRACE_SECONDS).
+        children.add(
+            "worker",
+            lambda: _spawn([*cli, "worker"], env),
+            stop_timeout=settings.worker_stop_grace_seconds + 10,
+        )
         wait_for_port(options.host, options.port, timeout=60, process=api)
         url = f"http://{options.host}:{options.port}/graphql"
         ide = "GraphiQL" if settings.graphiql else "GraphQL"

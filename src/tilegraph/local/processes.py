@@ -61,6 +61,7 @@ class _Child:
     start: Callable[[], subprocess.Popen[bytes]]
     process: subprocess.Popen[bytes] | None
     started_at: float
+    stop_timeout: float = 15.0
     failures: int = 0
     restart_at: float | None = None
 
@@ -85,10 +86,15 @@ class Supervisor:
         self.children: list[_Child] = []
 
     def add(
-        self, name: str, start: Callable[[], subprocess.Popen[bytes]]
+        self,
+        name: str,
+        start: Callable[[], subprocess.Popen[bytes]],
+        *,
+        stop_timeout: float = 15.0,
     ) -> subprocess.Popen[bytes]:
+        """Starts a child; `stop_timeout`: how long it may take to stop before SIGKILL."""
         process = start()
-        self.children.append(_Child(name, start, process, time.monotonic()))
+        self.children.append(_Child(name, start, process, time.monotonic(), stop_timeout))
         return process
 
     def check(self) -> None:
@@ -119,7 +125,7 @@ class Supervisor:
         """Stops every child, the last started first."""
         for child in reversed(self.children):
             if child.process is not None:
-                stop_process(child.process)
+                stop_process(child.process, timeout=child.stop_timeout)
                 child.process = None
             child.restart_at = None
 
