@@ -23,11 +23,12 @@ from tests.support.client import Api
 from tests.support.datasets import big_csv, csv_bytes, import_and_wait, upload
 from tests.support.inprocess import InProcess
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard, wait_for_log
+from tests.support.transforms import create_transform
 
 EXECUTE = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) {
   execution { id } } }"""
 STATUSES = """query($ids: [ID!]!) { nodes(ids: $ids) { id
-  ... on CardExecution { status error { code message } } } }"""
+  ... on Execution { status error { code message } } } }"""
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
@@ -358,3 +359,50 @@ async def test_a_worker_stopped_mid_import_hands_the_import_to_the_next(
     assert await _until(lambda: _status_is(api, token, import_id, "SUCCEEDED"), timeout=90)
     print(f"import SIGTERM → SUCCEEDED on the next worker in {time.monotonic() - stopped:.2f} s")
     assert "execution_handed_back" in _logs(stack, f"stop-import-a-{tag}")
+
+
+async def test_redis_restarted_empty_requeues_every_kind_of_queued_run_once(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """An import, a transform run and card runs wait with no worker up; Redis is killed and
+    restarted empty; the sweepers of two workers started then queue each again exactly once,
+    and each ends SUCCEEDED."""
+    assert deployment.redis is not None and deployment.redis.process is not None
+    owner = await users.create("redis-kinds")
+    token = owner["token"]
+    api, env = deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    setup = stack.start_worker(f"kinds-setup-{tag}", env)
+    uploaded, final = await import_and_wait(api, token, csv_bytes([["a"], [1]]))
+    assert final["status"] == "SUCCEEDED"
+    dataset = uploaded["dataset"]["id"]
+    card = await create_card(api, token, render("return 'ok'"), [dataset])
+    transform = await create_transform(api, token, "result = df_0", [dataset])
+    setup.send_signal(signal.SIGTERM)
+    assert setup.wait(30) == 0
+    waiting = (await upload(api, token, csv_bytes([["b"], [2]])))["import"]["id"]
+    ran = await api.ok(
+        "mutation($id: ID!) { executeTransform(input: {id: $id}) { execution { id } } }",
+        {"id": transform["id"]},
+        token=token,
+    )
+    runs = [waiting, ran["executeTransform"]["execution"]["id"], *await _queue(api, token, card, 4)]
+    assert {s["status"] for s in (await _statuses(api, token, runs)).values()} == {"QUEUED"}
+    kill_hard(deployment.redis.process)
+    deployment.redis.process = None
+    deployment.redis.start()  # empty
+    back = time.monotonic()
+    stack.start_worker(f"kinds-a-{tag}", env)
+    stack.start_worker(f"kinds-b-{tag}", env)
+    states = await _wait(api, token, runs, timeout=60)
+    print(f"Redis back empty → 6 runs of 3 kinds SUCCEEDED in {time.monotonic() - back:.2f} s")
+    logs = _logs(stack, f"kinds-a-{tag}", f"kinds-b-{tag}")
+    _succeeded_once(states, runs, logs)
+    requeued = Counter(
+        run
+        for line in logs.splitlines()
+        if "execution_requeued" in line
+        for run in runs
+        if run in line
+    )
+    assert all(requeued[r] == 1 for r in runs), requeued
