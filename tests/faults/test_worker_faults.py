@@ -406,3 +406,29 @@ async def test_redis_restarted_empty_requeues_every_kind_of_queued_run_once(
         if run in line
     )
     assert all(requeued[r] == 1 for r in runs), requeued
+
+
+async def test_a_worker_started_before_its_aws_endpoint_waits_for_it(stack: Stack) -> None:
+    """DynamoDB and S3 (here the emulator) answer only 3 s after the worker starts: the worker
+    waits and starts then, rather than exiting."""
+    port = free_port()
+    tag = secrets.token_hex(3)
+    env = {
+        "TILEGRAPH_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "TILEGRAPH_QUEUE_NAME": f"tilegraph:fault:{tag}",
+    }
+    worker = stack.spawn([sys.executable, "-m", "tilegraph.cli", "worker"], f"noaws-{tag}", env)
+    log = stack.workdir / f"noaws-{tag}.log"
+    wait_for_log(log, "store_unavailable", process=worker, timeout=30)
+    await asyncio.sleep(3)  # the outage itself, not a synchronisation
+    assert worker.poll() is None, "the worker exited while its AWS endpoint was away"
+    emulator = stack.spawn(
+        [sys.executable, "-m", "tilegraph.local.emulator", "--port", str(port)], f"aws-{tag}"
+    )
+    back = time.monotonic()
+    try:
+        wait_for_log(log, "worker_started", process=worker, timeout=60)
+        print(f"AWS endpoint up → worker started in {time.monotonic() - back:.2f} s")
+    finally:
+        kill_hard(worker)
+        kill_hard(emulator)

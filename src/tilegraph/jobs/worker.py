@@ -8,6 +8,7 @@ from typing import Any, cast
 import structlog
 from arq import cron
 from arq.worker import Worker, func
+from botocore.exceptions import BotoCoreError
 
 from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
@@ -57,12 +58,27 @@ async def _startup(ctx: dict[str, Any]) -> None:
     removed = await asyncio.to_thread(sweep_work_dirs, settings.work_dir)
     if removed:
         log.info("work_dirs_swept", removed=removed)
-    ctx["services"] = await Services.open(settings)
+    ctx["services"] = await open_services(settings)
     await warn_unbounded_cache(ctx["services"])
     await sandbox.start()
     ctx["cards"] = CardRunner(ctx["services"], sandbox)
     ctx["transforms"] = TransformRunner(ctx["services"], sandbox)
     log.info("worker_started", queue=settings.queue_name, sandbox=settings.sandbox)
+
+
+async def open_services(settings: Settings) -> Services:
+    """Waits for DynamoDB and S3 (or their emulator) to answer rather than exit: a worker
+    started before them, or beside one restarting, comes up once they do."""
+    delay = 0.5
+    while True:
+        try:
+            return await Services.open(settings)
+        except (BotoCoreError, OSError) as exc:
+            log.warning(
+                "store_unavailable", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def warn_unbounded_cache(services: Services) -> None:
