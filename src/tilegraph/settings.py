@@ -110,6 +110,8 @@ class Settings:
     # Workers and the execution lifecycle.
     worker_poll_delay_seconds: float = 0.01
     worker_max_jobs: int = 16
+    # On SIGTERM a worker lets its runs finish this long, then hands the rest back to the queue.
+    worker_stop_grace_seconds: float = 20.0
     heartbeat_seconds: float = 5.0
     heartbeat_timeout_seconds: float = 30.0
     sweeper_interval_seconds: int = 10

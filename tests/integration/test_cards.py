@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any
@@ -15,6 +16,7 @@ from tests.support.client import Api
 from tests.support.datasets import IMPORT_S3, csv_bytes, follow_import, import_and_wait, upload
 from tests.support.inprocess import InProcess
 from tests.support.stack import RedisServer, Stack, free_port
+from tests.support.transforms import create_transform
 
 ROWS = [
     ["region", "product", "amount", "day"],
@@ -396,6 +398,72 @@ async def test_card_run_sequence_over_websocket_and_the_per_user_cap(
         # Finished runs free their places in the queue.
         await follow_card(own, owner["token"], second["executeCard"]["execution"]["id"])
         assert (await own.ok(execute, {"id": card_id}, token=owner["token"]))["executeCard"]
+    finally:
+        await own.close()
+
+
+EXECUTE_NO_CACHE = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) {
+  execution { id } } }"""
+EXECUTE_TRANSFORM = "mutation($id: ID!) { executeTransform(input: {id: $id}) { execution { id } } }"
+
+
+def _accepted(responses: list[Any]) -> int:
+    refused = [r for r in responses if r.errors]
+    assert all(r.code == "RATE_LIMITED" for r in refused), [r.body for r in refused][:3]
+    return len(responses) - len(refused)
+
+
+async def test_the_per_user_run_cap_holds_under_concurrent_requests(
+    inprocess: InProcess, users: Users, api: Api, worker: Any
+) -> None:
+    """Admission checks and takes a place in one Redis step: 10 users sending 22 runs each
+    at once, with a cap of 20, get exactly 20 each; 40 at once from one user, exactly 20;
+    and card runs and manual transform runs share the cap (12 + 12 at once: exactly 20).
+    No worker runs on this queue, so every admitted run still holds its place."""
+    env = {
+        "TILEGRAPH_QUEUE_NAME": f"tilegraph:test:{secrets.token_hex(4)}",
+        "TILEGRAPH_MAX_QUEUED_CARDS_PER_USER": "20",
+    }
+    server = await inprocess.start_api(env)
+    own = Api(server.url, server.ws_url)
+    try:
+        people = await asyncio.gather(*(users.create(f"cap{i}") for i in range(12)))
+        imported = await asyncio.gather(
+            *(import_and_wait(api, p["token"], csv_bytes(ROWS)) for p in people)
+        )
+        datasets = [uploaded["dataset"]["id"] for uploaded, _ in imported]
+        cards = await asyncio.gather(
+            *(
+                create_card(own, p["token"], SUMMARY, [d])
+                for p, d in zip(people, datasets, strict=True)
+            )
+        )
+        burst = [
+            own.post(EXECUTE_NO_CACHE, {"id": card}, token=p["token"])
+            for p, card in zip(people[:10], cards[:10], strict=True)
+            for _ in range(22)
+        ]
+        responses = await asyncio.gather(*burst)
+        for i in range(10):
+            assert _accepted(list(responses[i * 22 : (i + 1) * 22])) == 20, i
+
+        one = people[10]
+        alone = await asyncio.gather(
+            *(own.post(EXECUTE_NO_CACHE, {"id": cards[10]}, token=one["token"]) for _ in range(40))
+        )
+        assert _accepted(list(alone)) == 20
+
+        mixed = people[11]
+        transform = await create_transform(own, mixed["token"], "result = df_0", [datasets[11]])
+        both = await asyncio.gather(
+            *(
+                own.post(EXECUTE_NO_CACHE, {"id": cards[11]}, token=mixed["token"])
+                if i % 2
+                else own.post(EXECUTE_TRANSFORM, {"id": transform["id"]}, token=mixed["token"])
+                for i in range(24)
+            )
+        )
+        assert _accepted(list(both)) == 20
     finally:
         await own.close()
 

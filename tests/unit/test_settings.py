@@ -47,3 +47,19 @@ def test_card_results_have_a_cache_redis_and_a_retention() -> None:
     assert own.card_result_retention_days == 30
     with pytest.raises(SettingsError, match="TILEGRAPH_CARD_RESULT_RETENTION_DAYS"):
         Settings.from_env({**dev, "TILEGRAPH_CARD_RESULT_RETENTION_DAYS": "0"})
+
+
+def test_the_compose_stack_restarts_what_exits_and_lets_workers_hand_runs_back() -> None:
+    """Every service of docker-compose.yml comes back after a crash and is health-checked;
+    a worker is given longer to stop than its grace period, so it can hand its runs back."""
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        assert service.get("restart") in {"unless-stopped", "always"}, name
+        assert "healthcheck" in service, name
+    grace = Settings.from_env({"TILEGRAPH_ENV": "dev"}).worker_stop_grace_seconds
+    stop = compose["services"]["worker"]["stop_grace_period"]
+    assert stop.endswith("s") and float(stop[:-1]) > grace

@@ -4,6 +4,10 @@ the files under a fresh version prefix, then flip the published version."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,51 @@ from tilegraph.store.objects import ObjectMissing
 
 DOWNLOAD_SHARE = 0.1  # of the progress bar
 INGEST_SHARE = 0.85
+
+# Work directories are named after the host and process that made them, so a worker starting
+# up can tell (and remove) those a killed worker on this host left behind.
+_WORK_DIR_PREFIX = "tg-import-"
+_WORK_DIR_NAME = re.compile(r"^tg-import-(?P<host>.+)-(?P<pid>\d+)-[^-]+$")
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "host"
+
+
+def work_dir(services: Services) -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(
+        dir=services.settings.work_dir, prefix=f"{_WORK_DIR_PREFIX}{_host()}-{os.getpid()}-"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_work_dirs(root: str | None) -> int:
+    """Removes the import work directories of dead processes of this host; how many."""
+    base = root or tempfile.gettempdir()
+    removed = 0
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return 0
+    for name in entries:
+        match = _WORK_DIR_NAME.match(name)
+        if match is None or match["host"] != _host():
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def _source_location(record: ImportRecord, services: Services) -> tuple[str, str]:
@@ -78,7 +127,7 @@ class DatasetImporter:
             raise ExecutionFailed.of(
                 ExecutionErrorCode.INPUT_UNAVAILABLE, "The dataset was deleted"
             )
-        with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
+        with work_dir(services) as tmp:
             csv_path = Path(tmp) / "source.csv"
             out_dir = Path(tmp) / "parquet"
             out_dir.mkdir()
@@ -163,7 +212,7 @@ class DatasetImporter:
 
 async def plan_source_schema(services: Services, record: ImportRecord) -> dict[str, Any]:
     """The dry run of a re-import: the schema and row count the source would give now."""
-    with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
+    with work_dir(services) as tmp:
         path = Path(tmp) / "source.csv"
         try:
             await download_source(services, record, path)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
@@ -23,6 +25,8 @@ from tilegraph.store.executions import ExecutionTable
 log = structlog.get_logger("tilegraph.jobs")
 
 PROGRESS_MIN_INTERVAL = 0.25
+# Errors of an unreachable Redis.
+REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class ExecutionFailed(Exception):
@@ -44,6 +48,21 @@ class ExecutionFailed(Exception):
 
 class CancelledByUser(Exception):
     """The work noticed a cancel request and stopped."""
+
+
+@dataclass
+class WorkerStop:
+    """Set by a worker that is stopping (SIGTERM) before it cancels the runs still going, so
+    a cancelled run can tell a system stop (hand the run back) from a user's cancel."""
+
+    requested: bool = False
+    handed_back: set[str] = field(default_factory=set)
+
+
+# Each worker's main task sets its own; the job tasks it starts inherit it.
+worker_stop: contextvars.ContextVar[WorkerStop | None] = contextvars.ContextVar(
+    "worker_stop", default=None
+)
 
 
 @dataclass
@@ -106,15 +125,22 @@ class ExecutionRun:
         return run
 
     async def publish(self) -> None:
-        await self.runtime.events.publish(self.item, self.channels)
+        """Best effort: the record in DynamoDB is the truth, and a Redis that is away (or
+        restarted) must not end the run; the next change, or a re-read, carries the state."""
+        try:
+            await self.runtime.events.publish(self.item, self.channels)
+        except REDIS_DOWN as exc:
+            log.warning("execution_publish_failed", execution_id=self.id, error=str(exc))
 
     async def report(self, *, force: bool = False, **values: Any) -> None:
-        """Progress: stored in Redis and published, at most a few times a second."""
-        self.item.update({k: v for k, v in values.items() if v is not None})
+        """Progress: published, and stored on the record with the same values (so a query
+        shows what a subscriber saw), at most a few times a second."""
+        changes = {k: v for k, v in values.items() if v is not None}
+        self.item.update(changes)
         now = time.monotonic()
         if force or now - self._last_report >= PROGRESS_MIN_INTERVAL:
             self._last_report = now
-            await self.publish()
+            await asyncio.gather(self.table.heartbeat(self.id, changes), self.publish())
 
     async def finish(
         self,
@@ -138,7 +164,10 @@ class ExecutionRun:
         self.item = item
         await self.run_terminal_hook()
         extra = self.final_event_values if status is ExecutionStatus.SUCCEEDED else {}
-        await self.runtime.events.publish({**item, **extra}, self.channels)
+        try:
+            await self.runtime.events.publish({**item, **extra}, self.channels)
+        except REDIS_DOWN as exc:
+            log.warning("execution_publish_failed", execution_id=self.id, error=str(exc))
         return True
 
     async def run_terminal_hook(self) -> None:
@@ -168,8 +197,33 @@ class ExecutionRun:
                 if await self.runtime.redis.exists(execution_cancel_key(self.id)):
                     self.cancel_requested = True
 
+    async def hand_back(self) -> bool:
+        """RUNNING → QUEUED again, published, with no terminal hook: the worker stopping
+        puts the job back in the queue and another worker starts the run afresh."""
+        self._terminal_done = True  # the run has not ended: its allowance, lock, staging stay
+        item = await self.table.transition(
+            self.id,
+            allowed_from=[ExecutionStatus.RUNNING],
+            to=ExecutionStatus.QUEUED,
+            values={"progress": 0.0},
+            remove=["started_at", "heartbeat_at"],
+        )
+        if item is None:
+            return False
+        self.item = item
+        log.info("execution_handed_back", execution_id=self.id)
+        await self.publish()
+        return True
+
+    async def user_cancelled(self) -> bool:
+        if self.cancel_requested:
+            return True
+        with contextlib.suppress(Exception):
+            return bool(await self.runtime.redis.exists(execution_cancel_key(self.id)))
+        return False
+
     async def check_cancel(self) -> None:
-        if self.cancel_requested or await self.runtime.redis.exists(execution_cancel_key(self.id)):
+        if await self.user_cancelled():
             self.cancel_requested = True
             raise CancelledByUser
 
@@ -190,8 +244,19 @@ async def run_execution(
         try:
             values = await body(run)
         except (asyncio.CancelledError, CancelledByUser) as exc:
+            stop = worker_stop.get()
+            system_stop = (
+                isinstance(exc, asyncio.CancelledError)
+                and stop is not None
+                and stop.requested
+                and not await asyncio.shield(run.user_cancelled())
+            )
             run.cancel_requested = True  # stops work still running in threads
-            await asyncio.shield(run.finish(ExecutionStatus.CANCELLED, error=CANCELLED))
+            if system_stop and await asyncio.shield(run.hand_back()):
+                assert stop is not None
+                stop.handed_back.add(run.id)
+            else:
+                await asyncio.shield(run.finish(ExecutionStatus.CANCELLED, error=CANCELLED))
             if isinstance(exc, asyncio.CancelledError):
                 raise
         except ExecutionFailed as exc:

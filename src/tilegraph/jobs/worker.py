@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 import structlog
 from arq import cron
 from arq.worker import Worker, func
+from botocore.exceptions import BotoCoreError
 
 from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import CapMode, Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
-from tilegraph.jobs.imports import DatasetImporter, plan_source_schema
+from tilegraph.jobs.imports import DatasetImporter, plan_source_schema, sweep_work_dirs
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
@@ -53,12 +55,30 @@ def open_sandbox(settings: Settings) -> Sandbox:
 async def _startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     sandbox = ctx["sandbox"]
-    ctx["services"] = await Services.open(settings)
+    removed = await asyncio.to_thread(sweep_work_dirs, settings.work_dir)
+    if removed:
+        log.info("work_dirs_swept", removed=removed)
+    ctx["services"] = await open_services(settings)
     await warn_unbounded_cache(ctx["services"])
     await sandbox.start()
     ctx["cards"] = CardRunner(ctx["services"], sandbox)
     ctx["transforms"] = TransformRunner(ctx["services"], sandbox)
     log.info("worker_started", queue=settings.queue_name, sandbox=settings.sandbox)
+
+
+async def open_services(settings: Settings) -> Services:
+    """Waits for DynamoDB and S3 (or their emulator) to answer rather than exit: a worker
+    started before them, or beside one restarting, comes up once they do."""
+    delay = 0.5
+    while True:
+        try:
+            return await Services.open(settings)
+        except (BotoCoreError, OSError) as exc:
+            log.warning(
+                "store_unavailable", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def warn_unbounded_cache(services: Services) -> None:
@@ -223,6 +243,8 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
         max_jobs=settings.worker_max_jobs,
         burst=burst,
         handle_signals=handle_signals,
+        # SIGTERM: stop taking jobs, let running ones finish this long, hand the rest back.
+        job_completion_wait=settings.worker_stop_grace_seconds,
         allow_abort_jobs=True,
         keep_result=60,
         health_check_interval=10,

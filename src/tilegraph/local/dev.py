@@ -2,7 +2,8 @@
 
 Starts the AWS emulator (state persisted under the data dir), uses or starts Redis,
 creates tables, the bucket and the first admin, then runs the API and a worker as child
-processes. Ctrl-C stops every child in order (API, worker, emulator, Redis)."""
+processes. A child that exits is restarted after a backoff (with a message), so one crash
+never stops the product. Ctrl-C stops every child in order (API, worker, emulator, Redis)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tilegraph.local.processes import free_port, port_open, stop_process, wait_for_port
+from tilegraph.local.processes import Supervisor, free_port, port_open, wait_for_port
 from tilegraph.settings import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -63,7 +64,7 @@ def _spawn(
     )
 
 
-def _redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]]) -> str:
+def _redis_url(data_dir: Path, children: Supervisor) -> str:
     url = os.environ.get("TILEGRAPH_REDIS_URL", DEFAULT_REDIS_URL)
     parsed = urlparse(url)
     if port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379):
@@ -74,10 +75,12 @@ def _redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]]) -> str:
             "(Debian/Ubuntu: `sudo apt-get install redis-server`) or set TILEGRAPH_REDIS_URL."
         )
     # The queue, events and the token denylist: kept on disk across restarts.
-    return _start_redis(data_dir / "redis", children, "--appendonly", "yes", "--save", "60 1")
+    return _start_redis(
+        "redis", data_dir / "redis", children, "--appendonly", "yes", "--save", "60 1"
+    )
 
 
-def _cache_redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]], main_url: str) -> str:
+def _cache_redis_url(data_dir: Path, children: Supervisor, main_url: str) -> str:
     """A Redis of its own for card results, bounded by maxmemory and evicting the least
     recently used; the main one where redis-server is not installed here."""
     url = os.environ.get("TILEGRAPH_CACHE_REDIS_URL")
@@ -86,6 +89,7 @@ def _cache_redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]], ma
     if shutil.which("redis-server") is None:
         return main_url
     return _start_redis(
+        "cache redis",
         data_dir / "redis-cache",
         children,
         *("--appendonly", "no", "--save", ""),
@@ -93,27 +97,24 @@ def _cache_redis_url(data_dir: Path, children: list[subprocess.Popen[bytes]], ma
     )
 
 
-def _start_redis(redis_dir: Path, children: list[subprocess.Popen[bytes]], *options: str) -> str:
+def _start_redis(name: str, redis_dir: Path, children: Supervisor, *options: str) -> str:
     server = shutil.which("redis-server")
     assert server is not None
     redis_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = _spawn(
-        [
-            server,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(redis_dir),
-            *options,
-            "--logfile",
-            str(redis_dir / "redis.log"),
-        ],
-        dict(os.environ),
-    )
-    children.append(process)
+    args = [
+        server,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(redis_dir),
+        *options,
+        "--logfile",
+        str(redis_dir / "redis.log"),
+    ]
+    process = children.add(name, lambda: _spawn(args, dict(os.environ)))
     wait_for_port("127.0.0.1", port, timeout=15, process=process)
     return f"redis://127.0.0.1:{port}/0"
 
@@ -167,7 +168,7 @@ def run_dev(options: DevOptions) -> int:
     data_dir = options.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
-    children: list[subprocess.Popen[bytes]] = []
+    children = Supervisor()
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -178,20 +179,19 @@ def run_dev(options: DevOptions) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     try:
         aws_port = free_port()
-        emulator = _spawn(
-            [
-                sys.executable,
-                "-m",
-                "tilegraph.local.emulator",
-                "--port",
-                str(aws_port),
-                "--state-file",
-                str(data_dir / "aws-state.pickle"),
-            ],
-            dict(os.environ),
-            data_dir / "logs" / "aws-emulator.log",
+        emulator_args = [
+            sys.executable,
+            "-m",
+            "tilegraph.local.emulator",
+            "--port",
+            str(aws_port),
+            "--state-file",
+            str(data_dir / "aws-state.pickle"),
+        ]
+        emulator = children.add(
+            "AWS emulator",
+            lambda: _spawn(emulator_args, dict(os.environ), data_dir / "logs" / "aws-emulator.log"),
         )
-        children.append(emulator)
         wait_for_port("127.0.0.1", aws_port, timeout=60, process=emulator)
         redis_url = _redis_url(data_dir, children)
         cache_redis_url = _cache_redis_url(data_dir, children, redis_url)
@@ -215,10 +215,14 @@ def run_dev(options: DevOptions) -> int:
         settings = Settings.from_env(env)
         email, generated, created = asyncio.run(_prepare_store(settings))
         cli = [sys.executable, "-m", "tilegraph.cli"]
-        api = _spawn([*cli, "serve", "--host", options.host, "--port", str(options.port)], env)
-        children.append(api)
-        worker = _spawn([*cli, "worker"], env)
-        children.append(worker)
+        serve = [*cli, "serve", "--host", options.host, "--port", str(options.port)]
+        api = children.add("API", lambda: _spawn(serve, env))
+        # Time to finish its runs and hand the rest back (TILEGRAPH_WORKER_STOP_GRACE_SECONDS).
+        children.add(
+            "worker",
+            lambda: _spawn([*cli, "worker"], env),
+            stop_timeout=settings.worker_stop_grace_seconds + 10,
+        )
         wait_for_port(options.host, options.port, timeout=60, process=api)
         url = f"http://{options.host}:{options.port}/graphql"
         ide = "GraphiQL" if settings.graphiql else "GraphQL"
@@ -244,19 +248,11 @@ def run_dev(options: DevOptions) -> int:
             )
         print(f"Data: {data_dir}. Press Ctrl-C to stop.", flush=True)
         while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    print(
-                        f"{child.args!r} exited with {child.returncode}; stopping.",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    return 1
+            children.check()
             time.sleep(0.2)
         return 0
     except DevError as exc:
         print(f"tilegraph dev: {exc}", file=sys.stderr)
         return 1
     finally:
-        for child in reversed(children):
-            stop_process(child)
+        children.stop_all()

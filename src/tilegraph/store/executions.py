@@ -87,13 +87,14 @@ class ExecutionTable:
         allowed_from: Iterable[ExecutionStatus],
         to: ExecutionStatus,
         values: dict[str, Any] | None = None,
+        remove: Iterable[str] = (),
     ) -> dict[str, Any] | None:
         """Move to `to` only from one of `allowed_from`; None when another writer won."""
         key = await self.key_of(execution_id)
         if key is None:
             return None
         changes: dict[str, Any] = {"status": to.value, **(values or {})}
-        remove: list[str] = []
+        remove = list(remove)
         if to in TERMINAL_STATUSES:
             remove.append("active_shard")
             changes.setdefault("finished_at", to_iso(utcnow()))

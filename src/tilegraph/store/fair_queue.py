@@ -96,12 +96,24 @@ for _ = 1, turns do
         redis.call('ZADD', queue, now, job_id)
         redis.call('HSET', held, job_id, reserve .. ':' .. (now + claim_ms))
         redis.call('PEXPIRE', held, claim_ms)
-        return {user, job_id}
+        return {user, job_id, bytes}
       end
     end
   end
 end
 return false
+"""
+
+
+_HAND_BACK = """
+-- KEYS: in-progress key, retry key, arq queue, ring, user list, user's held hash
+-- ARGV: job id, entry, user, parked score
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HDEL', KEYS[6], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+-- First in its user's line again, and the user next in the ring if they had left it.
+if redis.call('LPUSH', KEYS[5], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[3]) end
+return 1
 """
 
 
@@ -118,6 +130,7 @@ class TakenRun:
     user_id: str
     job_id: str
     score: int
+    reserve_bytes: int = 0
 
 
 class FairQueue:
@@ -128,6 +141,7 @@ class FairQueue:
         self.ring = f"{self.prefix}users"
         self._enqueue = redis.register_script(_ENQUEUE)
         self._take = redis.register_script(_TAKE)
+        self._hand_back = redis.register_script(_HAND_BACK)
 
     def waiting_key(self, user_id: str) -> str:
         return f"{self.prefix}user:{user_id}"
@@ -177,8 +191,25 @@ class FairQueue:
         )
         if not taken:
             return None
-        user, job_id = (part.decode() if isinstance(part, bytes) else str(part) for part in taken)
-        return TakenRun(user, job_id, now)
+        user, job_id, reserve = (
+            part.decode() if isinstance(part, bytes) else str(part) for part in taken
+        )
+        return TakenRun(user, job_id, now, int(reserve))
+
+    async def hand_back(self, run: TakenRun, retry_key: str) -> None:
+        """A stopping worker returns a taken run unfinished: parked again at the front of
+        its user's queue for any worker's next free slot, its try not counted."""
+        await self._hand_back(
+            keys=[
+                in_progress_key_prefix + run.job_id,
+                retry_key,
+                self.queue_name,
+                self.ring,
+                self.waiting_key(run.user_id),
+                self.held_key(run.user_id),
+            ],
+            args=[run.job_id, f"{run.reserve_bytes}:{run.job_id}", run.user_id, PARKED_SCORE],
+        )
 
     async def release(self, run: TakenRun) -> None:
         """The run's output is stored and published: its bytes leave the user's budget."""
