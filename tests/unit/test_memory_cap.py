@@ -38,3 +38,15 @@ def test_only_oom_kills_after_prepare_count_as_a_breach(tmp_path: Path) -> None:
     events = tmp_path / "memory.events"
     events.write_text(events.read_text().replace("oom_kill 1", "oom_kill 2"))
     assert group.breached()
+
+
+def test_a_group_held_at_its_limit_counts_as_a_breach(tmp_path: Path) -> None:
+    group = _group(tmp_path)
+    group.prepare(1 << 30, 64)
+    (tmp_path / "memory.current").write_text(str((1 << 30) - 4096))
+    assert not group.breached()  # near the limit, but it never hit it in this job
+    events = tmp_path / "memory.events"
+    events.write_text(events.read_text().replace("max 3", "max 4"))
+    assert group.breached()
+    (tmp_path / "memory.current").write_text(str(1 << 20))
+    assert not group.breached()  # hit it once, then reclaim made room: still running fine

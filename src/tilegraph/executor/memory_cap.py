@@ -39,6 +39,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 POLL_SECONDS = 0.1
 _PREFIX = "tilegraph-w"
 _names = itertools.count()
+# How close to its limit a group that has already hit it counts as held at the limit.
+_AT_LIMIT_SLACK = 8 << 20
 
 
 class MemoryCapUnavailable(Exception):
@@ -177,8 +179,17 @@ class CgroupV1Group:
         _write(self.pids / "cgroup.procs", str(pid))
 
     def breached(self) -> bool:
+        """An OOM kill in the group, or the group pinned at its limit: v1 reclaims the job's
+        own file pages (its libraries) over and over before it declares OOM, which can slow
+        a job at its limit to a crawl for seconds; a job held there has hit its limit."""
         try:
-            return self._read_oom_kills() > self._oom_kills
+            if self._read_oom_kills() > self._oom_kills:
+                return True
+            if int((self.memory / "memory.failcnt").read_text()) == 0:
+                return False
+            limit = int((self.memory / "memory.limit_in_bytes").read_text())
+            usage = int((self.memory / "memory.usage_in_bytes").read_text())
+            return usage >= limit - _AT_LIMIT_SLACK
         except OSError:
             return False
 
@@ -226,6 +237,7 @@ class CgroupV2Group:
 
     path: Path
     _oom_kills: int = 0
+    _max_hits: int = 0
 
     def prepare(self, memory_bytes: int, max_processes: int) -> None:
         _write(self.path / "memory.max", str(memory_bytes))
@@ -236,7 +248,8 @@ class CgroupV2Group:
         with contextlib.suppress(OSError):
             _write(self.path / "memory.peak", "reset")  # newer kernels allow a reset
         _write(self.path / "pids.max", str(max_processes))
-        self._oom_kills = self._events().get("oom_kill", 0)
+        events = self._events()
+        self._oom_kills, self._max_hits = events.get("oom_kill", 0), events.get("max", 0)
 
     def _events(self) -> dict[str, int]:
         events: dict[str, int] = {}
@@ -250,7 +263,17 @@ class CgroupV2Group:
         _write(self.path / "cgroup.procs", str(pid))
 
     def breached(self) -> bool:
-        return self._events().get("oom_kill", 0) > self._oom_kills
+        """As v1: an OOM kill, or the group held at ``memory.max`` after hitting it."""
+        events = self._events()
+        if events.get("oom_kill", 0) > self._oom_kills:
+            return True
+        if events.get("max", 0) <= self._max_hits:
+            return False
+        with contextlib.suppress(OSError, ValueError):
+            limit = int((self.path / "memory.max").read_text())
+            usage = int((self.path / "memory.current").read_text())
+            return usage >= limit - _AT_LIMIT_SLACK
+        return False
 
     def peak_bytes(self) -> int:
         with contextlib.suppress(OSError, ValueError):
