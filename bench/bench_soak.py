@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import random
 import sys
 import time
@@ -39,6 +38,7 @@ from common import (  # noqa: E402
     load_line,
     open_api,
     start_upload,
+    tree_rss_bytes,
     work_dir,
 )
 
@@ -57,31 +57,6 @@ CARD_CODE = (
     "    return f'<p>{n}: {len(dataset)} rows, total {int(dataset[\"b\"].sum()) * n}</p>'\n"
 )
 CSV = b"a,b\n" + b"".join(f"x{i},{i}\n".encode() for i in range(200))
-
-
-def rss_bytes(root: int) -> int:
-    """Resident memory of a process and its live descendants."""
-    parent: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent[int(entry)] = int(fields[1])
-        rss[int(entry)] = int(fields[21]) * page
-    total = 0
-    for pid, used in rss.items():
-        node = pid
-        while node > 1 and node != root:
-            node = parent.get(node, 0)
-        if node == root:
-            total += used
-    return total
 
 
 def slope_per_hour(samples: list[tuple[float, int]]) -> float:
@@ -175,7 +150,7 @@ async def sampler(
     while True:
         now = time.monotonic()
         for name, pid in trees.items():
-            out[name].append((now - started, rss_bytes(pid)))
+            out[name].append((now - started, tree_rss_bytes(pid)))
         if now >= until:
             return
         await asyncio.sleep(min(every, max(0.0, until - now)))

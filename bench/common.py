@@ -78,13 +78,10 @@ def load_line() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU of a process and all its live descendants, with the children each
-    has reaped (cutime/cstime): a worker with its bwrap sandbox zygote and the zygote's
-    forked runs (which sit in sessions of their own), or the emulator."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def tree_stat_fields(root: int) -> list[list[str]]:
+    """The /proc stat fields (after the command name) of a process and its live descendants."""
     parent: dict[int, int] = {}
-    spent: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -94,15 +91,28 @@ def tree_cpu_seconds(root: int) -> float:
         except OSError:
             continue  # exited meanwhile
         parent[int(entry)] = int(fields[1])
-        spent[int(entry)] = sum(int(v) for v in fields[11:15])
-    total = 0
-    for pid, used in spent.items():
+        stats[int(entry)] = fields
+    found = []
+    for pid, fields in stats.items():
         node = pid
         while node > 1 and node != root:
             node = parent.get(node, 0)
         if node == root:
-            total += used
-    return total / ticks
+            found.append(fields)
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of a process and all its live descendants, with the children each
+    has reaped (cutime/cstime): a worker with its bwrap sandbox zygote and the zygote's
+    forked runs (which sit in sessions of their own), or the emulator."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(sum(int(v) for v in f[11:15]) for f in tree_stat_fields(root)) / ticks
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of a process and its live descendants."""
+    return sum(int(f[21]) for f in tree_stat_fields(root)) * os.sysconf("SC_PAGE_SIZE")
 
 
 def own_cpu_seconds() -> float:

@@ -459,7 +459,8 @@ async def test_users_search_by_prefix_for_users_and_by_substring_for_admins(
     # Admins keep the directory search: any part of the email, up to the limit asked.
     assert len(await found(crowd, admin_token, limit=50)) == 12
     everyone = await found("@", admin_token, limit=50)
-    assert len(everyone) > 10 and a["email"] in everyone
+    assert len(everyone) > 10  # past the 10 a non-admin gets (the session holds many more)
+    assert a["email"] in await found(a["email"].split("@")[0][4:], admin_token)
     assert len(await found("@tests.example", admin_token, limit=1)) == 1
     assert named["createUser"]["user"]["id"]
     no_hash = await api.fail('{ users(query: "abc") { passwordHash } }', token=a["token"])

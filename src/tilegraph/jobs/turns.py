@@ -135,24 +135,13 @@ class FairWorker(Worker):
     ) -> None:
         """A job cancelled by this worker's stop goes back to the queue it came from, with
         its try given back (a deploy is not the job's failure)."""
-        if self.stop.requested and not finish:
+        handing_back = self.stop.requested and not finish
+        if handing_back:
             taken = self._fair_taken.get(job_id)
             if taken is not None and self._fair is not None:
                 await self._fair.hand_back(taken, retry_key_prefix + job_id)
                 log.info("job_handed_back", job_id=job_id, queue="fair")
                 return
-            await super().finish_job(
-                job_id,
-                finish,
-                result_data,
-                result_timeout_s,
-                keep_result_forever,
-                incr_score,
-                keep_in_progress,
-            )
-            await self.pool.delete(retry_key_prefix + job_id)
-            log.info("job_handed_back", job_id=job_id, queue="arq")
-            return
         await super().finish_job(
             job_id,
             finish,
@@ -162,6 +151,9 @@ class FairWorker(Worker):
             incr_score,
             keep_in_progress,
         )
+        if handing_back:
+            await self.pool.delete(retry_key_prefix + job_id)
+            log.info("job_handed_back", job_id=job_id, queue="arq")
 
     def handle_sig(self, signum: Signals) -> None:
         """Stop now: what is running is handed back, not cancelled."""
