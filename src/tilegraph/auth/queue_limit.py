@@ -54,5 +54,6 @@ class QueueLimit:
     async def admit(self, user_id: str, entry_id: str) -> bool:
         return await self.take(user_id, [entry_id]) == 1
 
-    async def release(self, user_id: str, entry_id: str) -> None:
-        await self.redis.zrem(f"{self.prefix}:{user_id}", entry_id)
+    async def release(self, user_id: str, *entry_ids: str) -> None:
+        if entry_ids:
+            await self.redis.zrem(f"{self.prefix}:{user_id}", *entry_ids)

@@ -8,8 +8,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
-
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import (
@@ -25,8 +23,6 @@ from tilegraph.domain.errors import (
     BadUserInput,
     Conflict,
     NotFound,
-    RateLimited,
-    ServiceUnavailable,
 )
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import ColumnFilter, FilterError
@@ -43,6 +39,7 @@ from tilegraph.domain.validation import (
 )
 from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.services.allowance import take_places
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
 from tilegraph.store.cards import CardRepository, execution_event
@@ -57,9 +54,6 @@ if TYPE_CHECKING:
 
 CARD_JOB = "run_card"
 TEXT_RESULT_PREFIX = "text:"
-QUEUE_UNAVAILABLE = (
-    "Runs cannot be queued now (the queue is unreachable); nothing was started, try again"
-)
 
 
 @dataclass(frozen=True)
@@ -430,17 +424,7 @@ class CardService:
         """Takes the user's allowance for the runs that fit, in order; returns the ids of
         those that did not. RATE_LIMITED when none fits (or, unless `partial`, not all)."""
         ids = [r.id for r in waiting]
-        try:
-            taken = await self.queue_limit.take(principal.user_id, ids)
-        except RedisError as exc:  # the allowance cannot be checked: nothing is started
-            raise ServiceUnavailable(QUEUE_UNAVAILABLE) from exc
-        if taken == 0 or (not partial and taken < len(ids)):
-            for entry in ids[:taken]:
-                await self.queue_limit.release(principal.user_id, entry)
-            raise RateLimited(
-                f"You already have {self.settings.max_queued_cards_per_user} runs waiting; "
-                "wait for them to finish"
-            )
+        taken = await take_places(self.queue_limit, principal.user_id, ids, partial=partial)
         return set(ids[taken:])
 
     def _not_started(self, record: CardExecutionRecord, now: datetime) -> CardExecutionRecord:

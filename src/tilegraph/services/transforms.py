@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from redis.exceptions import RedisError
-
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.clock import utcnow
-from tilegraph.domain.errors import BadUserInput, Conflict, RateLimited, ServiceUnavailable
+from tilegraph.domain.errors import BadUserInput, Conflict
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
@@ -33,7 +31,7 @@ from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_count, check_name
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.services.cards import QUEUE_UNAVAILABLE
+from tilegraph.services.allowance import take_places
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
@@ -188,15 +186,7 @@ class TransformService:
                 field="id",
             )
         run_id = new_id("tex")
-        try:
-            admitted = await self.allowance.admit(principal.user_id, run_id)
-        except RedisError as exc:  # the allowance cannot be checked: nothing is started
-            raise ServiceUnavailable(QUEUE_UNAVAILABLE) from exc
-        if not admitted:
-            raise RateLimited(
-                f"You already have {self.settings.max_queued_cards_per_user} runs waiting; "
-                "wait for them to finish"
-            )
+        await take_places(self.allowance, principal.user_id, [run_id], partial=False)
         try:
             return await self.queue_run(
                 record, TriggerType.MANUAL, user_id=principal.user_id, run_id=run_id
