@@ -92,7 +92,7 @@ def tick_child(at: str) -> None:
             start_cpu = time.process_time()
             start_wall = time.time()
             started = time.perf_counter()
-            queued = await schedule_tick(services, from_iso(at))
+            queued = len(await schedule_tick(services, from_iso(at)))
             seconds = time.perf_counter() - started
             tick_cpu = time.process_time() - start_cpu
         finally:

@@ -119,7 +119,7 @@ def cmd_schedule_tick(args: argparse.Namespace) -> int:
     async def tick() -> int:
         services = await Services.open(settings)
         try:
-            return await schedule_tick(services, at)
+            return len(await schedule_tick(services, at))
         finally:
             await services.close()
 

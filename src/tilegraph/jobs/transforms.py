@@ -237,25 +237,26 @@ async def record_outcome(services: Services, item: dict[str, Any]) -> None:
     )
 
 
-async def schedule_tick(services: Services, now: datetime | None = None) -> int:
-    """Queue every due scheduled run once; returns how many this tick queued."""
+async def schedule_tick(services: Services, now: datetime | None = None) -> list[str]:
+    """Queue every due scheduled run once; returns the transforms this tick queued a run of
+    (of two schedulers ticking together, each due run is in exactly one of their lists)."""
     moment = now or utcnow()
     due = await services.repos.transforms.due(to_iso(moment))
     limit = asyncio.Semaphore(TICK_CONCURRENCY)
 
-    async def queue_one(transform: TransformRecord) -> bool:
+    async def queue_one(transform: TransformRecord) -> str | None:
         if not transform.schedule_cron or transform.next_run_at is None:
-            return False
+            return None
         plan = plan_due_run(transform.schedule_cron, transform.next_run_at, moment)
         if plan is None:
-            return False
+            return None
         due_at, next_at = plan
         async with limit:
             advanced = await services.repos.transforms.advance_schedule(
                 transform.id, to_iso(due_at), to_iso(next_at)
             )
             if not advanced:
-                return False  # another scheduler took this due run
+                return None  # another scheduler took this due run
             await services.transforms.queue_run(
                 transform,
                 TriggerType.SCHEDULE,
@@ -263,9 +264,9 @@ async def schedule_tick(services: Services, now: datetime | None = None) -> int:
                 due_at=due_at,
                 job_id=f"tf:{transform.id}:{to_iso(due_at)}",
             )
-        return True
+        return transform.id
 
-    queued = sum(await asyncio.gather(*(queue_one(t) for t in due)))
+    queued = [t for t in await asyncio.gather(*(queue_one(t) for t in due)) if t is not None]
     if queued:
-        log.info("schedule_tick", queued=queued)
+        log.info("schedule_tick", queued=len(queued))
     return queued

@@ -140,7 +140,7 @@ async def run_transform(ctx: dict[str, Any], run_id: str) -> None:
 
 
 async def tick_schedules(ctx: dict[str, Any]) -> int:
-    return await schedule_tick(ctx["services"])
+    return len(await schedule_tick(ctx["services"]))
 
 
 async def plan_reimport(ctx: dict[str, Any], import_item: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,20 @@ def _iso(value: Any) -> str | None:
     return to_iso(value) if value is not None else None
 
 
+# What `save` writes: everything but the run lock, the output dataset and the creation time.
+_OWNER_EDITED = (
+    "name",
+    "input_dataset_ids",
+    "code",
+    "params",
+    "schedule_cron",
+    "schedule_enabled",
+    "next_run_at",
+    "schedule_shard",
+    "updated_at",
+)
+
+
 def transform_to_item(record: TransformRecord) -> dict[str, Any]:
     scheduled = record.schedule_enabled and record.next_run_at is not None
     return {
@@ -165,19 +179,19 @@ class TransformRepository:
         return [transform_from_item(i) for i in items]
 
     async def save(self, record: TransformRecord, expected_version: int) -> TransformRecord:
-        """Replace the whole record if nobody changed it meanwhile."""
-        item = transform_to_item(record.with_changes(version=expected_version + 1))
+        """Write what its owner edits, if nobody changed it meanwhile. The fields the system
+        keeps (run lock, output dataset) are not written back from a possibly stale copy;
+        the scheduler's advance bumps the version, so a stale `next_run_at` fails here
+        instead of bringing a due run back."""
+        item = transform_to_item(record)
+        edited = {key: item[key] for key in _OWNER_EDITED}
         try:
-            await self.db.put(
-                TRANSFORMS,
-                item,
-                condition="#v = :v",
-                names={"#v": "version"},
-                values={":v": expected_version},
+            stored = await self.db.update(
+                TRANSFORMS, {"id": record.id}, set_values=edited, expected_version=expected_version
             )
         except ConditionFailed as exc:
             raise Stale(record.id) from exc
-        return transform_from_item(item)
+        return transform_from_item(stored)
 
     async def delete(self, transform_id: str) -> None:
         items = await self.db.query_all(RUNS, KeyCondition("transform_id", transform_id))
@@ -206,7 +220,6 @@ class TransformRepository:
                 condition="#n = :due AND #e = :yes",
                 names={"#n": "next_run_at", "#e": "schedule_enabled"},
                 values={":due": due_iso, ":yes": True},
-                bump_version=False,
             )
         except ConditionFailed:
             return False
