@@ -23,7 +23,7 @@ from tests.support.client import Api
 from tests.support.datasets import big_csv, csv_bytes, import_and_wait, upload
 from tests.support.inprocess import InProcess
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard, wait_for_log
-from tests.support.transforms import create_transform
+from tests.support.transforms import create_transform, later, tick_here
 
 EXECUTE = """mutation($id: ID!) { executeCard(input: {id: $id, useCache: false}) {
   execution { id } } }"""
@@ -432,3 +432,197 @@ async def test_a_worker_started_before_its_aws_endpoint_waits_for_it(stack: Stac
     finally:
         kill_hard(worker)
         kill_hard(emulator)
+
+
+IMPORT_RESULT = """query($id: ID!) { datasetImport(id: $id) {
+  status rowsProcessed error { code } } }"""
+IMPORT_AUDIT = """query($t: String!) { auditLogs(filter: {targetId: $t, eventType: DATASET_IMPORTED}) {
+  edges { node { details } } } }"""
+
+
+async def _publish_then_die(
+    stack: Stack, env: dict[str, str], import_id: str, dataset_id: str, *, flip: bool
+) -> None:
+    """What a worker does up to the moment it is killed, run here with the product's own
+    steps: it takes the queued import, announces the version it publishes, uploads the files
+    and (with `flip`) flips the published version; then it stops, writing no end and no
+    heartbeat, as a kill -9 at that instant would leave things."""
+    import pyarrow as pa
+
+    from tilegraph.jobs.lifecycle import ExecutionRun, Runtime
+    from tilegraph.jobs.publishing import publish_files
+    from tilegraph.jobs.transforms import column_specs, write_parquet
+    from tilegraph.services.registry import Services
+
+    services = await Services.open(stack.settings(env))
+    try:
+        run = await ExecutionRun.begin(
+            Runtime.of(services), services.repos.imports.executions, import_id
+        )
+        assert run is not None
+        table = pa.table({"a": [2, 3]})
+        out = stack.workdir / f"publish-{import_id}"
+        out.mkdir()
+        write_parquet(table, out / "part-00000.parquet")
+        result = {"rows_processed": 2, "bytes_processed": 8}
+        if flip:
+            await publish_files(
+                services,
+                dataset_id,
+                out,
+                ["part-00000.parquet"],
+                columns=column_specs(table),
+                row_count=2,
+                published_by=None,
+                run=run,
+                result=result,
+                version_key="result_version",
+            )
+        else:  # killed while uploading: announced, never flipped
+            version = await services.repos.datasets.reserve_version(dataset_id)
+            await run.announce_publish(dataset_id, version, {**result, "result_version": version})
+    finally:
+        await services.close()
+
+
+async def test_a_worker_killed_right_after_its_flip_leaves_a_succeeded_import(
+    stack: Stack, deployment: Deployment, users: Users, admin_token: str
+) -> None:
+    """Between flipping the published version and writing its own success, a worker can be
+    killed: the new version is live, so the import must end SUCCEEDED with that version and
+    its audit entry, not WORKER_LOST. A worker killed before its flip still ends WORKER_LOST,
+    with the dataset unchanged."""
+    owner = await users.create("flip-kill")
+    token, api = owner["token"], deployment.api
+    flipped = await upload(api, token, csv_bytes([["a"], [1]]), name="flipped")
+    unflipped = await upload(api, token, csv_bytes([["a"], [1]]), name="unflipped")
+    for uploaded, flip in ((flipped, True), (unflipped, False)):
+        await _publish_then_die(
+            stack, deployment.env, uploaded["import"]["id"], uploaded["dataset"]["id"], flip=flip
+        )
+    died = time.monotonic()
+    # The next worker's sweeper finds both runs RUNNING with no heartbeat; their jobs, still
+    # queued, find them started and do nothing.
+    stack.start_worker(f"flip-{secrets.token_hex(3)}", deployment.env)
+
+    async def ended(import_id: str) -> dict[str, Any] | None:
+        data = await api.ok(IMPORT_RESULT, {"id": import_id}, token=token)
+        state: dict[str, Any] = data["datasetImport"]
+        return state if state["status"] in TERMINAL else None
+
+    done = await _until(lambda: ended(flipped["import"]["id"]), timeout=30)
+    print(f"worker lost after its flip → SUCCEEDED in {time.monotonic() - died:.2f} s")
+    assert done == {"status": "SUCCEEDED", "rowsProcessed": 2, "error": None}
+    live = await api.ok(PREVIEW, {"id": flipped["dataset"]["id"]}, token=token)
+    assert live["dataset"] == {"version": 1, "preview": {"rows": [[2], [3]]}}
+    audit = await api.ok(IMPORT_AUDIT, {"t": flipped["dataset"]["id"]}, token=admin_token)
+    details = [e["node"]["details"] for e in audit["auditLogs"]["edges"]]
+    assert [(d["importId"], d["version"], d["rows"]) for d in details] == [
+        (flipped["import"]["id"], 1, 2)
+    ]
+
+    lost = await _until(lambda: ended(unflipped["import"]["id"]), timeout=30)
+    assert lost["status"] == "FAILED" and lost["error"] == {"code": "WORKER_LOST"}, lost
+    untouched = await api.ok(PREVIEW, {"id": unflipped["dataset"]["id"]}, token=token)
+    assert untouched["dataset"]["version"] == 0
+
+
+TRANSFORM_OUTPUT = """query($id: ID!) { transform(id: $id) {
+  outputDataset { id version preview(limit: 5) { rows } } } }"""
+UPDATE_CODE = """mutation($id: ID!, $code: String!) { updateTransform(input: {id: $id, code: $code})
+  { transform { id } } }"""
+EXECUTE_TRANSFORM = """mutation($id: ID!) { executeTransform(input: {id: $id}) {
+  execution { id } } }"""
+
+
+async def test_kill_9_mid_transform_keeps_the_last_output_and_a_rerun_succeeds(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """A worker killed while a transform runs: the run ends WORKER_LOST, the output dataset
+    still serves the previous run's version, the transform's run lock is released (a new
+    run is accepted), and that run publishes the next version."""
+    owner = await users.create("kill-transform")
+    token, api, env = owner["token"], deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    doomed = stack.start_worker(f"transform-a-{tag}", env)
+    uploaded, final = await import_and_wait(api, token, csv_bytes([["a"], [1], [2]]))
+    assert final["status"] == "SUCCEEDED"
+    transform = await create_transform(api, token, "result = df_0", [uploaded["dataset"]["id"]])
+    first = (await api.ok(EXECUTE_TRANSFORM, {"id": transform["id"]}, token=token))[
+        "executeTransform"
+    ]["execution"]["id"]
+    assert (await _wait(api, token, [first]))[first]["status"] == "SUCCEEDED"
+    slow = "import time\ntime.sleep(60)\nresult = df_0[df_0['a'] > 1]"
+    await api.ok(UPDATE_CODE, {"id": transform["id"], "code": slow}, token=token)
+    run = (await api.ok(EXECUTE_TRANSFORM, {"id": transform["id"]}, token=token))[
+        "executeTransform"
+    ]["execution"]["id"]
+
+    async def running() -> bool:
+        return bool((await _statuses(api, token, [run]))[run]["status"] == "RUNNING")
+
+    await _until(running, timeout=60)
+    kill_hard(doomed)
+    killed = time.monotonic()
+    stack.start_worker(f"transform-b-{tag}", env)
+    (state,) = (await _wait(api, token, [run], timeout=30)).values()
+    print(f"transform kill -9 → WORKER_LOST in {time.monotonic() - killed:.2f} s")
+    assert state["status"] == "FAILED" and state["error"]["code"] == "WORKER_LOST", state
+    output = (await api.ok(TRANSFORM_OUTPUT, {"id": transform["id"]}, token=token))["transform"]
+    assert output["outputDataset"]["version"] == 1
+    assert output["outputDataset"]["preview"]["rows"] == [[1], [2]]
+    fast = "result = df_0[df_0['a'] > 1]"
+    await api.ok(UPDATE_CODE, {"id": transform["id"], "code": fast}, token=token)
+    rerun = (await api.ok(EXECUTE_TRANSFORM, {"id": transform["id"]}, token=token))[
+        "executeTransform"
+    ]["execution"]["id"]
+    assert (await _wait(api, token, [rerun]))[rerun]["status"] == "SUCCEEDED"
+    after = (await api.ok(TRANSFORM_OUTPUT, {"id": transform["id"]}, token=token))["transform"]
+    assert after["outputDataset"]["version"] > 1
+    assert after["outputDataset"]["preview"]["rows"] == [[2]]
+
+
+async def test_a_schedule_tick_during_a_redis_outage_runs_each_due_run_once_after(
+    stack: Stack, deployment: Deployment, users: Users
+) -> None:
+    """Redis is killed; a scheduler tick (the CLI's, or a worker's that Redis left mid-way)
+    still records the due run QUEUED and moves the schedule on; Redis comes back empty and
+    the sweeper enqueues the run, which succeeds once; a later tick as of the same moment
+    queues nothing more (the missed runs are caught up once)."""
+    assert deployment.redis is not None and deployment.redis.process is not None
+    owner = await users.create("tick-outage")
+    token, api, env = owner["token"], deployment.api, deployment.env
+    tag = secrets.token_hex(3)
+    setup = stack.start_worker(f"tick-setup-{tag}", env)
+    uploaded, final = await import_and_wait(api, token, csv_bytes([["a"], [1]]))
+    assert final["status"] == "SUCCEEDED"
+    setup.send_signal(signal.SIGTERM)
+    assert setup.wait(30) == 0
+    transform = await create_transform(
+        api, token, "result = df_0", [uploaded["dataset"]["id"]], cron="* * * * *", enabled=True
+    )
+    kill_hard(deployment.redis.process)
+    deployment.redis.process = None
+    at = later(10)  # ten runs missed
+    assert transform["id"] in await tick_here(stack, at, env)
+    deployment.redis.start()  # empty
+    back = time.monotonic()
+    stack.start_worker(f"tick-a-{tag}", env)
+    stack.start_worker(f"tick-b-{tag}", env)
+    runs = await _transform_runs(api, token, transform["id"])
+    assert [r["triggeredBy"] for r in runs] == ["SCHEDULE"]
+    states = await _wait(api, token, [runs[0]["id"]], timeout=60)
+    print(f"Redis back empty → the scheduled run SUCCEEDED in {time.monotonic() - back:.2f} s")
+    assert states[runs[0]["id"]]["status"] == "SUCCEEDED"
+    assert transform["id"] not in await tick_here(stack, at, env)
+    assert len(await _transform_runs(api, token, transform["id"])) == 1
+
+
+async def _transform_runs(api: Api, token: str, transform_id: str) -> list[dict[str, Any]]:
+    data = await api.ok(
+        """query($id: ID!) { transform(id: $id) { executions(first: 20) {
+          nodes { id triggeredBy } } } }""",
+        {"id": transform_id},
+        token=token,
+    )
+    return data["transform"]["executions"]["nodes"]  # type: ignore[no-any-return]

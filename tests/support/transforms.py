@@ -70,14 +70,14 @@ async def tick(stack: Stack, at: datetime, env: dict[str, str] | None = None) ->
     return int(result.stdout.split()[1])
 
 
-async def tick_here(stack: Stack, at: datetime) -> list[str]:
+async def tick_here(stack: Stack, at: datetime, env: dict[str, str] | None = None) -> list[str]:
     """One scheduler tick as of `at`, in this process (no process start-up in the way): the
     transforms it queued a run of, other tests' included."""
     from tilegraph.jobs.transforms import schedule_tick
     from tilegraph.services.registry import Services
     from tilegraph.settings import Settings
 
-    services = await Services.open(Settings.from_env(stack.env))
+    services = await Services.open(Settings.from_env({**stack.env, **(env or {})}))
     try:
         return await schedule_tick(services, at)
     finally:

@@ -145,6 +145,7 @@ class DatasetImporter:
                         f"planned ({names}); re-import with force",
                     )
             await run.check_cancel()
+            outcome = {"rows_processed": result.row_count, "bytes_processed": size}
             published = await publish_files(
                 services,
                 dataset.id,
@@ -153,26 +154,13 @@ class DatasetImporter:
                 columns=result.columns,
                 row_count=result.row_count,
                 published_by=record.owner_id,
+                run=run,
+                result=outcome,
+                version_key="result_version",
             )
-        version = published.version
-        await services.audit_recorder.record(
-            AuditEventType.DATASET_IMPORTED,
-            user_id=record.owner_id,
-            target_type="dataset",
-            target_id=dataset.id,
-            details={
-                "importId": record.id,
-                "rows": result.row_count,
-                "version": version,
-                "bytes": size,
-                "columns": len(result.columns),
-            },
-        )
-        return {
-            "rows_processed": result.row_count,
-            "bytes_processed": size,
-            "result_version": version,
-        }
+        outcome["result_version"] = published.version
+        await record_import_audit(services, run.item, outcome, columns=len(result.columns))
+        return outcome
 
     async def cleanup(self, run: ExecutionRun) -> None:
         """An uploaded file is only a staging copy: remove it however the import ended."""
@@ -208,6 +196,27 @@ class DatasetImporter:
             raise _ingest_failure(exc) from exc
         except IngestCancelled as exc:
             raise CancelledByUser from exc
+
+
+async def record_import_audit(
+    services: Services, item: dict[str, Any], outcome: dict[str, Any], *, columns: int
+) -> None:
+    """DATASET_IMPORTED, from the import's record and what it reports (also for an import
+    the sweeper finds published after its worker died)."""
+    record = import_from_item(item)
+    await services.audit_recorder.record(
+        AuditEventType.DATASET_IMPORTED,
+        user_id=record.owner_id,
+        target_type="dataset",
+        target_id=record.dataset_id,
+        details={
+            "importId": record.id,
+            "rows": outcome["rows_processed"],
+            "version": outcome["result_version"],
+            "bytes": outcome["bytes_processed"],
+            "columns": columns,
+        },
+    )
 
 
 async def plan_source_schema(services: Services, record: ImportRecord) -> dict[str, Any]:

@@ -142,6 +142,15 @@ class ExecutionRun:
             self._last_report = now
             await asyncio.gather(self.table.heartbeat(self.id, changes), self.publish())
 
+    async def announce_publish(self, dataset_id: str, version: int, result: dict[str, Any]) -> None:
+        """Store, before the flip, which version this run publishes and the result it will
+        report, so the sweeper can tell a run that died after its flip from one that died
+        before it (see `published_result`)."""
+        await self.report(
+            force=True,
+            publishing={"dataset_id": dataset_id, "version": version, "result": result},
+        )
+
     async def finish(
         self,
         status: ExecutionStatus,

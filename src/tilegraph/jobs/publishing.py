@@ -1,16 +1,21 @@
 """Publishing a new version of a dataset from Parquet files on local disk: upload under a
 fresh version prefix, flip the published version forward with a conditional write, then
 delete versions beyond the last three. Imports and transforms both publish this way, so
-readers never see a partial result and caches keyed by version invalidate by themselves."""
+readers never see a partial result and caches keyed by version invalidate by themselves.
+
+A run announces the version it is about to publish (with the result it will report) on its
+own record first: a worker killed between the flip and the run's success is then recovered
+by the sweeper as the success it was, not as a lost run whose output is live anyway."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import ColumnSpec, DatasetRecord, data_prefix, versions_to_delete
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode
-from tilegraph.jobs.lifecycle import ExecutionFailed
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 
 
@@ -23,9 +28,15 @@ async def publish_files(
     columns: list[ColumnSpec],
     row_count: int,
     published_by: str | None,
+    run: ExecutionRun,
+    result: dict[str, Any],
+    version_key: str,
     extra: dict[str, object] | None = None,
 ) -> DatasetRecord:
+    """`result` is what the run reports on success; `version_key` names the published
+    version in it."""
     version = await services.repos.datasets.reserve_version(dataset_id)
+    await run.announce_publish(dataset_id, version, {**result, version_key: version})
     prefix = data_prefix(dataset_id, version)
     for name in files:
         await services.objects.upload_file(out_dir / name, prefix + name)

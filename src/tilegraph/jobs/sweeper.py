@@ -1,5 +1,6 @@
-"""Finds executions whose worker died (FAILED with WORKER_LOST) and queued executions
-whose job vanished from Redis (enqueued again), so no accepted request is lost."""
+"""Finds executions whose worker died (FAILED with WORKER_LOST, or SUCCEEDED when what
+they published is live) and queued executions whose job vanished from Redis (enqueued
+again), so no accepted request is lost."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ class SweepTarget:
     table: ExecutionTable
     job_function: str
     channels: Callable[[dict[str, Any]], list[str]] = lambda item: []
+    # Called with the run's final record once the sweeper has ended it (lost or recovered).
     on_lost: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    # The result a dead worker's run had already made live (its published version), if any.
+    recover: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]] | None = None
     # What the job is called with: the execution id, and for card runs the stored plan.
     job_args: Callable[[dict[str, Any]], tuple[Any, ...]] = lambda item: (item["id"],)
     # Whose turn a sandbox run waits for (None: arq's own line, as for imports).
@@ -59,16 +63,27 @@ async def sweep(
                 beat = item.get("heartbeat_at") or item.get("started_at") or item["queued_at"]
                 if now - from_iso(beat) < timedelta(seconds=heartbeat_timeout):
                     continue
-                lost = await target.table.transition(
-                    item["id"],
-                    allowed_from=[ExecutionStatus.RUNNING],
-                    to=ExecutionStatus.FAILED,
-                    values={"error": WORKER_LOST.to_item()},
-                )
+                result = await target.recover(item) if target.recover is not None else None
+                if result is not None:
+                    lost = await target.table.transition(
+                        item["id"],
+                        allowed_from=[ExecutionStatus.RUNNING],
+                        to=ExecutionStatus.SUCCEEDED,
+                        values={**result, "progress": 1.0},
+                    )
+                else:
+                    lost = await target.table.transition(
+                        item["id"],
+                        allowed_from=[ExecutionStatus.RUNNING],
+                        to=ExecutionStatus.FAILED,
+                        values={"error": WORKER_LOST.to_item()},
+                    )
                 if lost is None:
                     continue
                 report.lost += 1
-                log.warning("execution_worker_lost", execution_id=item["id"])
+                log.warning(
+                    "execution_worker_lost", execution_id=item["id"], recovered=result is not None
+                )
                 await events.publish(lost, target.channels(lost))
                 if target.on_lost is not None:
                     await target.on_lost(lost)

@@ -32,7 +32,13 @@ from tilegraph.domain.transforms import (
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
 from tilegraph.jobs.inputs import input_datasets
-from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
+from tilegraph.jobs.lifecycle import (
+    REDIS_DOWN,
+    ExecutionFailed,
+    ExecutionRun,
+    Runtime,
+    run_execution,
+)
 from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
 from tilegraph.store.executions import ExecutionTable
@@ -137,6 +143,11 @@ class TransformRunner:
         with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
             out_dir = Path(tmp)
             await asyncio.to_thread(write_parquet, output.table, out_dir / "part-00000.parquet")
+            outcome: dict[str, Any] = {
+                "duration_ms": (time.perf_counter() - started) * 1000,
+                "output_row_count": output.table.num_rows,
+                "output_dataset_id": dataset.id,
+            }
             published = await publish_files(
                 services,
                 dataset.id,
@@ -145,13 +156,11 @@ class TransformRunner:
                 columns=column_specs(output.table),
                 row_count=output.table.num_rows,
                 published_by=record.triggered_by_user,
+                run=run,
+                result=outcome,
+                version_key="output_version",
             )
-        return {
-            "duration_ms": (time.perf_counter() - started) * 1000,
-            "output_row_count": output.table.num_rows,
-            "output_dataset_id": dataset.id,
-            "output_version": published.version,
-        }
+        return {**outcome, "output_version": published.version}
 
     async def _inputs(self, transform: TransformRecord) -> list[tuple[str, pa.Table]]:
         services = self.services
@@ -257,13 +266,19 @@ async def schedule_tick(services: Services, now: datetime | None = None) -> list
             )
             if not advanced:
                 return None  # another scheduler took this due run
-            await services.transforms.queue_run(
-                transform,
-                TriggerType.SCHEDULE,
-                user_id=None,
-                due_at=due_at,
-                job_id=f"tf:{transform.id}:{to_iso(due_at)}",
-            )
+            try:
+                await services.transforms.queue_run(
+                    transform,
+                    TriggerType.SCHEDULE,
+                    user_id=None,
+                    due_at=due_at,
+                    job_id=f"tf:{transform.id}:{to_iso(due_at)}",
+                )
+            except REDIS_DOWN as exc:
+                # The run is recorded QUEUED (DynamoDB first): the sweeper enqueues it once
+                # Redis is back, so a tick during an outage (the CLI's, or one Redis left
+                # mid-way) still runs each due run once.
+                log.warning("schedule_enqueue_deferred", transform_id=transform.id, error=str(exc))
         return transform.id
 
     queued = [t for t in await asyncio.gather(*(queue_one(t) for t in due)) if t is not None]

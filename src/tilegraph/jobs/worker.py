@@ -10,11 +10,17 @@ from arq import cron
 from arq.worker import Worker, func
 from botocore.exceptions import BotoCoreError
 
+from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import CapMode, Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
-from tilegraph.jobs.imports import DatasetImporter, plan_source_schema, sweep_work_dirs
+from tilegraph.jobs.imports import (
+    DatasetImporter,
+    plan_source_schema,
+    record_import_audit,
+    sweep_work_dirs,
+)
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.jobs.sweeper import SweepTarget, sweep
 from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
@@ -164,8 +170,30 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
     async def transform_lost(item: dict[str, Any]) -> None:
         await release_transform(services, item)
 
+    async def published_result(item: dict[str, Any]) -> dict[str, Any] | None:
+        """A run announces the version it publishes before the flip, and a version in the
+        dataset's list is live: then the run did succeed, whatever became of its worker."""
+        publishing = item.get("publishing") or {}
+        if not publishing:
+            return None
+        dataset = await services.repos.datasets.get(str(publishing["dataset_id"]))
+        if dataset is None or int(publishing["version"]) not in dataset.published_versions:
+            return None
+        return dict(publishing["result"])
+
+    async def import_ended(item: dict[str, Any]) -> None:
+        if item["status"] == ExecutionStatus.SUCCEEDED.value:
+            dataset = await services.repos.datasets.get(import_from_item(item).dataset_id)
+            columns = len(dataset.columns) if dataset is not None else 0
+            await record_import_audit(services, item, item, columns=columns)
+
     return [
-        SweepTarget(services.repos.imports.executions, "import_dataset"),
+        SweepTarget(
+            services.repos.imports.executions,
+            "import_dataset",
+            on_lost=import_ended,
+            recover=published_result,
+        ),
         SweepTarget(
             services.repos.cards.executions,
             "run_card",
@@ -178,6 +206,7 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
             "run_transform",
             channels=transform_run_channels,
             on_lost=transform_lost,
+            recover=published_result,
             turn=transform_turn,
         ),
     ]

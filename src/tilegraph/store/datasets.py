@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
@@ -157,19 +156,13 @@ class DatasetRepository:
                 names={"#v": "version"},
                 values={":new": version},
                 bump_version=False,
+                # In the flip's own write: a version in this list is live, whatever happens
+                # to the process that published it right after.
+                append={"published_versions": [version]},
             )
         except ConditionFailed:
             return None
-        # Track published versions for cleanup (a separate write: a list append).
-        await self.db.client.update_item(
-            TableName=self.db.name(TABLE),
-            Key={"id": {"S": dataset_id}},
-            UpdateExpression="SET #pv = list_append(if_not_exists(#pv, :empty), :v)",
-            ExpressionAttributeNames={"#pv": "published_versions"},
-            ExpressionAttributeValues={":empty": {"L": []}, ":v": {"L": [{"N": str(version)}]}},
-        )
-        record = dataset_from_item(item)
-        return replace(record, published_versions=(*record.published_versions, version))
+        return dataset_from_item(item)
 
     async def forget_versions(self, dataset_id: str, versions: tuple[int, ...]) -> None:
         record = await self.get(dataset_id)

@@ -192,8 +192,10 @@ class Dynamo:
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
         bump_version: bool = True,
+        append: dict[str, list[Any]] | None = None,
     ) -> dict[str, Any]:
-        """SET/REMOVE attributes; with `expected_version`, only if `version` still matches.
+        """SET/REMOVE attributes and append to lists (`append`, in the same write); with
+        `expected_version`, only if `version` still matches.
 
         The item must exist. Returns the item as stored after the update.
         """
@@ -207,6 +209,11 @@ class Dynamo:
             names[f"#s{i}"] = attr
             attr_values[f":s{i}"] = to_attr(value)
             clauses.append(f"#s{i} = :s{i}")
+        for k, (attr, items) in enumerate((append or {}).items()):
+            names[f"#a{k}"] = attr
+            attr_values[f":a{k}"] = to_attr(list(items))
+            attr_values[":empty_list"] = to_attr([])
+            clauses.append(f"#a{k} = list_append(if_not_exists(#a{k}, :empty_list), :a{k})")
         if bump_version:
             names["#ver"] = "version"
             attr_values[":one"] = to_attr(1)
