@@ -45,7 +45,7 @@ async def test_card_receives_dataset_filters_and_params(sandbox: Sandbox) -> Non
         "columns": ["region", "amount"],
         "rows": 3,
         "total": 37.75,
-        "filters": [{"column": "region", "includeNull": False, "values": ["north", "south"]}],
+        "filters": {"region": ["north", "south"]},
         "params": {"title": "Sales"},
         "globals": ["pd", "np", "px", "go", "HTMLResult"],
     }

@@ -42,3 +42,10 @@ def test_the_error_codes_are_printed_with_service_unavailable() -> None:
     """The fixed list of `extensions.code` values, SERVICE_UNAVAILABLE (outages) included."""
     assert "outages.graphql" in adopted()
     assert "  SERVICE_UNAVAILABLE\n" in print_sdl()
+
+
+def test_the_compat_addition_is_adopted() -> None:
+    """Transform params (and the null-token inputs) from the compatibility addition."""
+    assert "compat.graphql" in adopted()
+    printed = print_sdl()
+    assert "Passed to `transform(inputs, params)`" in printed

@@ -10,7 +10,7 @@ from tests.support.client import Api
 from tests.support.stack import Stack
 
 CREATE = """mutation($i: CreateTransformInput!) { createTransform(input: $i) { transform {
-  id nextRunAt scheduleEnabled scheduleCron } } }"""
+  id nextRunAt scheduleEnabled scheduleCron params } } }"""
 EXECUTE = """mutation($id: ID!) { executeTransform(input: {id: $id}) { execution { id status triggeredBy } } }"""
 FOLLOW = """subscription($id: ID!) { transformExecution(id: $id) { id status triggeredBy progress
   durationMs outputRowCount outputDataset { id version rowCount } error { code message line } } }"""
@@ -27,6 +27,7 @@ async def create_transform(
     name: str = "transform",
     cron: str | None = None,
     enabled: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     data = await api.ok(
         CREATE,
@@ -37,6 +38,7 @@ async def create_transform(
                 "code": code,
                 "scheduleCron": cron,
                 "scheduleEnabled": enabled,
+                "params": params,
             }
         },
         token=token,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -183,3 +184,56 @@ def resolve_filters(
                 )
             )
     return resolved, ignored
+
+
+# What `render(dataset, filters, params)` finds under a column: the selected values of a
+# CATEGORY filter, or the bounds of a range ({"start": ..., "end": ...}, either may be absent).
+FilterEntry = list[str] | dict[str, str]
+
+
+def filters_by_column(filters: Iterable[ColumnFilter]) -> dict[str, FilterEntry]:
+    """The filters keyed by column, the shape existing cards read (`filters.get("region")`).
+
+    Every filter is still applied to the data, so several on one column describe what they
+    leave together: the CATEGORY values common to all of them, the tightest start and end of
+    the ranges; when a column has both kinds, the CATEGORY values are what it holds.
+    """
+    by_column: dict[str, FilterEntry] = {}
+    for flt in filters:
+        current = by_column.get(flt.column)
+        if flt.is_category:
+            values = list(flt.values or ())
+            if isinstance(current, list):
+                chosen = set(values)
+                values = [value for value in current if value in chosen]
+            by_column[flt.column] = values
+        elif not isinstance(current, list):
+            by_column[flt.column] = _narrowed(current or {}, flt)
+    return by_column
+
+
+def _narrowed(bounds: dict[str, str], flt: ColumnFilter) -> dict[str, str]:
+    narrowed = dict(bounds)
+    if flt.start and ("start" not in narrowed or _before(narrowed["start"], flt.start, end=False)):
+        narrowed["start"] = flt.start
+    if flt.end and ("end" not in narrowed or _before(flt.end, narrowed["end"], end=True)):
+        narrowed["end"] = flt.end
+    return narrowed
+
+
+def _before(first: str, second: str, *, end: bool) -> bool:
+    """Whether bound `first` comes strictly before `second`: as numbers when both read as
+    numbers, else as moments when both read as dates (a bare end date covers its whole day),
+    else as text, the way the platform compares them for a column of that kind."""
+    try:
+        return float(first) < float(second)
+    except ValueError:
+        pass
+    try:
+        return _moment_bound(first, end=end) < _moment_bound(second, end=end)
+    except FilterError:
+        return first < second
+
+
+def _moment_bound(text: str, *, end: bool) -> date | datetime:
+    return _moment(text, "", end=end, column_type="DATETIME")[0]

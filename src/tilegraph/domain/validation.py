@@ -47,9 +47,13 @@ def check_description(value: str | None, *, field: str = "description") -> str |
     return value
 
 
-def check_params(params: Any, *, field: str = "params") -> Any:
+def check_params(params: Any, *, field: str = "params") -> dict[str, Any] | None:
+    """Card and transform params: a JSON object (code reads ``params["name"]``) that fits in
+    the record beside everything else."""
     if params is None:
         return None
+    if not isinstance(params, dict):
+        raise BadUserInput("`params` must be a JSON object", field=field)
     size = len(json.dumps(params, default=str).encode())
     if size > MAX_PARAMS_BYTES:
         raise BadUserInput(

@@ -287,7 +287,7 @@ def _run(job: dict[str, Any], fds: list[int], config: ChildConfig) -> dict[str, 
 
             dataset = frames[0] if frames else pd.DataFrame()
             result = runner.run_card(
-                job["code"], dataset, list(job.get("filters") or []), params, limits
+                job["code"], dataset, dict(job.get("filters") or {}), params, limits
             )
         else:
             named = dict(zip(job["inputs"], frames, strict=True))

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 from tilegraph.domain.executions import ExecutionError
-from tilegraph.domain.filters import ColumnFilter
+from tilegraph.domain.filters import ColumnFilter, FilterEntry, filters_by_column
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class SandboxResult:
         return self.error is None
 
 
-def filters_to_wire(filters: list[dict[str, Any]] | list[ColumnFilter]) -> list[dict[str, Any]]:
-    """Cards receive filters as the API's dicts; accept the domain type as well."""
-    return [f.to_item() if isinstance(f, ColumnFilter) else dict(f) for f in filters]
+def filters_to_wire(filters: list[dict[str, Any]] | list[ColumnFilter]) -> dict[str, FilterEntry]:
+    """Cards receive filters keyed by column (``filters.get("region")``), as cards written for
+    the system Tilegraph replaces expect; the plan holds them as the API's dicts."""
+    return filters_by_column(
+        f if isinstance(f, ColumnFilter) else ColumnFilter.from_item(f) for f in filters
+    )

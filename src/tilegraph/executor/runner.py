@@ -258,16 +258,37 @@ def _str_list(value: object, what: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise JobError(BAD_RESULT, f"HTMLResult.{what} must be a list of column names")
+        raise JobError(BAD_RESULT, f"{what} must be a list of column names")
     if not all(isinstance(item, str) for item in value):
-        raise JobError(BAD_RESULT, f"HTMLResult.{what} must contain only strings")
+        raise JobError(BAD_RESULT, f"{what} must contain only strings")
     return list(value)
 
 
+def _checked_result(html: object, used: object, applicable: object, shape: str) -> CardResult:
+    """``shape`` names the fields the way the card wrote them, e.g. ``HTMLResult.{}``."""
+    if not isinstance(html, str):
+        raise JobError(
+            BAD_RESULT, f"{shape.format('html')} must be a string, not {type(html).__name__}"
+        )
+    return CardResult(
+        html,
+        _str_list(used, shape.format("used_columns")),
+        _str_list(applicable, shape.format("filter_applicable")),
+    )
+
+
 def card_result(value: object) -> CardResult:
-    """Accept a string or an HTMLResult-like object; anything else is BAD_RESULT."""
+    """Accept a string, an HTMLResult-like object, or a dict with an ``html`` key (the older
+    style of the system Tilegraph replaces); anything else is BAD_RESULT."""
     if isinstance(value, str):
         return CardResult(value, [], [])
+    if isinstance(value, dict) and "html" in value:
+        return _checked_result(
+            value["html"],
+            value.get("used_columns"),
+            value.get("filter_applicable"),
+            "render()['{}']",
+        )
     try:
         html = getattr(value, "html", None)
         used = getattr(value, "used_columns", None)
@@ -280,21 +301,18 @@ def card_result(value: object) -> CardResult:
             "render() must return an HTML string or HTMLResult(html=..., used_columns=[...], "
             f"filter_applicable=[...]), not {type(value).__name__}",
         )
-    if not isinstance(html, str):
-        raise JobError(BAD_RESULT, f"HTMLResult.html must be a string, not {type(html).__name__}")
-    return CardResult(
-        html, _str_list(used, "used_columns"), _str_list(applicable, "filter_applicable")
-    )
+    return _checked_result(html, used, applicable, "HTMLResult.{}")
 
 
 def run_card(
     code: str,
     dataset: pd.DataFrame,
-    filters: list[dict[str, Any]],
+    filters: dict[str, Any],
     params: dict[str, Any],
     limits: Mapping[str, Any],
 ) -> CardResult:
-    """Execute card code and call ``render(dataset, filters, params)``."""
+    """Execute card code and call ``render(dataset, filters, params)``; ``filters`` maps each
+    filtered column to its values or ``{"start": ..., "end": ...}``."""
     compiled = compile_user_code(code, CARD_FILENAME)
     scope = _base_globals(CARD_FILENAME)
     _call_user(lambda: exec(compiled, scope), CARD_FILENAME, limits)
@@ -403,10 +421,10 @@ def rehearse() -> None:
     """Walk the per-job path once in the idle child, so its copy-on-write page faults (a few
     hundred, ~6 us each here) happen before the job arrives instead of on the hot path."""
     frame = pd.DataFrame({"a": [1, 2]})
-    run_card("def render(dataset, filters, params):\n    return 'x'\n", frame, [], {}, {})
+    run_card("def render(dataset, filters, params):\n    return 'x'\n", frame, {}, {}, {})
     run_transform("result = df_0\n", {"x": frame}, {}, {})
     with contextlib.suppress(JobError):
-        run_card("def render(dataset, filters, params):\n    return 1 / 0\n", frame, [], {}, {})
+        run_card("def render(dataset, filters, params):\n    return 1 / 0\n", frame, {}, {}, {})
     linecache.cache.pop(CARD_FILENAME, None)
     linecache.cache.pop(TRANSFORM_FILENAME, None)
 

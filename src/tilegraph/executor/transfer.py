@@ -51,7 +51,7 @@ def job_frame(
             [t for _, t in job.inputs],
             [n for n, _ in job.inputs],
         )
-        filters = []
+        filters = {}
     header = {
         "op": "job",
         "kind": kind,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 
 from tilegraph.context import Info
-from tilegraph.domain.errors import BadUserInput
+from tilegraph.domain.validation import check_params
 from tilegraph.resolvers.executions import CARD_RUN, follow_execution
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.types.cards import (
@@ -27,10 +27,7 @@ from tilegraph.schema.values import given, page_size
 
 
 def _params(value: Any) -> dict[str, Any] | None:
-    params = given(value)
-    if params is not None and not isinstance(params, dict):
-        raise BadUserInput("`params` must be a JSON object", field="params")
-    return params
+    return check_params(given(value))
 
 
 async def cards(

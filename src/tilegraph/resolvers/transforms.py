@@ -56,6 +56,7 @@ async def create_transform(info: Info, input: CreateTransformInput) -> Transform
         code=input.code,
         schedule_cron=given(input.schedule_cron),
         schedule_enabled=input.schedule_enabled,
+        params=given(input.params),
     )
     return TransformPayload(transform=Transform.from_record(record))
 
@@ -72,6 +73,8 @@ async def update_transform(info: Info, input: UpdateTransformInput) -> Transform
         schedule_cron=given(input.schedule_cron),
         cron_given=input.schedule_cron is not strawberry.UNSET,
         schedule_enabled=given(input.schedule_enabled),
+        params=given(input.params),
+        params_given=input.params is not strawberry.UNSET,
     )
     return TransformPayload(transform=Transform.from_record(record))
 

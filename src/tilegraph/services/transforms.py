@@ -10,6 +10,7 @@ runs by more than their turn."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.clock import utcnow
@@ -28,7 +29,7 @@ from tilegraph.domain.transforms import (
     started_key,
 )
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_count, check_name
+from tilegraph.domain.validation import check_count, check_name, check_params
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
@@ -121,8 +122,10 @@ class TransformService:
         code: str,
         schedule_cron: str | None,
         schedule_enabled: bool,
+        params: Any = None,
     ) -> TransformRecord:
         name = check_name(name)
+        params = check_params(params)
         await self._check_inputs(principal, input_dataset_ids)
         cron, enabled, next_run = self._schedule(schedule_cron, schedule_enabled)
         now = utcnow()
@@ -137,6 +140,7 @@ class TransformService:
             schedule_cron=cron,
             schedule_enabled=enabled,
             next_run_at=next_run,
+            params=params,
         )
         await self.transforms.create(record)
         return record
@@ -152,7 +156,10 @@ class TransformService:
         schedule_cron: str | None,
         cron_given: bool,
         schedule_enabled: bool | None,
+        params: Any = None,
+        params_given: bool = False,
     ) -> TransformRecord:
+        """``params_given`` with ``params`` None clears them."""
         record = await self.get_owned(principal, transform_id)
         changes: dict[str, object] = {"updated_at": utcnow()}
         if name is not None:
@@ -162,6 +169,8 @@ class TransformService:
             changes["input_dataset_ids"] = tuple(input_dataset_ids)
         if code is not None:
             changes["code"] = self._check_code(code)
+        if params_given:
+            changes["params"] = check_params(params)
         cron = schedule_cron if cron_given else record.schedule_cron
         enabled = record.schedule_enabled if schedule_enabled is None else schedule_enabled
         if cron != record.schedule_cron or enabled != record.schedule_enabled:

@@ -208,6 +208,8 @@ class UploadDatasetInput:
     delimiter: str | None = strawberry.field(
         default=strawberry.UNSET, description="Detected when omitted."
     )
+    # implemented by the null-values change: accepted, not read yet
+    null_values: list[str] | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -218,6 +220,8 @@ class ImportDatasetFromS3Input:
     key: str
     encoding: str | None = strawberry.UNSET
     delimiter: str | None = strawberry.UNSET
+    # implemented by the null-values change: accepted, not read yet
+    null_values: list[str] | None = strawberry.UNSET
 
 
 async def load_dataset(info: Info, dataset_id: str | None) -> Dataset | None:

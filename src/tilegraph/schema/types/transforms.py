@@ -12,6 +12,7 @@ from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.schema.connections import Connection, connection_from_page
 from tilegraph.schema.enums import TriggerType
 from tilegraph.schema.node import Node
+from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.users import User, load_owner
@@ -22,6 +23,9 @@ from tilegraph.schema.values import given, page_size
 class Transform(Node):
     name: str
     code: str
+    params: JSON | None = strawberry.field(
+        description="Passed to `transform(inputs, params)` (and bound as `params` for inline code)."
+    )
     schedule_cron: str | None
     schedule_enabled: bool
     next_run_at: datetime | None = strawberry.field(
@@ -37,6 +41,7 @@ class Transform(Node):
             id=strawberry.ID(record.id),
             name=record.name,
             code=record.code,
+            params=JSON(record.params) if record.params is not None else None,
             schedule_cron=record.schedule_cron,
             schedule_enabled=record.schedule_enabled,
             next_run_at=record.next_run_at if record.schedule_enabled else None,
@@ -110,6 +115,7 @@ class CreateTransformInput:
     code: str
     schedule_cron: str | None = strawberry.UNSET
     schedule_enabled: bool = False
+    params: JSON | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -120,6 +126,7 @@ class UpdateTransformInput:
     code: str | None = strawberry.UNSET
     schedule_cron: str | None = strawberry.UNSET
     schedule_enabled: bool | None = strawberry.UNSET
+    params: JSON | None = strawberry.UNSET
 
 
 @strawberry.type
