@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import Users
@@ -18,6 +19,7 @@ from tests.support.datasets import (
     import_s3_and_wait,
     upload,
 )
+from tests.support.stack import Stack
 
 # pandas' default null tokens, the empty cell first.
 TOKENS = ["", "NA", "N/A", "NULL", "null", "None", "NaN", "nan", "#N/A", "n/a"]
@@ -127,6 +129,43 @@ async def test_a_reimport_reads_the_file_with_the_datasets_null_values(
     columns, rows = await _columns_and_rows(api, token, dataset["id"])
     assert columns == {"amount": ("INT64", True), "note": ("STRING", False)}
     assert rows == [[5, "y"], [None, "NA"], [7, "N/A"]]
+
+
+async def test_a_dataset_imported_before_null_tokens_keeps_its_types_on_reimport(
+    api: Api, users: Users, worker: Any, s3: Any, source_bucket: str, stack: Stack
+) -> None:
+    """Such a dataset read only empty cells as null; re-importing the same file must not turn
+    its "NA" text into nulls (a type change the owner never asked for)."""
+    owner = await users.create("nulls-legacy")
+    token = owner["token"]
+    content = csv_bytes([["code", "amount"], ["NA", 1], ["1", ""]])
+    payload, final = await import_s3_and_wait(
+        api, token, s3, source_bucket, content, nullValues=[""]
+    )
+    assert final["status"] == "SUCCEEDED", final
+    dataset_id = payload["dataset"]["id"]
+    # What a dataset record written before nullValues existed looks like.
+    boto3.client(
+        "dynamodb",
+        endpoint_url=stack.env["TILEGRAPH_AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).update_item(
+        TableName=f"{stack.env['TILEGRAPH_TABLE_PREFIX']}datasets",
+        Key={"id": {"S": dataset_id}},
+        UpdateExpression="REMOVE source_config.nullValues",
+    )
+    config = (await api.ok(DATASET, {"id": dataset_id}, token=token))["dataset"]["sourceConfig"]
+    assert "nullValues" not in config
+    plan = await api.ok(PLAN, {"id": dataset_id}, token=token)
+    assert plan["planDatasetReimport"]["hasSchemaChanges"] is False
+    again = await api.ok(REIMPORT, {"id": dataset_id}, token=token)
+    last = (await follow_import(api, token, again["reimportDataset"]["import"]["id"]))[-1]
+    assert last["status"] == "SUCCEEDED", last
+    columns, rows = await _columns_and_rows(api, token, dataset_id)
+    assert columns == {"code": ("STRING", False), "amount": ("INT64", True)}
+    assert rows == [["NA", 1], ["1", None]]
 
 
 @pytest.mark.parametrize(
