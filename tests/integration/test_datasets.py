@@ -150,7 +150,11 @@ async def test_s3_import_and_a_missing_object(
     )
     payload = data["importDatasetFromS3"]
     assert payload["dataset"]["sourceType"] == "S3_CSV"
-    assert payload["dataset"]["sourceConfig"] == {"bucket": source_bucket, "key": key}
+    assert payload["dataset"]["sourceConfig"] == {
+        "bucket": source_bucket,
+        "key": key,
+        "nullValues": ["", "NA", "N/A", "NULL", "null", "None", "NaN", "nan", "#N/A", "n/a"],
+    }
     final = (await follow_import(api, owner["token"], payload["import"]["id"]))[-1]
     assert final["status"] == "SUCCEEDED" and final["rowsProcessed"] == 2
 

@@ -14,10 +14,10 @@ from tests.support.client import Api
 from tests.support.datasets import (
     DATASET,
     FOLLOW,
-    IMPORT_S3,
     big_csv,
     csv_bytes,
     follow_import,
+    import_s3_and_wait,
     upload,
 )
 from tests.support.inprocess import InProcess
@@ -124,15 +124,9 @@ async def test_cancel_a_queued_import(
 async def _s3_dataset(
     api: Api, token: str, s3: Any, bucket: str, rows: list[list[Any]]
 ) -> tuple[str, str, dict[str, Any]]:
-    key = f"sources/{secrets.token_hex(4)}.csv"
-    s3.put_object(Bucket=bucket, Key=key, Body=csv_bytes(rows))
-    data = await api.ok(
-        IMPORT_S3, {"input": {"name": "s3", "bucket": bucket, "key": key}}, token=token
-    )
-    payload = data["importDatasetFromS3"]
-    final = (await follow_import(api, token, payload["import"]["id"]))[-1]
+    payload, final = await import_s3_and_wait(api, token, s3, bucket, csv_bytes(rows))
     assert final["status"] == "SUCCEEDED", final
-    return payload["dataset"]["id"], key, final
+    return payload["dataset"]["id"], payload["dataset"]["sourceConfig"]["key"], final
 
 
 async def test_a_killed_worker_ends_worker_lost_and_the_old_version_still_serves(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 from typing import Any
 
 from tests.support.client import Api
@@ -65,6 +66,19 @@ async def import_and_wait(
     assert "errors" not in uploaded, uploaded
     final = (await follow_import(api, token, uploaded["import"]["id"]))[-1]
     return uploaded, final
+
+
+async def import_s3_and_wait(
+    api: Api, token: str, s3: Any, bucket: str, content: bytes, *, name: str = "s3", **options: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Put ``content`` under a fresh key of ``bucket``, import it and follow the import: the
+    mutation's payload and the import's final state."""
+    key = f"sources/{secrets.token_hex(4)}.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=content)
+    variables = {"input": {"name": name, "bucket": bucket, "key": key, **options}}
+    payload = (await api.ok(IMPORT_S3, variables, token=token))["importDatasetFromS3"]
+    final = (await follow_import(api, token, payload["import"]["id"]))[-1]
+    return payload, final
 
 
 def csv_bytes(rows: list[list[Any]], *, delimiter: str = ",", encoding: str = "utf-8") -> bytes:

@@ -59,6 +59,26 @@ KEEP_VERSIONS = 3
 # the expensive part (typing and writing 100,000 columns took minutes and then failed).
 MAX_COLUMNS = 1000
 
+#: Cell values read as null when an import names none: the empty cell and pandas' defaults,
+#: so files written for pandas-based tools keep their numeric columns numeric.
+DEFAULT_NULL_VALUES: tuple[str, ...] = (
+    "",
+    "NA",
+    "N/A",
+    "NULL",
+    "null",
+    "None",
+    "NaN",
+    "nan",
+    "#N/A",
+    "n/a",
+)
+#: What an import stored before null tokens could be chosen was read with: only the empty
+#: cell. Its re-imports keep that rule, so they never change the dataset's types unasked.
+LEGACY_NULL_VALUES: tuple[str, ...] = ("",)
+MAX_NULL_VALUES = 50
+MAX_NULL_VALUE_CHARS = 64
+
 
 @dataclass(frozen=True)
 class DatasetRecord:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sized
+from collections.abc import Sequence, Sized
 from typing import Any
 
+from tilegraph.domain.datasets import DEFAULT_NULL_VALUES, MAX_NULL_VALUE_CHARS, MAX_NULL_VALUES
 from tilegraph.domain.errors import BadUserInput
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -102,3 +103,19 @@ def check_s3_key(key: str, *, field: str = "key") -> str:
     if len(key.encode()) > MAX_S3_KEY_BYTES:
         raise BadUserInput(f"An S3 key is at most {MAX_S3_KEY_BYTES} bytes", field=field)
     return key
+
+
+def check_null_values(
+    values: Sequence[str] | None, *, field: str = "nullValues"
+) -> tuple[str, ...]:
+    """The cell values an import reads as null: the defaults when none are given, else the
+    given ones (each kept once, in order; ``[]`` keeps every value as written)."""
+    if values is None:
+        return DEFAULT_NULL_VALUES
+    check_count(values, MAX_NULL_VALUES, field=field, what="null values")
+    for value in values:
+        if len(value) > MAX_NULL_VALUE_CHARS:
+            raise BadUserInput(
+                f"A null value must be at most {MAX_NULL_VALUE_CHARS} characters", field=field
+            )
+    return tuple(dict.fromkeys(values))

@@ -14,12 +14,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from tilegraph.ingest.errors import IngestFailed
+from tilegraph.ingest.nulls import NullCells
 from tilegraph.ingest.source import SourceStream, locate_decode_error, needs_transcoding
 
 #: Blocks pyarrow may read ahead of the batch being processed.
@@ -35,6 +35,7 @@ class CsvFormat:
     delimiter: str
     column_count: int
     block_size: int
+    null_values: tuple[str, ...]  # cells read as null ("" for the empty cell)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class _BadRow:
 
 
 class BlockReader:
-    """Iterate the file as record batches of ``column_count`` string columns (nulls for empty).
+    """Iterate the file as record batches of ``column_count`` string columns (nulls where a cell
+    is one of the format's ``null_values``).
 
     Use as a context manager so the file is closed and pyarrow's read-ahead released even when
     the caller stops early.
@@ -55,6 +57,7 @@ class BlockReader:
     def __init__(self, fmt: CsvFormat) -> None:
         self._fmt = fmt
         self._bad_row: _BadRow | None = None
+        self._null_cells = NullCells(fmt.null_values)
         self._stream = SourceStream(
             fmt.path,
             fmt.encoding,
@@ -100,7 +103,7 @@ class BlockReader:
             finally:
                 self._stream.consumer_waiting(False)
             self._stream.advance()
-            yield empty_as_null(batch)
+            yield self._null_cells.mark(batch)
 
     def _on_bad_row(self, row: Any) -> str:
         if self._bad_row is None:
@@ -148,41 +151,12 @@ def _open(
         ),
         convert_options=pcsv.ConvertOptions(
             column_types={name: pa.string() for name in names},
-            # Empty fields become nulls in ``empty_as_null``: letting pyarrow match every
-            # text value against the null list cost a third of the parsing time.
+            # Null cells are marked by ``NullCells``: letting pyarrow match every text value
+            # against the null list cost a third of the parsing time.
             strings_can_be_null=False,
             check_utf8=True,
         ),
     )
-
-
-def empty_as_null(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The block with every empty field (quoted or not) made null: "Empty fields are null".
-
-    Done on the value offsets with numpy: a field is empty when its end offset equals its
-    start offset, so the validity bitmap is one comparison per field.
-    """
-    columns = []
-    changed = False
-    for column in batch.columns:
-        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)
-        offsets = offsets[column.offset : column.offset + len(column) + 1]
-        valid = offsets[1:] != offsets[:-1]
-        empty = len(column) - int(np.count_nonzero(valid))
-        if empty == 0:
-            columns.append(column)
-            continue
-        changed = True
-        columns.append(
-            pa.StringArray.from_buffers(
-                len(column),
-                pa.py_buffer(offsets),
-                column.buffers()[2],
-                pa.py_buffer(np.packbits(valid, bitorder="little")),
-                empty,
-            )
-        )
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
 
 
 def _ragged_row(fmt: CsvFormat, bad: _BadRow) -> IngestFailed:

@@ -7,13 +7,17 @@ column can be typed block by block: the join of the blocks' types is the narrowe
 column conforms to, and converting any block to it succeeds. Each ``parse_*`` function is both
 the test and the conversion (None when a value does not conform), so the two cannot disagree.
 
-The rules (only the empty field is null):
+The rules look at the values that are not null; which cells are null (the empty cell and
+tokens such as ``NA``, by default) was decided when the block was read (``nulls.py``), so a
+``1, NA, 3`` column is a nullable INT64. A cell not read as null must fit the type as written:
+with the empty cell kept (``nullValues: []``) a numeric column with an empty cell is STRING.
 
 - INT64: ``-?digits`` within int64, no leading zeros (``007`` is a code, kept as text; this also
   refuses the ``0x1f`` hex pyarrow's cast would accept).
 - FLOAT64: what pyarrow parses as a finite double (``1.5``, ``-.5``, ``1e3``, ``+2``), except
   leading zeros and integers too long for int64 (20+ digits, e.g. IDs), which would silently
-  lose digits. ``nan``, ``inf`` and ``1e999`` are not numbers a user typed: they stay text.
+  lose digits. ``nan``, ``inf`` and ``1e999`` are not numbers a user typed: they stay text
+  (``nan`` and ``NaN`` are null tokens by default: they only get here when an import keeps them).
 - BOOL: true/false/yes/no in any letter case. 0/1 columns are INT64.
 - DATE: ``2024-01-31``, ``2024/1/31``, ``2024年1月31日`` (1- or 2-digit month and day).
 - DATETIME: a DATE, or ``2024-01-31T12:34``/``2024-01-31 12:34`` with optional seconds,

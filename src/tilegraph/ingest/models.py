@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tilegraph.domain.datasets import MAX_COLUMNS, ColumnSpec
+from tilegraph.domain.datasets import DEFAULT_NULL_VALUES, MAX_COLUMNS, ColumnSpec
 
 #: The name of the only Parquet file an ingest writes into ``out_dir``.
 PART_FILE_NAME = "part-00000.parquet"
@@ -18,6 +18,7 @@ class IngestOptions:
     delimiter: str | None = None  # detected when None
     block_size: int = 8 << 20  # pyarrow CSV block size; peak memory scales with it
     max_columns: int = MAX_COLUMNS  # a wider file fails while its header is sniffed
+    null_values: tuple[str, ...] = DEFAULT_NULL_VALUES  # cells read as null, "" the empty one
 
 
 @dataclass(frozen=True)

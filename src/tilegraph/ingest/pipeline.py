@@ -79,13 +79,22 @@ class _Plan:
         text = decode_sample(sample, self.encoding, complete=complete)
         check_text(text)
         dialect = sniff(
-            text, complete=complete, delimiter=options.delimiter, max_columns=options.max_columns
+            text,
+            complete=complete,
+            delimiter=options.delimiter,
+            max_columns=options.max_columns,
+            null_values=options.null_values,
         )
         self.delimiter = dialect.delimiter
         self.has_header = dialect.has_header
         self.names = dialect.names
         self.format = CsvFormat(
-            path, self.encoding, dialect.delimiter, len(dialect.names), options.block_size
+            path,
+            self.encoding,
+            dialect.delimiter,
+            len(dialect.names),
+            options.block_size,
+            options.null_values,
         )
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from tilegraph.domain.datasets import ColumnType
+from tilegraph.domain.datasets import DEFAULT_NULL_VALUES, ColumnType
 from tilegraph.ingest.errors import IngestFailed
 from tilegraph.ingest.inference import infer_block, join
 
@@ -35,9 +35,15 @@ class Dialect:
 
 
 def sniff(
-    text: str, *, complete: bool, delimiter: str | None = None, max_columns: int | None = None
+    text: str,
+    *,
+    complete: bool,
+    delimiter: str | None = None,
+    max_columns: int | None = None,
+    null_values: Collection[str] = DEFAULT_NULL_VALUES,
 ) -> Dialect:
-    """Decide the dialect from the sample ``text`` (``complete``: it is the whole file).
+    """Decide the dialect from the sample ``text`` (``complete``: it is the whole file);
+    cells in ``null_values`` count as missing, as they will when the file is typed.
 
     Raises IngestFailed("no data rows ...") when the sample holds no record at all, and when
     the first record has more than ``max_columns`` fields.
@@ -56,7 +62,7 @@ def sniff(
             f"may have at most {max_columns}",
             line=1,
         )
-    has_header = detect_header(records)
+    has_header = detect_header(records, null_values)
     generated = [f"column_{i}" for i in range(1, len(records[0]) + 1)]
     names = unique_names(records[0]) if has_header else generated
     return Dialect(delimiter=chosen, has_header=has_header, names=names)
@@ -80,7 +86,9 @@ def unique_names(raw: Sequence[str]) -> list[str]:
     return names
 
 
-def detect_header(records: Sequence[Sequence[str]]) -> bool:
+def detect_header(
+    records: Sequence[Sequence[str]], null_values: Collection[str] = DEFAULT_NULL_VALUES
+) -> bool:
     """Whether the first record names the columns rather than holding data.
 
     Evidence for a header: a text cell on top of a column whose other values are all numbers,
@@ -89,10 +97,11 @@ def detect_header(records: Sequence[Sequence[str]]) -> bool:
     as a header, as almost every exported CSV has one.
     """
     first, rest = records[0], records[1:]
+    nulls = frozenset(null_values)
     header_votes = data_votes = 0
     for j, cell in enumerate(first):
-        top = _cell_type(cell)
-        below = _column_type([r[j] for r in rest if j < len(r)])
+        top = _column_type([cell], nulls)
+        below = _column_type([r[j] for r in rest if j < len(r)], nulls)
         if top is ColumnType.STRING and below not in (None, ColumnType.STRING):
             header_votes += 1
         elif top not in (None, ColumnType.STRING) and join(top, below) is not ColumnType.STRING:
@@ -105,12 +114,8 @@ def detect_header(records: Sequence[Sequence[str]]) -> bool:
     return all(cells) and len(set(cells)) == len(cells)
 
 
-def _cell_type(cell: str) -> ColumnType | None:
-    return _column_type([cell])
-
-
-def _column_type(cells: list[str]) -> ColumnType | None:
-    values = [cell for cell in cells if cell != ""]
+def _column_type(cells: list[str], nulls: frozenset[str]) -> ColumnType | None:
+    values = [cell for cell in cells if cell not in nulls]
     if not values:
         return None
     return infer_block(pa.array(values, pa.string()), None)

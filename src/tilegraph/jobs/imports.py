@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tilegraph.domain.audit import AuditEventType
-from tilegraph.domain.datasets import ColumnSpec
+from tilegraph.domain.datasets import LEGACY_NULL_VALUES, ColumnSpec
 from tilegraph.domain.executions import ExecutionErrorCode
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.schema_diff import diff_schemas
@@ -103,11 +103,14 @@ async def download_source(
 
 
 def _options(services: Services, record: ImportRecord) -> IngestOptions:
+    null_values = record.options.get("null_values")
     return IngestOptions(
         encoding=record.options.get("encoding"),
         delimiter=record.options.get("delimiter"),
         block_size=services.settings.ingest_block_bytes,
         max_columns=services.settings.max_columns,
+        # An import queued before null tokens could be chosen reads only empty cells as null.
+        null_values=LEGACY_NULL_VALUES if null_values is None else tuple(null_values),
     )
 
 

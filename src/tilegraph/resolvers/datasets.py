@@ -58,6 +58,7 @@ async def upload_dataset(info: Info, input: UploadDatasetInput) -> DatasetImport
         read=cast(UploadFile, input.file).read,  # Starlette spools it to disk
         encoding=given(input.encoding),
         delimiter=given(input.delimiter),
+        null_values=given(input.null_values),
         request_id=ctx.request_id,
     )
     return DatasetImportPayload(
@@ -78,6 +79,7 @@ async def import_dataset_from_s3(
         key=input.key,
         encoding=given(input.encoding),
         delimiter=given(input.delimiter),
+        null_values=given(input.null_values),
         request_id=ctx.request_id,
     )
     return DatasetImportPayload(

@@ -16,7 +16,12 @@ from redis.exceptions import RedisError
 from tilegraph.audit.recorder import AuditRecorder
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.clock import to_iso, utcnow
-from tilegraph.domain.datasets import ColumnSpec, DatasetRecord, DatasetSourceType
+from tilegraph.domain.datasets import (
+    LEGACY_NULL_VALUES,
+    ColumnSpec,
+    DatasetRecord,
+    DatasetSourceType,
+)
 from tilegraph.domain.errors import BadUserInput, Conflict
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
@@ -29,6 +34,7 @@ from tilegraph.domain.validation import (
     check_bucket_name,
     check_description,
     check_name,
+    check_null_values,
     check_s3_key,
 )
 from tilegraph.settings import Settings
@@ -79,6 +85,17 @@ def _check_encoding(encoding: str | None) -> str | None:
         return codecs.lookup(encoding).name
     except LookupError as exc:
         raise BadUserInput(f"Unknown encoding {encoding!r}", field="encoding") from exc
+
+
+def _import_options(
+    encoding: str | None, delimiter: str | None, null_values: list[str] | None
+) -> dict[str, Any]:
+    """How the worker reads the file, checked before anything is uploaded or queued."""
+    return {
+        "encoding": _check_encoding(encoding),
+        "delimiter": _check_delimiter(delimiter),
+        "null_values": list(check_null_values(null_values)),
+    }
 
 
 def _cell(value: Any) -> Any:
@@ -170,11 +187,12 @@ class DatasetService:
         read: ReadChunk,
         encoding: str | None,
         delimiter: str | None,
+        null_values: list[str] | None,
         request_id: str | None,
     ) -> tuple[DatasetRecord, ImportRecord]:
         name = check_name(name)
         description = check_description(description)
-        options = {"encoding": _check_encoding(encoding), "delimiter": _check_delimiter(delimiter)}
+        options = _import_options(encoding, delimiter, null_values)
         import_id = new_id("imp")
         staging_key = f"staging/{import_id}.csv"
         try:
@@ -211,20 +229,27 @@ class DatasetService:
         key: str,
         encoding: str | None,
         delimiter: str | None,
+        null_values: list[str] | None,
         request_id: str | None,
     ) -> tuple[DatasetRecord, ImportRecord]:
         name = check_name(name)
         description = check_description(description)
         bucket, key = check_bucket_name(bucket.strip()), check_s3_key(key.strip())
         self._check_bucket(bucket)
-        options = {"encoding": _check_encoding(encoding), "delimiter": _check_delimiter(delimiter)}
+        options = _import_options(encoding, delimiter, null_values)
         try:
             size = await self.objects.size_of(key, bucket=bucket)
         except ObjectMissing as exc:
             raise BadUserInput(
                 f"s3://{bucket}/{key} does not exist or cannot be read", field="key"
             ) from exc
-        config = {"bucket": bucket, "key": key, **{k: v for k, v in options.items() if v}}
+        # The dataset keeps how it was read, so every re-import reads the file the same way.
+        config = {
+            "bucket": bucket,
+            "key": key,
+            **{k: options[k] for k in ("encoding", "delimiter") if options[k]},
+            "nullValues": options["null_values"],
+        }
         source = {"bucket": bucket, "key": key, "bytes": size}
         return await self._create(
             principal,
@@ -387,7 +412,12 @@ class DatasetService:
         # The allow-list may have changed since the first import.
         self._check_bucket(str(config["bucket"]), field="id")
         source = {"bucket": config["bucket"], "key": config["key"]}
-        options = {"encoding": config.get("encoding"), "delimiter": config.get("delimiter")}
+        options = {
+            "encoding": config.get("encoding"),
+            "delimiter": config.get("delimiter"),
+            # A dataset imported before null tokens could be chosen keeps the rule it had.
+            "null_values": config.get("nullValues", list(LEGACY_NULL_VALUES)),
+        }
         return source, options
 
     async def plan_reimport(self, principal: Principal, dataset_id: str) -> ReimportPlan:

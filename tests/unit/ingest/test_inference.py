@@ -197,7 +197,7 @@ def test_parquet_types_and_values(tmp_path: Path, out_dir: Path) -> None:
         ("true", "maybe", "STRING", "true"),
         ("2024-01-31", "2024-01-31 10:00", "DATETIME", dt.datetime(2024, 1, 31)),
         ("2024-01-31", "31/01/2024", "STRING", "2024-01-31"),
-        ("1.50", "n/a", "STRING", "1.50"),
+        ("1.50", "n.a.", "STRING", "1.50"),
     ],
 )
 def test_a_value_on_the_last_line_decides_and_nothing_is_lost(

@@ -85,7 +85,8 @@ class Dataset(Node):
         return cls.from_record(record) if record is not None else None
 
     @field(
-        description="For S3_CSV: bucket, key, encoding, delimiter. For TRANSFORM: transformId. "
+        description="For S3_CSV: bucket, key, encoding, delimiter, nullValues. "
+        "For TRANSFORM: transformId. "
         "The owner's only (FORBIDDEN for anyone else)."
     )
     def source_config(self, info: Info) -> JSON | None:
@@ -208,8 +209,11 @@ class UploadDatasetInput:
     delimiter: str | None = strawberry.field(
         default=strawberry.UNSET, description="Detected when omitted."
     )
-    # implemented by the null-values change: accepted, not read yet
-    null_values: list[str] | None = strawberry.UNSET
+    null_values: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description='Cell values read as null. Default: "", NA, N/A, NULL, null, None, NaN, '
+        "nan, #N/A, n/a\n(pandas' defaults); [] keeps every value as written.",
+    )
 
 
 @strawberry.input
@@ -220,7 +224,6 @@ class ImportDatasetFromS3Input:
     key: str
     encoding: str | None = strawberry.UNSET
     delimiter: str | None = strawberry.UNSET
-    # implemented by the null-values change: accepted, not read yet
     null_values: list[str] | None = strawberry.UNSET
 
 
