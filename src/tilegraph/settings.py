@@ -137,6 +137,9 @@ class Settings:
     card_timeout_seconds: float = 10.0
     card_memory_bytes: int = 4 << 30
     card_output_max_bytes: int = 5 << 20
+    # The address people's browsers reach the API at: card HTML loads plotly.js from it
+    # (absolute, so a chart draws inside a sandboxed srcdoc iframe). `tilegraph dev` sets it.
+    public_url: str = "http://127.0.0.1:8000"
     card_cache_ttl_seconds: int = 3600
     # HTML up to this size travels in a run's final event; larger HTML is read by its key.
     event_inline_html_bytes: int = 1 << 20

@@ -4,6 +4,7 @@ keyed by column, cards returning a dict, transforms with params."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.support.transforms import (
     run_transform,
     tick_here,
 )
+from tilegraph.executor.plotly_asset import asset_path
 
 SALES = [
     ["category", "amount", "day"],
@@ -278,3 +280,74 @@ async def test_params_must_be_a_small_json_object(
         "query($id: ID!) { transform(id: $id) { params } }", {"id": created["id"]}, token=token
     )
     assert kept["transform"]["params"] is None
+
+
+# Lists only `category` in used_columns but reads `amount` too, as the original allowed.
+UNDECLARED_CARD = render("""
+import json
+total = int(dataset["amount"].sum())
+return HTMLResult(html=json.dumps({"total": total, "columns": sorted(dataset.columns)}),
+                  used_columns=["category"])
+""")
+DECLARED_CARD = render("""
+import json
+return HTMLResult(html=json.dumps({"columns": sorted(dataset.columns)}),
+                  used_columns=["category"])
+""")
+
+
+async def test_a_card_reading_an_undeclared_column_keeps_succeeding(
+    api: Api, owner: dict[str, str], sales: str
+) -> None:
+    """`used_columns` is a hint, not a contract: the second run is projected to it, fails on
+    the column it did not list, is run again with every column, and from then on the card
+    is read whole. Every run succeeds with the same answer."""
+    card_id = await create_card(api, owner["token"], UNDECLARED_CARD, [sales])
+    runs = [await _rendered(api, owner["token"], card_id, useCache=False) for _ in range(3)]
+    assert [r["total"] for r in runs] == [105, 105, 105]
+    assert all(r["columns"] == ["amount", "category", "day"] for r in runs)
+
+
+async def test_projection_still_applies_to_a_card_that_lists_what_it_reads(
+    api: Api, owner: dict[str, str], sales: str
+) -> None:
+    card_id = await create_card(api, owner["token"], DECLARED_CARD, [sales])
+    first = await _rendered(api, owner["token"], card_id, useCache=False)
+    later_runs = [await _rendered(api, owner["token"], card_id, useCache=False) for _ in range(2)]
+    assert first["columns"] == ["amount", "category", "day"]
+    assert [r["columns"] for r in later_runs] == [["category"], ["category"]]
+
+
+# The original's default chart: `fig.to_html()` with every default (plotly.js inlined).
+DEFAULT_SCATTER = render(
+    """
+fig = px.scatter(dataset, x="x", y="y")
+return fig.to_html()
+""",
+    imports="import plotly.express as px",
+)
+
+
+async def test_a_default_plotly_chart_of_50000_rows_loads_plotly_from_our_server(
+    api: Api, owner: dict[str, str]
+) -> None:
+    """Inlined, plotly.js alone is 4.8 MB (OUTPUT_TOO_LARGE before); the result loads it with
+    one `<script src>` from the API instead, which serves it for good."""
+    rows: list[list[Any]] = [["x", "y"], *([i, (i * 7919) % 1000] for i in range(50_000))]
+    uploaded, final = await import_and_wait(api, owner["token"], csv_bytes(rows), name="points")
+    assert final["status"] == "SUCCEEDED"
+    card_id = await create_card(api, owner["token"], DEFAULT_SCATTER, [uploaded["dataset"]["id"]])
+    run = await run_card(api, owner["token"], card_id, useCache=False)
+    assert run["status"] == "SUCCEEDED", run
+    html = run["result"]["html"]
+    assert len(html.encode()) < 3 << 20
+    assert "plotly.js v" not in html
+    sources = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
+    assert len(sources) == 1 and sources[0].endswith(asset_path()), sources
+    bundle = await api.http.get(asset_path(), headers={"accept-encoding": "gzip"})
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in bundle.headers["cache-control"]
+    assert bundle.text.lstrip().startswith("/**") and "plotly.js v" in bundle.text[:200]
+    other = await api.http.get("/assets/plotly-0.0.1.min.js")
+    assert other.status_code == 404

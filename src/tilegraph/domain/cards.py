@@ -35,6 +35,9 @@ class CardRecord:
     filter_applicable: tuple[str, ...] = ()
     # The code the used columns were learned from; projection is only safe for that code.
     learned_from: str | None = None
+    # The code for which a run projected to the learned columns failed and succeeded with
+    # every column: that code reads columns it does not declare, so it is never projected.
+    unprojected_for: str | None = None
     version: int = 1
 
     def with_changes(self, **changes: Any) -> CardRecord:

@@ -207,14 +207,18 @@ class Learned:
 
     used_columns: tuple[str, ...]
     learned_from: str | None
+    unprojected_for: str | None = None
 
 
 def _projection(
     learned: Learned | None, code_hash: str, dataset: DatasetRecord
 ) -> tuple[str, ...] | None:
     """The columns the card's last run of this very code used, when the dataset still has
-    them all; otherwise every column."""
+    them all; otherwise every column. `used_columns` are hints: code that once failed when
+    projected to them (it reads a column it did not list) is never projected again."""
     if learned is None or not learned.used_columns or learned.learned_from != code_hash:
+        return None
+    if learned.unprojected_for == code_hash:
         return None
     names = {c.name for c in dataset.columns}
     return tuple(learned.used_columns) if set(learned.used_columns) <= names else None

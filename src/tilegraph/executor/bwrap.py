@@ -26,6 +26,7 @@ SANDBOX_MODULES = (
     "seccomp.py",
     "runner.py",
     "child.py",
+    "plotly_asset.py",
     "zygote_main.py",
 )
 SANDBOX_PREFIX = "/opt/python"

@@ -19,6 +19,8 @@ class CardJob:
     params: dict[str, Any] | None
     filters: list[dict[str, Any]] | list[ColumnFilter]
     inputs: list[pa.Table]
+    # Where the card's HTML loads plotly.js from (our own server); None leaves it as written.
+    plotly_src: str | None = None
 
 
 @dataclass(frozen=True)

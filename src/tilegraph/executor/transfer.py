@@ -45,6 +45,7 @@ def job_frame(
             [f"input_{i}" for i in range(len(job.inputs))],
         )
         filters = filters_to_wire(job.filters)
+        plotly_src = job.plotly_src
     else:
         kind, tables, names = (
             "transform",
@@ -52,12 +53,14 @@ def job_frame(
             [n for n, _ in job.inputs],
         )
         filters = {}
+        plotly_src = None
     header = {
         "op": "job",
         "kind": kind,
         "code": job.code,
         "params": job.params,
         "filters": filters,
+        "plotly_src": plotly_src,
         "slot": slot,
         "limits": limits.to_wire(),
         "inputs": names,

@@ -5,20 +5,32 @@ what the code used. Nothing is looked up again: the plan is the whole truth of t
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
+import structlog
 
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardResultRecord
-from tilegraph.domain.executions import ExecutionStatus
+from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan, PlannedInput
-from tilegraph.executor import CardJob, CardOutput, Sandbox, SandboxLimits, job_limits
+from tilegraph.executor import (
+    CardJob,
+    CardOutput,
+    Sandbox,
+    SandboxLimits,
+    SandboxResult,
+    job_limits,
+)
+from tilegraph.executor.plotly_asset import asset_path
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 from tilegraph.store.card_results import CachedCard
 from tilegraph.store.cards import execution_from_item, result_event_item
 from tilegraph.store.parquet import filter_expression
+
+log = structlog.get_logger("tilegraph.cards")
 
 
 def sandbox_limits(plan: CardRunPlan) -> SandboxLimits:
@@ -28,6 +40,13 @@ def sandbox_limits(plan: CardRunPlan) -> SandboxLimits:
         plan.limits.output_max_bytes,
         file_bytes=64 << 20,
     )
+
+
+def _projection_may_have_failed(plan: CardRunPlan, result: SandboxResult) -> bool:
+    """A projected run that raised: it may have read a column outside the projection."""
+    projected = bool(plan.inputs) and plan.inputs[0].columns is not None
+    error = result.error
+    return projected and error is not None and error.code is ExecutionErrorCode.RUNTIME_ERROR
 
 
 def read_input(services: Services, planned: PlannedInput) -> pa.Table:
@@ -42,6 +61,7 @@ class CardRunner:
     def __init__(self, services: Services, sandbox: Sandbox) -> None:
         self.services = services
         self.sandbox = sandbox
+        self.plotly_src = services.settings.public_url.rstrip("/") + asset_path()
 
     async def run(self, run: ExecutionRun, plan: CardRunPlan) -> dict[str, Any]:
         services = self.services
@@ -50,10 +70,18 @@ class CardRunner:
                 raise ExecutionFailed.unavailable(f"Dataset {planned.name!r} has no data yet")
         inputs = await asyncio.gather(*(self._read(p) for p in plan.inputs))
         await run.check_cancel()
-        result = await self.sandbox.run(
-            CardJob(code=plan.code, params=plan.params, filters=list(plan.filters), inputs=inputs),
-            sandbox_limits(plan),
-        )
+        result = await self._execute(plan, inputs)
+        reads_undeclared = False
+        if _projection_may_have_failed(plan, result):
+            # `used_columns` are hints: code that reads a column it did not list fails on the
+            # projected read. Run it once more with every column; if that succeeds, the
+            # card is never projected again (until its code changes).
+            inputs[0] = await self._read(replace(plan.inputs[0], columns=None))
+            await run.check_cancel()
+            retried = await self._execute(plan, inputs)
+            if retried.error is None:
+                log.info("card_projection_widened", execution_id=run.id, card_id=plan.card_id)
+                result, reads_undeclared = retried, True
         if result.error is not None:
             raise ExecutionFailed(result.error)
         output = result.output
@@ -67,7 +95,8 @@ class CardRunner:
                 ),
             )
         ]
-        if plan.card_id is not None and (output.used_columns or output.filter_applicable):
+        learns = output.used_columns or output.filter_applicable or reads_undeclared
+        if plan.card_id is not None and learns:
             writes.append(
                 services.repos.cards.learn_columns(
                     plan.card_id,
@@ -75,6 +104,7 @@ class CardRunner:
                     output.used_columns,
                     output.filter_applicable,
                     plan.code_hash,
+                    reads_undeclared=reads_undeclared,
                 )
             )
         await asyncio.gather(*writes)
@@ -96,6 +126,18 @@ class CardRunner:
             limit = 0
         run.final_event_values = {"result": result_event_item(done.with_html(output.html), limit)}
         return {"result": done.to_item()}
+
+    async def _execute(self, plan: CardRunPlan, inputs: list[pa.Table]) -> SandboxResult:
+        return await self.sandbox.run(
+            CardJob(
+                code=plan.code,
+                params=plan.params,
+                filters=list(plan.filters),
+                inputs=inputs,
+                plotly_src=self.plotly_src,
+            ),
+            sandbox_limits(plan),
+        )
 
     async def _read(self, planned: PlannedInput) -> pa.Table:
         try:

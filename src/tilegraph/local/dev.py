@@ -40,6 +40,12 @@ class DevOptions:
     demo: bool
 
 
+def _browser_url(host: str, port: int) -> str:
+    """What a browser on this machine types for a server bound to `host`."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
 def _read_or_create_secret(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
@@ -210,6 +216,10 @@ def run_dev(options: DevOptions) -> int:
             "TILEGRAPH_GRAPHIQL": os.environ.get("TILEGRAPH_GRAPHIQL", "1"),
             "TILEGRAPH_S3_IMPORT_BUCKETS": os.environ.get(
                 "TILEGRAPH_S3_IMPORT_BUCKETS", IMPORTS_BUCKET
+            ),
+            # Card HTML loads plotly.js from here: the address this command serves at.
+            "TILEGRAPH_PUBLIC_URL": os.environ.get(
+                "TILEGRAPH_PUBLIC_URL", _browser_url(options.host, options.port)
             ),
         }
         settings = Settings.from_env(env)

@@ -237,7 +237,9 @@ class CardService:
         if code is not None:
             changes["code"] = self._check_code(code, card.type)
             if code != card.code:  # what the old code used says nothing about the new
-                changes.update(used_columns=[], filter_applicable=[], learned_from=None)
+                changes.update(
+                    used_columns=[], filter_applicable=[], learned_from=None, unprojected_for=None
+                )
         if dataset_ids is not None:
             await self._own_datasets(principal, dataset_ids)
             changes["dataset_ids"] = dataset_ids
@@ -268,7 +270,11 @@ class CardService:
         try:
             return plan_card_run(
                 card_id=card.id if card else None,
-                learned=Learned(card.used_columns, card.learned_from) if card else None,
+                learned=(
+                    Learned(card.used_columns, card.learned_from, card.unprojected_for)
+                    if card
+                    else None
+                ),
                 code=code,
                 datasets=datasets,
                 filters=filters,

@@ -30,6 +30,7 @@ def card_to_item(card: CardRecord) -> dict[str, Any]:
         "used_columns": list(card.used_columns),
         "filter_applicable": list(card.filter_applicable),
         "learned_from": card.learned_from,
+        "unprojected_for": card.unprojected_for,
         "created_at": to_iso(card.created_at),
         "updated_at": to_iso(card.updated_at),
         "version": card.version,
@@ -51,6 +52,7 @@ def card_from_item(item: dict[str, Any]) -> CardRecord:
         used_columns=tuple(item.get("used_columns", [])),
         filter_applicable=tuple(item.get("filter_applicable", [])),
         learned_from=item.get("learned_from"),
+        unprojected_for=item.get("unprojected_for"),
         version=int(item.get("version", 1)),
     )
 
@@ -166,9 +168,18 @@ class CardRepository:
         return card_from_item(item)
 
     async def learn_columns(
-        self, card_id: str, code: str, used: list[str], applicable: list[str], learned_from: str
+        self,
+        card_id: str,
+        code: str,
+        used: list[str],
+        applicable: list[str],
+        learned_from: str,
+        *,
+        reads_undeclared: bool = False,
     ) -> None:
-        """Remember what the last successful run used, if the code has not changed since."""
+        """Remember what the last successful run used, if the code has not changed since;
+        with `reads_undeclared`, that this code must be run with every column."""
+        marks = {"unprojected_for": learned_from} if reads_undeclared else {}
         with contextlib.suppress(ConditionFailed):  # the code changed since: learn nothing
             await self.db.update(
                 CARDS,
@@ -177,6 +188,7 @@ class CardRepository:
                     "used_columns": used,
                     "filter_applicable": applicable,
                     "learned_from": learned_from,
+                    **marks,
                 },
                 condition="#code = :code",
                 names={"#code": "code"},
