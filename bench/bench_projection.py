@@ -79,9 +79,11 @@ async def api_part(url: str, ws_url: str, args: argparse.Namespace, work: Path) 
             print(f"  {out['mb']:.0f} MB imported in {out['import_s']:.1f} s", flush=True)
             dataset = wide["dataset"]["id"]
             projected = await client.create_card(
-                "lists its columns", READS_TWO.format(declared='["c0", "c1"]'), dataset
+                "lists its columns", READS_TWO.replace("{declared}", '["c0", "c1"]'), dataset
             )
-            whole = await client.create_card("lists none", READS_TWO.format(declared="[]"), dataset)
+            whole = await client.create_card(
+                "lists none", READS_TWO.replace("{declared}", "[]"), dataset
+            )
             for card in (projected, whole):  # the first run of each reads everything
                 await client.run(card, use_cache=False)
             out["projected"], out["whole"] = [], []
