@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.client import Api
@@ -66,13 +65,7 @@ async def inprocess(stack: Stack) -> AsyncIterator[InProcess]:
 def s3(stack: Stack) -> Any:
     """A plain boto3 client to the same emulator, to arrange source files for S3 imports
     and to look at what the server stored."""
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.env["TILEGRAPH_AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return stack.aws("s3")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import Users
@@ -145,13 +144,7 @@ async def test_a_dataset_imported_before_null_tokens_keeps_its_types_on_reimport
     assert final["status"] == "SUCCEEDED", final
     dataset_id = payload["dataset"]["id"]
     # What a dataset record written before nullValues existed looks like.
-    boto3.client(
-        "dynamodb",
-        endpoint_url=stack.env["TILEGRAPH_AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    ).update_item(
+    stack.aws("dynamodb").update_item(
         TableName=f"{stack.env['TILEGRAPH_TABLE_PREFIX']}datasets",
         Key={"id": {"S": dataset_id}},
         UpdateExpression="REMOVE source_config.nullValues",

@@ -7,7 +7,6 @@ import asyncio
 import secrets
 from typing import Any
 
-import boto3
 import httpx
 
 from tests.conftest import Users
@@ -83,13 +82,7 @@ async def test_a_failing_audit_write_never_fails_the_request(stack: Stack) -> No
     )
     assert created.returncode == 0, created.stderr
     server = stack.start_api("api-no-audit", env)
-    boto3.client(
-        "dynamodb",
-        endpoint_url=stack.env["TILEGRAPH_AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    ).delete_table(TableName=f"{prefix}audit_logs")
+    stack.aws("dynamodb").delete_table(TableName=f"{prefix}audit_logs")
     api = Api(server.url, server.ws_url)
     try:
         token = await api.login("audit@tests.example", "Audit-passw0rd!")  # audits USER_LOGIN

@@ -14,6 +14,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 from tilegraph.local.processes import free_port, port_open, stop_process, wait_for_port
 from tilegraph.settings import Settings
@@ -141,6 +144,16 @@ class Stack:
         )
         wait_for_port("127.0.0.1", aws_port, timeout=60, process=emulator)
         return stack
+
+    def aws(self, service: str) -> Any:
+        """A plain boto3 client to the stack's emulator, to arrange or inspect stored state."""
+        return boto3.client(
+            service,
+            endpoint_url=self.env["TILEGRAPH_AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
 
     def settings(self, overrides: dict[str, str] | None = None) -> Settings:
         """The settings every component of the session reads, with `overrides` on top."""
