@@ -17,8 +17,11 @@ from pathlib import Path
 
 import boto3
 import httpx
+import pytest
 
 from tests.support.stack import ROOT, free_port, wait_for_log
+from tilegraph.local.dev import DevError, wait_for_api
+from tilegraph.local.processes import wait_for_port
 
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token user { email role } } }"
 
@@ -100,6 +103,9 @@ def test_dev_restart_keeps_a_created_user(tmp_path: Path) -> None:
         )
         assert "errors" not in created, created
 
+        # It knew this API for its own by the id it gave it, which /healthz reports.
+        health = httpx.get(url.replace("/graphql", "/healthz"), timeout=30).json()
+        assert re.fullmatch(r"[0-9a-f]{32}", health["instance"]), health
         page = httpx.get(url, headers={"Accept": "text/html"}, timeout=30)
         assert page.status_code == 200 and "GraphiQL" in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -198,3 +204,24 @@ def test_dev_on_a_taken_port_exits_at_once_naming_it(tmp_path: Path) -> None:
     assert (
         not (data_dir / "redis").exists() and not (data_dir / "logs" / "aws-emulator.log").exists()
     )
+
+
+def test_another_server_answering_on_the_port_is_not_taken_for_our_api(tmp_path: Path) -> None:
+    """The port check can race with another program; then only the instance id tells."""
+    port = free_port()
+    health = tmp_path / "healthz"
+    health.write_text(json.dumps({"status": "ok", "instance": "someone-else"}))
+    stranger = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=15, process=stranger)
+        with pytest.raises(DevError, match="another server answers"):
+            wait_for_api(f"http://127.0.0.1:{port}", "ours", stranger, timeout=2)
+        wait_for_api(f"http://127.0.0.1:{port}", "someone-else", stranger, timeout=5)
+    finally:
+        stranger.terminate()
+        stranger.wait(10)

@@ -175,7 +175,7 @@ def _choose_ports(options: DevOptions) -> DevPorts:
     return DevPorts(aws=aws, redis=redis, cache_redis=cache_redis)
 
 
-def _wait_for_api(
+def wait_for_api(
     url: str, instance_id: str, process: subprocess.Popen[bytes], timeout: float
 ) -> None:
     """Until /healthz answers with our instance id: an open port alone could be another
@@ -331,7 +331,7 @@ def run_dev(options: DevOptions) -> int:
             lambda: _spawn([*cli, "worker"], env),
             stop_timeout=settings.worker_stop_grace_seconds + 10,
         )
-        _wait_for_api(server, instance_id, api, timeout=60)
+        wait_for_api(server, instance_id, api, timeout=60)
         ide = "GraphiQL" if settings.graphiql else "GraphQL"
         print(f"\nTilegraph is running. {ide}: {server}/graphql", flush=True)
         print(f"Redis: {_without_password(redis_url)} ({redis_origin})", flush=True)
