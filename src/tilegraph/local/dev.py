@@ -99,17 +99,21 @@ def _redis_url(data_dir: Path, children: Supervisor, port: int) -> tuple[str, st
     url = os.environ.get("TILEGRAPH_REDIS_URL")
     if url:
         return url, "from TILEGRAPH_REDIS_URL"
+    default = urlparse(DEFAULT_REDIS_URL)
+    someone_elses = port_open(default.hostname or "127.0.0.1", default.port or 6379)
     if shutil.which("redis-server") is None:
+        found = f" (something answers at {DEFAULT_REDIS_URL}: set it to use that one)"
         raise DevError(
             "redis-server is not installed. Install it (Debian/Ubuntu: `sudo apt-get "
-            "install redis-server`) or set TILEGRAPH_REDIS_URL to a Redis of your own."
+            "install redis-server`) or set TILEGRAPH_REDIS_URL to a Redis of your own"
+            + (found if someone_elses else "")
+            + "."
         )
     # The queue, events and the token denylist: kept on disk across restarts.
     redis_dir = data_dir / "redis"
     url = _start_redis("redis", redis_dir, children, port, "--appendonly", "yes", "--save", "60 1")
     origin = f"its own, data in {redis_dir}"
-    default = urlparse(DEFAULT_REDIS_URL)
-    if port_open(default.hostname or "127.0.0.1", default.port or 6379):
+    if someone_elses:
         origin += f"; the Redis at {DEFAULT_REDIS_URL} is not used (set TILEGRAPH_REDIS_URL)"
     return url, origin
 
