@@ -1,4 +1,5 @@
-# The two commands: `make run` (everything locally) and `make test` (the whole suite).
+# The two commands: `make run` (everything locally; options in ARGS, e.g.
+# make run ARGS="--port 9000") and `make test` (the whole suite).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-faults lint typecheck check system-deps clean
 
 run: $(STAMP) system-deps
-	$(BIN)/tilegraph dev
+	$(BIN)/tilegraph dev $(ARGS)
 
 test: $(STAMP) system-deps
 	$(BIN)/pytest

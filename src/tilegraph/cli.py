@@ -135,7 +135,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tilegraph.local.demo import DemoError, run_demo
+    from tilegraph.local.demo import DemoError, dashboard_directions, run_demo
 
     email = args.admin_email or os.environ.get("TILEGRAPH_ADMIN_EMAIL", "admin@tilegraph.local")
     password = os.environ.get("TILEGRAPH_ADMIN_PASSWORD") or getpass.getpass(
@@ -148,6 +148,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     if result.created:
         print(f"Demo workspace created. Sign in as {result.email} / {result.password}")
+        if result.dashboard_id:
+            print(
+                dashboard_directions(result.dashboard_id, result.dashboard_name, args.server, email)
+            )
     else:
         print(f"The demo workspace already exists ({result.email}).")
     return 0

@@ -107,6 +107,12 @@ class Settings:
     # Logging.
     log_json: bool | None = None
     log_level: str = "INFO"
+    # Where the API's access lines go instead of stderr (`tilegraph dev` sets it under the
+    # data dir, so the terminal keeps startup lines, passwords and errors).
+    access_log_file: str | None = None
+    # An id /healthz reports, so a supervisor knows it reached its own API on a port, not
+    # another server (`tilegraph dev` sets a random one per start).
+    instance_id: str | None = None
     # Workers and the execution lifecycle.
     worker_poll_delay_seconds: float = 0.01
     worker_max_jobs: int = 16

@@ -13,6 +13,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from tests.conftest import Users
+from tests.support.cards import create_card
 from tests.support.client import Api
 from tests.support.datasets import (
     DATASET,
@@ -125,6 +126,43 @@ async def test_bad_files_fail_cleanly(
         assert final["error"]["line"] == line
     data = await api.ok(DATASET, {"id": uploaded["dataset"]["id"]}, token=owner["token"])
     assert data["dataset"]["version"] == 0 and data["dataset"]["rowCount"] == 0
+
+
+DELETE = "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId } }"
+CARD_CODE = """def render(dataset, filters, params):
+    return HTMLResult(html=str(len(dataset)))
+"""
+
+
+async def test_a_dataset_whose_first_import_failed_says_so_and_deletes_without_force(
+    api: Api, users: Users, worker: Any
+) -> None:
+    owner = await users.create("firstfail")
+    token = owner["token"]
+    uploaded, final = await import_and_wait(api, token, b"a,b\n1,2\n3,4,5\n", name="broken")
+    assert final["status"] == "FAILED"
+    failed_id = uploaded["dataset"]["id"]
+    data = await api.ok(
+        "query($id: ID!) { dataset(id: $id) { version latestImport { id status "
+        "error { message line } } } }",
+        {"id": failed_id},
+        token=token,
+    )
+    latest = data["dataset"]["latestImport"]
+    assert data["dataset"]["version"] == 0
+    assert latest["id"] == uploaded["import"]["id"] and latest["status"] == "FAILED"
+    assert latest["error"]["line"] == 3
+    # A card was pointed at it, but it never had rows to read: no force needed.
+    await create_card(api, token, CARD_CODE, [failed_id])
+    deleted = await api.ok(DELETE, {"id": failed_id}, token=token)
+    assert deleted["deleteDataset"]["deletedId"] == failed_id
+    assert (await api.fail(DATASET, {"id": failed_id}, token=token)).code == "NOT_FOUND"
+
+    # A published dataset a card reads still needs force.
+    published, _ = await import_and_wait(api, token, csv_bytes([["a"], [1]]), name="good")
+    await create_card(api, token, CARD_CODE, [published["dataset"]["id"]], name="reader")
+    refused = await api.fail(DELETE, {"id": published["dataset"]["id"]}, token=token)
+    assert refused.code == "CONFLICT" and "card 'reader'" in refused.error["message"]
 
 
 async def test_an_empty_upload_is_refused(api: Api, users: Users) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -25,12 +26,13 @@ async def _demo(stack: Stack, api: Api) -> Any:
 
 
 async def test_the_demo_workspace_is_created_once_and_all_its_cards_run(
-    stack: Stack, api: Api, worker: Any
+    stack: Stack, api: Api, worker: Any, admin_token: str
 ) -> None:
     first = await _demo(stack, api)
     assert first.returncode == 0, first.stderr
-    assert "Demo workspace created" in first.stdout
-    password = first.stdout.strip().split(" / ")[-1]
+    signed_in = re.search(r"Demo workspace created\. Sign in as \S+ / (\S+)", first.stdout)
+    assert signed_in, first.stdout
+    password = signed_in.group(1)
     second = await _demo(stack, api)
     assert second.returncode == 0 and "already exists" in second.stdout
 
@@ -47,6 +49,18 @@ async def test_the_demo_workspace_is_created_once_and_all_its_cards_run(
         ("DATE_RANGE", "date"),
     }
     assert board["filterViews"][0]["isShared"] is True
+    # The admin who created it finds it among their own dashboards, and is told where it is.
+    seen_by_admin = await api.ok(
+        "{ dashboards(first: 100) { edges { node { id name myPermission owner { email } } } } }",
+        token=admin_token,
+    )
+    assert {
+        "id": board["id"],
+        "name": "Sales overview",
+        "myPermission": "EDITOR",
+        "owner": {"email": "demo@tilegraph.local"},
+    } in [e["node"] for e in seen_by_admin["dashboards"]["edges"]]
+    assert f'"Sales overview" (id {board["id"]}), shared with {ADMIN_EMAIL}' in first.stdout
     datasets = await api.ok(
         "{ datasets { edges { node { rowCount columns { name type } } } } }", token=token
     )

@@ -15,7 +15,9 @@ READY_TIMEOUT = 2.0
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    """Alive; with the instance id it was started with, if any (see Settings.instance_id)."""
+    instance = request.app.state.services.settings.instance_id
+    return JSONResponse({"status": "ok", **({"instance": instance} if instance else {})})
 
 
 async def _check(name: str, probe: Awaitable[object]) -> tuple[str, str]:

@@ -1,6 +1,8 @@
 """A demo workspace created through the public API, so a first start shows a working
 dashboard: a demo user, a generated sales dataset, three plotly cards on a dashboard with
-a region and a date filter, a shared filter view, and a daily transform by month."""
+a region and a date filter, a shared filter view, and a daily transform by month. The
+dashboard is shared with the admin who created the demo (EDITOR), so the person who
+signs in as that admin finds it among their dashboards."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import websockets
 from websockets.typing import Subprotocol
 
 DEMO_EMAIL = "demo@tilegraph.local"
+DEMO_DASHBOARD_NAME = "Sales overview"
 REGIONS = ["North", "South", "East", "West"]
 PRODUCTS = {"Widget": 12.0, "Gadget": 25.0, "Gizmo": 40.0, "Doohickey": 8.5}
 
@@ -57,6 +60,7 @@ class DemoResult:
     email: str
     password: str | None
     dashboard_id: str | None
+    dashboard_name: str = DEMO_DASHBOARD_NAME
 
 
 def sales_csv(rows: int = 3000, seed: int = 7) -> bytes:
@@ -94,12 +98,13 @@ class _Client:
         data: dict[str, Any] = body["data"]
         return data
 
-    async def login(self, email: str, password: str) -> str:
+    async def login(self, email: str, password: str) -> tuple[str, str]:
+        """The token and the user id."""
         data = await self.gql(
-            "mutation($i: LoginInput!) { login(input: $i) { token } }",
+            "mutation($i: LoginInput!) { login(input: $i) { token user { id } } }",
             {"i": {"email": email, "password": password}},
         )
-        return str(data["login"]["token"])
+        return str(data["login"]["token"]), str(data["login"]["user"]["id"])
 
     async def upload(self, name: str, content: bytes) -> tuple[str, str]:
         query = (
@@ -187,7 +192,7 @@ async def create_demo(server: str, admin_email: str, admin_password: str) -> Dem
     """Creates the demo workspace once; a second call finds the demo user and stops."""
     client = _Client(server)
     try:
-        admin_token = await client.login(admin_email, admin_password)
+        admin_token, admin_id = await client.login(admin_email, admin_password)
         if await _demo_exists(client, admin_token):
             return DemoResult(False, DEMO_EMAIL, None, None)
         password = secrets.token_urlsafe(9) + "-Demo1"
@@ -196,7 +201,7 @@ async def create_demo(server: str, admin_email: str, admin_password: str) -> Dem
             {"i": {"email": DEMO_EMAIL, "name": "Demo", "password": password}},
             token=admin_token,
         )
-        client.token = await client.login(DEMO_EMAIL, password)
+        client.token, _ = await client.login(DEMO_EMAIL, password)
         dataset_id, import_id = await client.upload("Sales (demo)", sales_csv())
         final = await client.follow(
             "subscription($id: ID!) { datasetImport(id: $id) { status error { message } } }",
@@ -248,7 +253,7 @@ async def create_demo(server: str, admin_email: str, admin_password: str) -> Dem
             "{ dashboard { id } } }",
             {
                 "i": {
-                    "name": "Sales overview",
+                    "name": DEMO_DASHBOARD_NAME,
                     "description": "The demo dashboard",
                     "layout": layout,
                     "filters": filters,
@@ -256,6 +261,17 @@ async def create_demo(server: str, admin_email: str, admin_password: str) -> Dem
             },
         )
         dashboard_id = data["createDashboard"]["dashboard"]["id"]
+        await client.gql(
+            "mutation($i: ShareDashboardInput!) { shareDashboard(input: $i) { share { id } } }",
+            {
+                "i": {
+                    "dashboardId": dashboard_id,
+                    "targetType": "USER",
+                    "targetId": admin_id,
+                    "permission": "EDITOR",
+                }
+            },
+        )
         await client.gql(
             "mutation($i: CreateFilterViewInput!) { createFilterView(input: $i) "
             "{ filterView { id } } }",
@@ -289,6 +305,17 @@ async def create_demo(server: str, admin_email: str, admin_password: str) -> Dem
         raise DemoError(f"could not reach {server}: {exc}") from exc
     finally:
         await client.close()
+
+
+def dashboard_directions(
+    dashboard_id: str, dashboard_name: str, server: str, admin_email: str
+) -> str:
+    """Where the demo dashboard is and how to open it, for the terminal."""
+    return (
+        f'Demo dashboard: "{dashboard_name}" (id {dashboard_id}), shared with {admin_email} '
+        f"as EDITOR.\n  Open it in GraphiQL at {server.rstrip('/')}/graphql, signed in as "
+        f'{admin_email}: {{ dashboard(id: "{dashboard_id}") {{ name cards {{ name }} }} }}'
+    )
 
 
 def run_demo(server: str, admin_email: str, admin_password: str) -> DemoResult:

@@ -9,18 +9,29 @@ import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import httpx
 import websockets
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from websockets.typing import Subprotocol
 
 UPLOAD = """mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) {
   dataset { id } import { id status } } }"""
 FOLLOW = """subscription($id: ID!) { datasetImport(id: $id) {
-  status progress rowsProcessed error { code message line } dataset { id version rowCount } } }"""
+  status progress rowsProcessed bytesProcessed error { code message line }
+  dataset { id version rowCount } } }"""
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token } }"
 
 
@@ -45,6 +56,17 @@ class _ProgressReader(io.RawIOBase):
         return chunk
 
 
+class _AverageSpeed(ProgressColumn):
+    """MB/s since the task began: an import may report only its final state, which leaves
+    rich's moving estimate without samples."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not task.completed or elapsed <= 0:
+            return Text("")
+        return Text(f"{task.completed / elapsed / 1e6:.1f} MB/s", style="progress.data.speed")
+
+
 def _token(server: str, token: str | None, email: str | None) -> str:
     if token:
         return token
@@ -63,7 +85,7 @@ def _token(server: str, token: str | None, email: str | None) -> str:
 
 
 def _upload(server: str, token: str, path: Path, name: str, progress: Progress) -> str:
-    task = progress.add_task("upload", total=path.stat().st_size)
+    task = progress.add_task("upload", total=path.stat().st_size, rows="")
     operations = {"query": UPLOAD, "variables": {"input": {"name": name, "file": None}}}
     with path.open("rb") as handle:
         response = httpx.post(
@@ -82,6 +104,7 @@ def _upload(server: str, token: str, path: Path, name: str, progress: Progress) 
             headers={"Authorization": f"Bearer {token}"},
             timeout=None,
         )
+    progress.stop_task(task)  # its speed stays that of the upload, not of the wait after
     try:
         body = response.json()
     except ValueError as exc:
@@ -91,9 +114,13 @@ def _upload(server: str, token: str, path: Path, name: str, progress: Progress) 
     return str(body["data"]["uploadDataset"]["import"]["id"])
 
 
-async def _follow(server: str, token: str, import_id: str, progress: Progress) -> dict[str, Any]:
+async def _follow(
+    server: str, token: str, import_id: str, size: int, progress: Progress
+) -> dict[str, Any]:
+    """Follows the import; its bar counts the file's bytes read (so it shows MB and MB/s)
+    and the rows parsed so far."""
     url = server.replace("http://", "ws://").replace("https://", "wss://") + "/graphql"
-    task = progress.add_task("import", total=1.0)
+    task = progress.add_task("import", total=size, rows="")
     async with websockets.connect(
         url, subprotocols=[Subprotocol("graphql-transport-ws")], max_size=None
     ) as ws:
@@ -120,14 +147,24 @@ async def _follow(server: str, token: str, import_id: str, progress: Progress) -
                 if payload.get("errors"):
                     raise ImportError_(payload["errors"][0]["message"])
                 state = payload["data"]["datasetImport"]
+                read = state.get("bytesProcessed")
+                if read is None:
+                    read = (state.get("progress") or 0.0) * size
                 progress.update(
                     task,
-                    completed=state.get("progress") or 0.0,
+                    completed=min(read, size),
                     description=f"import {state['status'].lower()}",
+                    rows=f"{state.get('rowsProcessed') or 0:,} rows",
                 )
             elif message.get("type") in ("complete", "error"):
                 break
+        progress.stop_task(task)
         return state
+
+
+def _throughput(size: int, seconds: float) -> str:
+    megabytes = size / 1e6
+    return f"{megabytes:.1f} MB in {seconds:.1f}s, {megabytes / max(seconds, 1e-3):.1f} MB/s"
 
 
 def run_import(path: Path, name: str, server: str, token: str | None, email: str | None) -> int:
@@ -140,11 +177,15 @@ def run_import(path: Path, name: str, server: str, token: str | None, email: str
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
+            _AverageSpeed(),
+            TextColumn("{task.fields[rows]}"),
             TimeRemainingColumn(),
         ]
+        size = path.stat().st_size
+        started = time.monotonic()
         with Progress(*columns, transient=False) as progress:
             import_id = _upload(server, token, path, name, progress)
-            final = asyncio.run(_follow(server, token, import_id, progress))
+            final = asyncio.run(_follow(server, token, import_id, size, progress))
     except (ImportError_, httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
         print(f"tilegraph import: {exc}", file=sys.stderr)
         return 1
@@ -152,8 +193,8 @@ def run_import(path: Path, name: str, server: str, token: str | None, email: str
     if status == "SUCCEEDED":
         dataset = final["dataset"]
         print(
-            f"SUCCEEDED: {dataset['rowCount']} rows, version {dataset['version']} "
-            f"(dataset {dataset['id']})"
+            f"SUCCEEDED: {dataset['rowCount']:,} rows, version {dataset['version']} "
+            f"(dataset {dataset['id']}); {_throughput(size, time.monotonic() - started)}"
         )
         return 0
     error = final.get("error") or {}

@@ -381,7 +381,9 @@ class DatasetService:
         self, principal: Principal, dataset_id: str, *, force: bool, request_id: str | None
     ) -> str:
         record = await self.get_owned(principal, dataset_id)
-        if not force:
+        # Without a published version (its first import failed, or has not finished) no
+        # card or transform ever read it: nothing to protect, so no force is needed.
+        if not force and record.version > 0:
             users = [name for check in self.usage_checks for name in await check(record)]
             if users:
                 raise Conflict(
@@ -455,7 +457,7 @@ class DatasetService:
         record = await self.get_owned(principal, dataset_id)
         source, options = self._reimport_source(record)
         expected: list[dict[str, Any]] | None = None
-        if not force:
+        if not force and record.version > 0:
             plan = await self._plan(principal, record)
             if plan.changes and record.version > 0:
                 described = "; ".join(
