@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 run: $(STAMP) system-deps
 	$(BIN)/tilegraph dev
 
-test: $(STAMP) system-deps
+test: $(STAMP)
+	@scripts/ensure-system-deps --browser
 	$(BIN)/pytest
 
 test-faults: $(STAMP) system-deps
