@@ -171,7 +171,13 @@ async def test_the_viewer_shows_the_demo_dashboard_live(
     await page.get_by_test_id("login-email").fill(DEMO_EMAIL)
     await page.get_by_test_id("login-password").fill(password)
     await page.get_by_test_id("login-submit").click()
-    await page.get_by_test_id("dashboard-link").filter(has_text="Sales overview").click()
+    # From the list's heading, the keyboard reaches the dashboard's link, visibly.
+    link = page.get_by_test_id("dashboard-link").filter(has_text="Sales overview")
+    await expect(link).to_be_visible()
+    await page.keyboard.press("Tab")
+    await expect(link).to_be_focused()
+    assert await link.evaluate("a => getComputedStyle(a).outlineStyle") == "solid"
+    await page.keyboard.press("Enter")
     await expect(page.get_by_test_id("card-frame")).to_have_count(CARDS)
     await _all_drawn(page, [])
     print(f"\nsign-in to every demo chart drawn: {time.monotonic() - started:.1f} s")
@@ -233,6 +239,13 @@ async def test_the_viewer_shows_the_demo_dashboard_live(
     await expect(failed.get_by_role("alert")).to_contain_text("no chart for")
     await page.screenshot(path=tmp_path / "failed.png")
     print(f"screenshots: {tmp_path}")
+
+    # Signing out forgets the token: a reload asks to sign in again.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_test_id("login-email")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_test_id("login-email")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
 
     assert elsewhere == []
     assert problems == []

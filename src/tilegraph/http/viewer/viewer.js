@@ -30,6 +30,7 @@ const FILTER_VALUES = `query($id: ID!) {
   dashboard(id: $id) { filters { id values(limit: 200) } } }`;
 const EXECUTE = `mutation($input: ExecuteDashboardInput!) {
   executeDashboard(input: $input) { executions { id status card { id } } } }`;
+const CANCEL = `mutation($input: CancelExecutionInput!) { cancelExecution(input: $input) { ok } }`;
 const FOLLOW = `subscription($id: ID!) {
   cardExecution(id: $id) {
     id status progress error { code message line }
@@ -37,6 +38,10 @@ const FOLLOW = `subscription($id: ID!) {
 const CHAT = `subscription($dashboardId: ID!, $message: String!, $history: [ChatMessageInput!]) {
   dashboardChat(dashboardId: $dashboardId, message: $message, history: $history) {
     type text error } }`;
+
+// Filter edits in a row (arrow keys through a list, typing a date) run the cards once.
+const FILTER_SETTLE_MS = 300;
+const ENDED = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 
 let session = null; // { token, user, live }
 let closeView = () => {};
@@ -433,9 +438,14 @@ async function showDashboard(id) {
   const state = {};
   let generation = 0;
   let following = [];
+  // The runs of the latest request that have not ended: cancelled when superseded, so
+  // they neither hold a worker nor count against the user's queue allowance.
+  let unfinished = new Set();
   const stopFollowing = () => {
     for (const stop of following) stop();
     following = [];
+    for (const id of unfinished) api(CANCEL, { input: { id } }).catch(() => {});
+    unfinished = new Set();
   };
 
   const cards = new Map();
@@ -467,18 +477,29 @@ async function showDashboard(id) {
     }
     if (mine !== generation) return;
     runStatus.textContent = "";
+    const open = new Set(executions.filter((e) => !ENDED.has(e.status)).map((e) => e.id));
+    unfinished = open;
     for (const execution of executions) {
       const view = execution.card && cards.get(execution.card.id);
       if (!view) continue;
       view.update(execution);
       following.push(
         session.live.subscribe(FOLLOW, { id: execution.id }, {
-          next: (data) => mine === generation && view.update(data.cardExecution),
+          next: (data) => {
+            if (mine !== generation) return;
+            if (ENDED.has(data.cardExecution.status)) open.delete(execution.id);
+            view.update(data.cardExecution);
+          },
           error: (error) => mine === generation && view.fail(describe(error)),
-          complete: () => {},
+          complete: () => open.delete(execution.id),
         }),
       );
     }
+  }
+  let settling = null;
+  function runSoon() {
+    clearTimeout(settling);
+    settling = setTimeout(run, FILTER_SETTLE_MS);
   }
 
   // Filters and saved views.
@@ -495,7 +516,7 @@ async function showDashboard(id) {
     const control = filterControl(filter, (value) => {
       state[filter.id] = value;
       views.value = "";
-      run();
+      runSoon();
     });
     controls.set(filter.id, control);
   }
@@ -508,10 +529,15 @@ async function showDashboard(id) {
     views.value = view ? view.id : "";
   }
   views.addEventListener("change", () => {
+    clearTimeout(settling);
     applyView(board.filterViews.find((view) => view.id === views.value) || null);
     run();
   });
-  const refresh = h("button", { type: "button", class: "secondary", onclick: () => run(false) }, "Run again");
+  const refresh = h(
+    "button",
+    { type: "button", class: "secondary", onclick: () => { clearTimeout(settling); run(false); } },
+    "Run again",
+  );
   const toolbar = h(
     "form",
     { class: "toolbar panel", method: "post", "aria-label": "Filters", onsubmit: (e) => e.preventDefault() },
@@ -538,6 +564,7 @@ async function showDashboard(id) {
   let closed = false;
   closeView = () => {
     closed = true;
+    clearTimeout(settling);
     generation++;
     stopFollowing();
     chat.close();
