@@ -45,6 +45,7 @@ const ENDED = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 
 let session = null; // { token, user, live }
 let closeView = () => {};
+let shown = 0; // counts views shown, so a view that finished loading late stays away
 
 // ---------------------------------------------------------------- session
 
@@ -60,10 +61,10 @@ function signedIn(token, user) {
 
 async function signOut(expired = false) {
   if (!session) return;
+  closeView(); // while the token still works: its unfinished runs are cancelled
   const { token, live } = session;
   session = null;
   sessionStorage.removeItem(TOKEN_KEY);
-  closeView();
   live.close();
   if (!expired) request(LOGOUT, {}, token).catch(() => {});
   showAccount();
@@ -103,6 +104,7 @@ function describe(error) {
 function show(view) {
   closeView();
   closeView = () => {};
+  shown++;
   replaceChildren(root, view);
   const heading = view.querySelector("h1");
   if (heading) {
@@ -423,6 +425,7 @@ function chatPanel(dashboardId) {
 async function showDashboard(id) {
   const status = h("p", { role: "status" }, "Loading…");
   show(h("main", {}, h("p", {}, h("a", { href: "#/" }, "← All dashboards")), h("h1", {}, "Dashboard"), status));
+  const loading = shown;
   let board;
   try {
     board = (await api(DASHBOARD, { id })).dashboard;
@@ -430,6 +433,7 @@ async function showDashboard(id) {
     status.textContent = `Could not open this dashboard: ${describe(error)}`;
     return;
   }
+  if (loading !== shown) return; // the user went elsewhere meanwhile
   if (!board) {
     status.textContent = "There is no such dashboard, or it is not shared with you.";
     return;
