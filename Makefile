@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 run: $(STAMP) system-deps
 	$(BIN)/tilegraph dev $(ARGS)
 
-test: $(STAMP) system-deps
+test: $(STAMP)
+	@scripts/ensure-system-deps --browser
 	$(BIN)/pytest
 
 test-faults: $(STAMP) system-deps

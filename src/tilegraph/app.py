@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from tilegraph.http import assets, ide
+from tilegraph.http import assets, dashboard_viewer, ide
 from tilegraph.http.graphql_view import GraphQLView
 from tilegraph.http.health import healthz, metrics, readyz
 from tilegraph.http.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *assets.routes(),
+        *dashboard_viewer.routes(),
     ]
     if settings.graphiql:
         routes.append(Mount(ide.ASSETS_PATH, app=ide.assets()))

@@ -176,6 +176,13 @@ async def test_production_serves_no_graphiql(api: Api) -> None:
     assert (await api.http.get("/graphiql/graphiql.min.js")).status_code == 404
 
 
+def _policy(response: httpx.Response) -> dict[str, str]:
+    return dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["content-security-policy"].split(";")
+    )
+
+
 async def test_graphiql_when_enabled_loads_nothing_from_another_host(
     inprocess: InProcess,
 ) -> None:
@@ -183,10 +190,7 @@ async def test_graphiql_when_enabled_loads_nothing_from_another_host(
     async with httpx.AsyncClient(base_url=server.url, transport=server.transport) as client:
         page = await client.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "GraphiQL" in page.text
-        policy = dict(
-            part.strip().split(" ", 1)
-            for part in page.headers["content-security-policy"].split(";")
-        )
+        policy = _policy(page)
         assert policy["default-src"] == "'none'" and policy["script-src"] == "'self'"
         assert policy["frame-ancestors"] == "'none'"
         assert "'unsafe-eval'" not in page.headers["content-security-policy"]
@@ -204,11 +208,48 @@ async def test_graphiql_when_enabled_loads_nothing_from_another_host(
         assert "javascript" in (await client.get("/" + script)).headers["content-type"]
 
 
+async def test_the_viewer_at_the_root_loads_only_our_own_files(api: Api) -> None:
+    page = await api.http.get("/")
+    assert page.status_code == 200 and "<title>Tilegraph</title>" in page.text
+    policy = _policy(page)
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert policy["form-action"] == "'none'"  # a sign-in form never submits to a URL
+    sources = policy["script-src"].split()
+    assert sources[0] == "'self'" and len(sources) == 2 and sources[1].startswith("'nonce-")
+    assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in str(policy)
+    assert policy["connect-src"].split()[0] == "'self'"
+    assert all(
+        source.startswith(("ws://", "wss://")) for source in policy["connect-src"].split()[1:]
+    )
+    # A nonce is for one response only.
+    assert _policy(await api.http.get("/"))["script-src"] != policy["script-src"]
+    assert page.headers["cache-control"] == "no-store"
+
+    # No inline script, nothing from another host, every file pinned to its content.
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page.text) == []
+    assert "//" not in page.text
+    pinned = re.findall(r'(?:src|href)="([^"]+)"[^>]*?integrity="sha384-([^"]+)"', page.text)
+    assert len(pinned) == 2, pinned  # the stylesheet and the entry module
+    modules: set[str] = set()
+    for url, integrity in pinned:
+        asset = await api.http.get("/" + url)
+        assert asset.status_code == 200, url
+        assert base64.b64encode(hashlib.sha384(asset.content).digest()).decode() == integrity
+        modules |= set(re.findall(r'from "\./([a-z]+\.js)"', asset.text))
+    assert modules, "the entry module imports the others"
+    for name in modules:
+        module = await api.http.get(f"/viewer/{name}")
+        assert module.status_code == 200 and "javascript" in module.headers["content-type"]
+        assert "://" not in module.text, name
+        assert module.headers["x-content-type-options"] == "nosniff"
+
+
 async def test_every_response_is_nosniff_and_html_has_a_policy(api: Api) -> None:
     responses = [
         await api.http.post("/graphql", json={"query": "{ me { id } }"}),
         await api.http.get("/healthz"),
         await api.http.get("/no-such-page"),
+        await api.http.get("/"),
         await api.http.get("/graphql", headers={"Accept": "text/html"}),
     ]
     for response in responses:

@@ -4,15 +4,15 @@ host, and the page's Content-Security-Policy allows nothing else."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from functools import cache
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+
+from tilegraph.http import pinned
+from tilegraph.http.security import same_host_sockets
 
 ASSETS = Path(__file__).with_name("graphiql")
 # Where the app mounts ASSETS; the page refers to them relative to /graphql.
@@ -38,31 +38,18 @@ PAGE = """<!doctype html>
   </body>
 </html>
 """
-_PLACEHOLDER = re.compile(r"\{\{([A-Za-z0-9_.-]+)\}\}")
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
-
-
-def _reference(name: str) -> str:
-    """The attributes that load one asset, pinned to its content (Subresource Integrity;
-    the digest in the URL also keeps caches from serving an older copy)."""
-    content = (ASSETS / name).read_bytes()
-    digest = hashlib.sha384(content).digest()
-    attribute = "href" if name.endswith(".css") else "src"
-    url = f"{ASSETS_PATH.lstrip('/')}/{name}?v={digest[:6].hex()}"
-    return f'{attribute}="{url}" integrity="sha384-{base64.b64encode(digest).decode()}"'
 
 
 @cache
 def page_html() -> str:
-    return _PLACEHOLDER.sub(lambda match: _reference(match.group(1)), PAGE)
+    return pinned.fill(PAGE, ASSETS, ASSETS_PATH)
 
 
 def content_security_policy(request: Request) -> str:
     """Scripts, styles and fonts from this origin only; queries to it over HTTP and
     WebSocket. (GraphiQL's editor sets inline styles, hence 'unsafe-inline' for styles;
     its fonts and icons are data: URLs inside its stylesheet.)"""
-    host = request.headers.get("host", "")
-    sockets = f" ws://{host} wss://{host}" if _HOST.match(host) else ""
+    sockets = same_host_sockets(request)
     return "; ".join(
         [
             "default-src 'none'",

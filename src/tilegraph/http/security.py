@@ -4,11 +4,24 @@ own when it set one, e.g. GraphiQL's; otherwise one that allows nothing)."""
 
 from __future__ import annotations
 
+import re
+
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_HTML_CSP = (
     b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def same_host_sockets(request: Request) -> str:
+    """The WebSocket sources of the host the page was asked from, for a page's connect-src
+    (not every browser counts ws: to the same host as 'self'); nothing for a Host header
+    that is not a plain host[:port]."""
+    host = request.headers.get("host", "")
+    return f" ws://{host} wss://{host}" if _HOST.match(host) else ""
 
 
 class SecurityHeadersMiddleware:
