@@ -52,8 +52,8 @@ described_enum(
     description="VIEWER < EDITOR < OWNER.",
     values={
         "VIEWER": "Sees the dashboard, runs its cards and copies it; saves private filter views.",
-        "EDITOR": "As VIEWER, and changes the dashboard's name, layout and filters and shares "
-        "filter views.",
+        "EDITOR": "As VIEWER, and changes the dashboard (name, description, layout, filters, "
+        "default view) and shares filter views.",
         "OWNER": "As EDITOR, and shares or deletes the dashboard.",
     },
 )
@@ -195,7 +195,8 @@ described_enum(
     name="ErrorCode",
     description="Every `extensions.code` a GraphQL error may carry.",
     values={
-        "UNAUTHENTICATED": "No valid token: sign in (login) and send the token.",
+        "UNAUTHENTICATED": "No valid token (sign in with login and send the token), or login "
+        "refused the credentials.",
         "FORBIDDEN": "The caller sees the object but may not do this with it (a VIEWER "
         "reading Card.code, a non-admin calling an admin field).",
         "NOT_FOUND": "Nothing with this id exists, or the caller may not see it; the two are "

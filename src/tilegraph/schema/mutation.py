@@ -144,7 +144,7 @@ class Mutation:
     )
     cancel_execution = strawberry.field(
         resolver=executions_r.cancel_execution,
-        description="Cancels a card run, transform run or import the caller started: a "
+        description="Cancels one of the caller's card runs, transform runs or imports: a "
         "QUEUED one ends CANCELLED at once, a RUNNING one when its worker has "
         "stopped it. `ok` is false when it had ended already.",
     )
@@ -210,8 +210,8 @@ class Mutation:
     )
     update_transform = strawberry.field(
         resolver=transforms_r.update_transform,
-        description="Changes one of the caller's transforms; runs already queued keep what "
-        "they started with.",
+        description="Changes one of the caller's transforms; a run that has not started yet "
+        "runs the new version.",
     )
     delete_transform = strawberry.field(
         resolver=transforms_r.delete_transform,

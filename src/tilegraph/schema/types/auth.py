@@ -31,7 +31,8 @@ class LoginPayload:
         '{"authorization": "Bearer <token>"} in the WebSocket connection_init payload.'
     )
     expires_at: datetime = strawberry.field(
-        description="When the token stops working (unless logout ends it sooner)."
+        description="When the token stops working, unless it is revoked sooner (logout, a "
+        "password change, a disabled account)."
     )
     user: User = strawberry.field(description="The account that signed in.")
 
@@ -47,7 +48,8 @@ class ChangePasswordInput:
 @strawberry.input(description="A new account.")
 class CreateUserInput:
     email: str = strawberry.field(
-        description="Signs in with it; CONFLICT when another account has it."
+        description="The address to sign in with; CONFLICT when another account has it in any "
+        "letter case."
     )
     name: str = strawberry.field(description="How the user is shown to others.")
     password: str = strawberry.field(description=PASSWORD_RULES)

@@ -18,7 +18,9 @@ from tilegraph.schema.values import given, page_size
 
 @strawberry.type(description="An account that signs in.")
 class User(Node):
-    email: str = strawberry.field(description="Signs in with it; unique, lower-cased.")
+    email: str = strawberry.field(
+        description="The address the user signs in with; unique, ignoring letter case."
+    )
     name: str = strawberry.field(description="How the user is shown to others.")
     role: Role = strawberry.field(description="What the account may do server-wide.")
     created_at: datetime = strawberry.field(description="When the account was created.")
