@@ -5,6 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    build_schema,
+    specified_directives,
+    specified_scalar_types,
+)
 
 from tests.contract import BASE, VENDORED, adopted, contract_problems, shared_path
 from tilegraph.schema.build import print_sdl
@@ -12,10 +22,76 @@ from tilegraph.schema.build import print_sdl
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def undescribed(schema: GraphQLSchema) -> list[str]:
+    """Every type, field, argument, input field, enum value and custom directive (with its
+    arguments) that has no description, by coordinate (`Type.field(arg:)`, `@directive`).
+    GraphiQL's docs pane shows these descriptions as the API reference. Introspection types
+    and the built-in scalars and directives are the GraphQL spec's, not ours."""
+    missing: list[str] = []
+
+    def check(coordinate: str, description: str | None) -> None:
+        if not (description and description.strip()):
+            missing.append(coordinate)
+
+    for name, type_ in sorted(schema.type_map.items()):
+        if name.startswith("__") or name in specified_scalar_types:
+            continue
+        check(name, type_.description)
+        if isinstance(type_, GraphQLObjectType | GraphQLInterfaceType):
+            for field_name, field in type_.fields.items():
+                check(f"{name}.{field_name}", field.description)
+                for arg_name, arg in field.args.items():
+                    check(f"{name}.{field_name}({arg_name}:)", arg.description)
+        elif isinstance(type_, GraphQLInputObjectType):
+            for field_name, input_field in type_.fields.items():
+                check(f"{name}.{field_name}", input_field.description)
+        elif isinstance(type_, GraphQLEnumType):
+            for value_name, value in type_.values.items():
+                check(f"{name}.{value_name}", value.description)
+    builtin = {d.name for d in specified_directives}
+    for directive in schema.directives:
+        if directive.name in builtin:
+            continue
+        check(f"@{directive.name}", directive.description)
+        for arg_name, arg in directive.args.items():
+            check(f"@{directive.name}({arg_name}:)", arg.description)
+    return missing
+
+
 def test_schema_graphql_is_up_to_date() -> None:
     assert (ROOT / "schema.graphql").read_text() == print_sdl(), (
         "schema.graphql is stale: run `tilegraph schema > schema.graphql`"
     )
+
+
+def test_every_element_of_the_schema_is_described() -> None:
+    """The schema documents itself: nothing a client can see goes without a description."""
+    assert undescribed(build_schema(print_sdl())) == []
+
+
+def test_an_undescribed_element_is_named_by_its_coordinate() -> None:
+    described = '"d" directive @x("d" a: Int) on FIELD_DEFINITION\n"d" scalar S\n'
+    sdl = described + (
+        '"d" enum E { "d" ONE TWO }\n'
+        '"d" input I { "d" a: Int b: Int }\n'
+        '"d" interface N { id: ID! }\n'
+        'type Query implements N { "d" id: ID! "d" f("d" a: Int, b: Int): E @x(a: 1) '
+        '"d" i(x: I): S u: U }\n'
+        "union U = Query\n"
+        "directive @y(a: Int) on FIELD_DEFINITION\n"
+    )
+    assert undescribed(build_schema(sdl)) == [
+        "E.TWO",
+        "I.b",
+        "N.id",
+        "Query",
+        "Query.f(b:)",
+        "Query.i(x:)",
+        "Query.u",
+        "U",
+        "@y",
+        "@y(a:)",
+    ]
 
 
 def test_printed_schema_honours_the_contract() -> None:

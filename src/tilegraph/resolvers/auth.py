@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import strawberry
 from starlette.responses import Response
 
 from tilegraph.auth.devices import DEVICE_COOKIE, well_formed
@@ -20,7 +23,12 @@ async def me(info: Info) -> User:
     return User.from_record(user)
 
 
-async def login(info: Info, input: LoginInput) -> LoginPayload:
+async def login(
+    info: Info,
+    input: Annotated[
+        LoginInput, strawberry.argument(description="The email and password to sign in with.")
+    ],
+) -> LoginPayload:
     ctx = info.context
     result = await ctx.services.auth.login(
         input.email,
@@ -59,7 +67,13 @@ async def logout_everywhere(info: Info) -> OkPayload:
     return OkPayload(ok=True)
 
 
-async def change_password(info: Info, input: ChangePasswordInput) -> OkPayload:
+async def change_password(
+    info: Info,
+    input: Annotated[
+        ChangePasswordInput,
+        strawberry.argument(description="The current password and the new one."),
+    ],
+) -> OkPayload:
     principal = info.context.principal
     await info.context.services.auth.change_password(
         principal, input.current_password, input.new_password

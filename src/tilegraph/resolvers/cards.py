@@ -10,7 +10,7 @@ import strawberry
 from tilegraph.context import Info
 from tilegraph.domain.validation import check_params
 from tilegraph.resolvers.executions import CARD_RUN, follow_execution
-from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.connections import After, Connection, First, connection_from_page
 from tilegraph.schema.types.cards import (
     Card,
     CardExecution,
@@ -30,9 +30,7 @@ def _params(value: Any) -> dict[str, Any] | None:
     return check_params(given(value))
 
 
-async def cards(
-    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
-) -> Connection[Card]:
+async def cards(info: Info, first: First = 50, after: After = strawberry.UNSET) -> Connection[Card]:
     principal = info.context.principal
     page = await info.context.services.cards.list_page(
         principal, page_size(first, 50), given(after)
@@ -42,7 +40,7 @@ async def cards(
 
 async def card(
     info: Info,
-    id: strawberry.ID,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The card (Card.id).")],
     dashboard_id: Annotated[
         strawberry.ID | None,
         strawberry.argument(description="A dashboard holding the card: lets its VIEWERs read it."),
@@ -57,13 +55,21 @@ async def card(
     return Card.from_record(record)
 
 
-async def card_execution(info: Info, id: strawberry.ID) -> CardExecution | None:
+async def card_execution(
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The run (CardExecutionPayload.execution.id)."),
+    ],
+) -> CardExecution | None:
     principal = info.context.principal
     record = await info.context.services.cards.get_execution(principal, str(id))
     return CardExecution.from_record(record)
 
 
-async def create_card(info: Info, input: CreateCardInput) -> CardPayload:
+async def create_card(
+    info: Info, input: Annotated[CreateCardInput, strawberry.argument(description="The new card.")]
+) -> CardPayload:
     principal = info.context.principal
     record = await info.context.services.cards.create(
         principal,
@@ -77,7 +83,12 @@ async def create_card(info: Info, input: CreateCardInput) -> CardPayload:
     return CardPayload(card=Card.from_record(record))
 
 
-async def update_card(info: Info, input: UpdateCardInput) -> CardPayload:
+async def update_card(
+    info: Info,
+    input: Annotated[
+        UpdateCardInput, strawberry.argument(description="The card and what to change.")
+    ],
+) -> CardPayload:
     principal = info.context.principal
     dataset_ids = given(input.dataset_ids)
     record = await info.context.services.cards.update(
@@ -93,13 +104,24 @@ async def update_card(info: Info, input: UpdateCardInput) -> CardPayload:
     return CardPayload(card=Card.from_record(record))
 
 
-async def delete_card(info: Info, input: DeleteInput) -> DeletePayload:
+async def delete_card(
+    info: Info,
+    input: Annotated[DeleteInput, strawberry.argument(description="The card to delete.")],
+) -> DeletePayload:
     principal = info.context.principal
     deleted = await info.context.services.cards.delete(principal, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
-async def preview_card(info: Info, input: PreviewCardInput) -> CardExecutionPayload:
+async def preview_card(
+    info: Info,
+    input: Annotated[
+        PreviewCardInput,
+        strawberry.argument(
+            description="The draft code with the datasets, filters and params to run it on."
+        ),
+    ],
+) -> CardExecutionPayload:
     principal = info.context.principal
     record = await info.context.services.cards.preview(
         principal,
@@ -111,7 +133,16 @@ async def preview_card(info: Info, input: PreviewCardInput) -> CardExecutionPayl
     return CardExecutionPayload(execution=CardExecution.from_record(record))
 
 
-async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayload:
+async def execute_card(
+    info: Info,
+    input: Annotated[
+        ExecuteCardInput,
+        strawberry.argument(
+            description="The card, with the filters and params of this run and the "
+            "dashboard it is shown on."
+        ),
+    ],
+) -> CardExecutionPayload:
     principal = info.context.principal
     dashboard_id = given(input.dashboard_id)
     record = await info.context.services.cards.execute(
@@ -127,7 +158,11 @@ async def execute_card(info: Info, input: ExecuteCardInput) -> CardExecutionPayl
 
 
 async def card_execution_updates(
-    info: Info, id: strawberry.ID
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The run to follow (CardExecutionPayload.execution.id)."),
+    ],
 ) -> AsyncGenerator[CardExecution, None]:
     async for update in follow_execution(info, str(id), CARD_RUN):
         yield update

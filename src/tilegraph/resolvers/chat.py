@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
@@ -13,9 +14,19 @@ from tilegraph.schema.values import given
 
 async def dashboard_chat(
     info: Info,
-    dashboard_id: strawberry.ID,
-    message: str,
-    history: list[ChatMessageInput] | None = strawberry.UNSET,
+    dashboard_id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The dashboard whose data the question is about."),
+    ],
+    message: Annotated[
+        str, strawberry.argument(description="The question, 1 to 10,000 characters.")
+    ],
+    history: Annotated[
+        list[ChatMessageInput] | None,
+        strawberry.argument(
+            description="Earlier turns of the conversation, oldest first; the last five are used."
+        ),
+    ] = strawberry.UNSET,
 ) -> AsyncGenerator[ChatEvent, None]:
     ctx = info.context
     principal = ctx.principal

@@ -3,11 +3,13 @@ these run; the service re-reads the dashboard through the same request-memoised 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from tilegraph.context import Info
 from tilegraph.domain.errors import BadUserInput
-from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.connections import After, Connection, First, connection_from_page
 from tilegraph.schema.types.cards import CardExecution, filters_of
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.dashboards import (
@@ -32,7 +34,7 @@ from tilegraph.schema.values import given, page_size
 
 
 async def dashboards(
-    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+    info: Info, first: First = 50, after: After = strawberry.UNSET
 ) -> Connection[Dashboard]:
     ctx = info.context
     principal = ctx.principal
@@ -42,18 +44,27 @@ async def dashboards(
     return connection_from_page(page, Dashboard.from_record)
 
 
-async def dashboard(info: Info, id: strawberry.ID) -> Dashboard | None:
+async def dashboard(
+    info: Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The dashboard (Dashboard.id).")],
+) -> Dashboard | None:
     return Dashboard.from_record(await info.context.access.checked(str(id)))
 
 
-async def filter_view(info: Info, id: strawberry.ID) -> FilterView | None:
+async def filter_view(
+    info: Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The view (FilterView.id).")],
+) -> FilterView | None:
     ctx = info.context
     principal = ctx.principal
     view = await ctx.services.filter_views.get(principal, ctx.access, str(id))
     return FilterView.from_record(view)
 
 
-async def create_dashboard(info: Info, input: CreateDashboardInput) -> DashboardPayload:
+async def create_dashboard(
+    info: Info,
+    input: Annotated[CreateDashboardInput, strawberry.argument(description="The new dashboard.")],
+) -> DashboardPayload:
     principal = info.context.principal
     layout = given(input.layout)
     record = await info.context.services.dashboards.create(
@@ -66,7 +77,12 @@ async def create_dashboard(info: Info, input: CreateDashboardInput) -> Dashboard
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 
 
-async def update_dashboard(info: Info, input: UpdateDashboardInput) -> DashboardPayload:
+async def update_dashboard(
+    info: Info,
+    input: Annotated[
+        UpdateDashboardInput, strawberry.argument(description="The dashboard and what to change.")
+    ],
+) -> DashboardPayload:
     ctx = info.context
     principal = ctx.principal
     layout = given(input.layout)
@@ -86,14 +102,23 @@ async def update_dashboard(info: Info, input: UpdateDashboardInput) -> Dashboard
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 
 
-async def delete_dashboard(info: Info, input: DeleteInput) -> DeletePayload:
+async def delete_dashboard(
+    info: Info,
+    input: Annotated[DeleteInput, strawberry.argument(description="The dashboard to delete.")],
+) -> DeletePayload:
     ctx = info.context
     principal = ctx.principal
     deleted = await ctx.services.dashboards.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
-async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPayload:
+async def clone_dashboard(
+    info: Info,
+    input: Annotated[
+        CloneDashboardInput,
+        strawberry.argument(description="The dashboard to copy, and the name of the copy."),
+    ],
+) -> DashboardPayload:
     ctx = info.context
     principal = ctx.principal
     record = await ctx.services.dashboards.clone(
@@ -102,7 +127,13 @@ async def clone_dashboard(info: Info, input: CloneDashboardInput) -> DashboardPa
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 
 
-async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSharePayload:
+async def share_dashboard(
+    info: Info,
+    input: Annotated[
+        ShareDashboardInput,
+        strawberry.argument(description="The dashboard, who to share it with, and at what level."),
+    ],
+) -> DashboardSharePayload:
     ctx = info.context
     principal = ctx.principal
     share = await ctx.services.shares.add(
@@ -118,7 +149,11 @@ async def share_dashboard(info: Info, input: ShareDashboardInput) -> DashboardSh
 
 
 async def update_dashboard_share(
-    info: Info, input: UpdateDashboardShareInput
+    info: Info,
+    input: Annotated[
+        UpdateDashboardShareInput,
+        strawberry.argument(description="The share and the level it grants from now on."),
+    ],
 ) -> DashboardSharePayload:
     ctx = info.context
     principal = ctx.principal
@@ -128,14 +163,22 @@ async def update_dashboard_share(
     return DashboardSharePayload(share=DashboardShare.from_record(share))
 
 
-async def remove_dashboard_share(info: Info, input: DeleteInput) -> DeletePayload:
+async def remove_dashboard_share(
+    info: Info,
+    input: Annotated[
+        DeleteInput, strawberry.argument(description="The share to remove (DashboardShare.id).")
+    ],
+) -> DeletePayload:
     ctx = info.context
     principal = ctx.principal
     removed = await ctx.services.shares.remove(principal, ctx.access, str(input.id), ctx.request_id)
     return DeletePayload(deleted_id=strawberry.ID(removed))
 
 
-async def create_filter_view(info: Info, input: CreateFilterViewInput) -> FilterViewPayload:
+async def create_filter_view(
+    info: Info,
+    input: Annotated[CreateFilterViewInput, strawberry.argument(description="The new view.")],
+) -> FilterViewPayload:
     ctx = info.context
     principal = ctx.principal
     view = await ctx.services.filter_views.create(
@@ -150,7 +193,12 @@ async def create_filter_view(info: Info, input: CreateFilterViewInput) -> Filter
     return FilterViewPayload(filter_view=FilterView.from_record(view))
 
 
-async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> FilterViewPayload:
+async def update_filter_view(
+    info: Info,
+    input: Annotated[
+        UpdateFilterViewInput, strawberry.argument(description="The view and what to change.")
+    ],
+) -> FilterViewPayload:
     ctx = info.context
     principal = ctx.principal
     for name in ("is_shared", "is_default"):
@@ -168,14 +216,25 @@ async def update_filter_view(info: Info, input: UpdateFilterViewInput) -> Filter
     return FilterViewPayload(filter_view=FilterView.from_record(view))
 
 
-async def delete_filter_view(info: Info, input: DeleteInput) -> DeletePayload:
+async def delete_filter_view(
+    info: Info,
+    input: Annotated[DeleteInput, strawberry.argument(description="The view to delete.")],
+) -> DeletePayload:
     ctx = info.context
     principal = ctx.principal
     deleted = await ctx.services.filter_views.delete(principal, ctx.access, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
-async def execute_dashboard(info: Info, input: ExecuteDashboardInput) -> DashboardExecutionPayload:
+async def execute_dashboard(
+    info: Info,
+    input: Annotated[
+        ExecuteDashboardInput,
+        strawberry.argument(
+            description="The dashboard, with the filters and cache choice of this run."
+        ),
+    ],
+) -> DashboardExecutionPayload:
     ctx = info.context
     principal = ctx.principal
     runs = await ctx.services.dashboards.execute(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from starlette.datastructures import UploadFile
 
 from tilegraph.context import Info
 from tilegraph.resolvers.executions import DATASET_IMPORT, follow_execution
-from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.connections import After, Connection, First, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.datasets import (
     Dataset,
@@ -28,7 +28,7 @@ from tilegraph.schema.values import given, page_size
 
 
 async def datasets(
-    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+    info: Info, first: First = 50, after: After = strawberry.UNSET
 ) -> Connection[Dataset]:
     principal = info.context.principal
     page = await info.context.services.datasets.list_page(
@@ -37,18 +37,32 @@ async def datasets(
     return connection_from_page(page, Dataset.from_record)
 
 
-async def dataset(info: Info, id: strawberry.ID) -> Dataset | None:
+async def dataset(
+    info: Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The dataset (Dataset.id).")],
+) -> Dataset | None:
     principal = info.context.principal
     return Dataset.from_record(await info.context.services.datasets.get_owned(principal, str(id)))
 
 
-async def dataset_import(info: Info, id: strawberry.ID) -> DatasetImport | None:
+async def dataset_import(
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The import (DatasetImportPayload.import.id)."),
+    ],
+) -> DatasetImport | None:
     principal = info.context.principal
     record = await info.context.services.datasets.get_import(principal, str(id))
     return DatasetImport.from_record(record)
 
 
-async def upload_dataset(info: Info, input: UploadDatasetInput) -> DatasetImportPayload:
+async def upload_dataset(
+    info: Info,
+    input: Annotated[
+        UploadDatasetInput, strawberry.argument(description="The file and how to read it.")
+    ],
+) -> DatasetImportPayload:
     ctx = info.context
     principal = ctx.principal
     dataset, record = await ctx.services.datasets.upload(
@@ -67,7 +81,11 @@ async def upload_dataset(info: Info, input: UploadDatasetInput) -> DatasetImport
 
 
 async def import_dataset_from_s3(
-    info: Info, input: ImportDatasetFromS3Input
+    info: Info,
+    input: Annotated[
+        ImportDatasetFromS3Input,
+        strawberry.argument(description="The S3 object and how to read it."),
+    ],
 ) -> DatasetImportPayload:
     ctx = info.context
     principal = ctx.principal
@@ -87,7 +105,12 @@ async def import_dataset_from_s3(
     )
 
 
-async def update_dataset(info: Info, input: UpdateDatasetInput) -> DatasetPayload:
+async def update_dataset(
+    info: Info,
+    input: Annotated[
+        UpdateDatasetInput, strawberry.argument(description="The dataset and what to change.")
+    ],
+) -> DatasetPayload:
     principal = info.context.principal
     columns = given(input.columns)
     record = await info.context.services.datasets.update(
@@ -100,7 +123,15 @@ async def update_dataset(info: Info, input: UpdateDatasetInput) -> DatasetPayloa
     return DatasetPayload(dataset=Dataset.from_record(record))
 
 
-async def delete_dataset(info: Info, input: DeleteInput) -> DeletePayload:
+async def delete_dataset(
+    info: Info,
+    input: Annotated[
+        DeleteInput,
+        strawberry.argument(
+            description="The dataset, and whether to delete it while it is in use."
+        ),
+    ],
+) -> DeletePayload:
     ctx = info.context
     principal = ctx.principal
     deleted = await ctx.services.datasets.delete(
@@ -109,7 +140,13 @@ async def delete_dataset(info: Info, input: DeleteInput) -> DeletePayload:
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
-async def plan_dataset_reimport(info: Info, input: DeleteInput) -> ReimportPlan:
+async def plan_dataset_reimport(
+    info: Info,
+    input: Annotated[
+        DeleteInput,
+        strawberry.argument(description="The S3 dataset to check; `force` plays no part."),
+    ],
+) -> ReimportPlan:
     principal = info.context.principal
     plan = await info.context.services.datasets.plan_reimport(principal, str(input.id))
     return ReimportPlan(
@@ -120,7 +157,13 @@ async def plan_dataset_reimport(info: Info, input: DeleteInput) -> ReimportPlan:
     )
 
 
-async def reimport_dataset(info: Info, input: ReimportDatasetInput) -> DatasetImportPayload:
+async def reimport_dataset(
+    info: Info,
+    input: Annotated[
+        ReimportDatasetInput,
+        strawberry.argument(description="The S3 dataset, and whether to accept schema changes."),
+    ],
+) -> DatasetImportPayload:
     principal = info.context.principal
     dataset, record = await info.context.services.datasets.reimport(
         principal, str(input.id), force=input.force
@@ -131,7 +174,11 @@ async def reimport_dataset(info: Info, input: ReimportDatasetInput) -> DatasetIm
 
 
 async def dataset_import_updates(
-    info: Info, id: strawberry.ID
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The import to follow (DatasetImportPayload.import.id)."),
+    ],
 ) -> AsyncGenerator[DatasetImport, None]:
     async for update in follow_execution(info, str(id), DATASET_IMPORT):
         yield update

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -59,13 +59,24 @@ def kind_of(execution_id: str) -> ExecutionKind[Any, Any] | None:
     return KINDS.get(prefix_of(execution_id) or "")
 
 
-async def cancel_execution(info: Info, input: CancelExecutionInput) -> OkPayload:
+async def cancel_execution(
+    info: Info,
+    input: Annotated[
+        CancelExecutionInput, strawberry.argument(description="The execution to cancel.")
+    ],
+) -> OkPayload:
     principal = info.context.principal
     ok = await info.context.services.executions.cancel(principal, str(input.id))
     return OkPayload(ok=ok)
 
 
-async def execution(info: Info, id: strawberry.ID) -> Execution | None:
+async def execution(
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="A CardExecution, TransformExecution or DatasetImport id."),
+    ],
+) -> Execution | None:
     principal = info.context.principal
     kind = kind_of(str(id))
     found: Execution | None = (
@@ -171,7 +182,13 @@ async def follow_execution(
             yield node
 
 
-async def execution_updates(info: Info, id: strawberry.ID) -> AsyncGenerator[Execution, None]:
+async def execution_updates(
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="A CardExecution, TransformExecution or DatasetImport id."),
+    ],
+) -> AsyncGenerator[Execution, None]:
     kind = kind_of(str(id))
     if kind is None:
         raise NotFound(NO_SUCH_EXECUTION, field="id")

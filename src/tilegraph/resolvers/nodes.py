@@ -7,7 +7,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -148,7 +148,12 @@ async def find_nodes(info: Info, principal: Principal, ids: list[str]) -> list[N
     return [found.get(node_id) for node_id in ids]
 
 
-async def node(info: Info, id: strawberry.ID) -> Node | None:
+async def node(
+    info: Info,
+    id: Annotated[
+        strawberry.ID, strawberry.argument(description="Any id the API returned (Node.id).")
+    ],
+) -> Node | None:
     principal = info.context.principal
     found = (await find_nodes(info, principal, [str(id)]))[0]
     if found is None:
@@ -156,7 +161,15 @@ async def node(info: Info, id: strawberry.ID) -> Node | None:
     return found
 
 
-async def nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+async def nodes(
+    info: Info,
+    ids: Annotated[
+        list[strawberry.ID],
+        strawberry.argument(
+            description="Up to 100 ids of any kinds; the answer keeps their order."
+        ),
+    ],
+) -> list[Node | None]:
     principal = info.context.principal
     if len(ids) > MAX_NODES:
         raise BadUserInput(f"Ask for at most {MAX_NODES} ids at once", field="ids")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
@@ -10,7 +11,7 @@ from tilegraph.context import Info
 from tilegraph.events.bus import RESYNC
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.resolvers.executions import TRANSFORM_RUN, follow_execution, next_message, recheck
-from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.connections import After, Connection, First, connection_from_page
 from tilegraph.schema.types.common import DeleteInput, DeletePayload
 from tilegraph.schema.types.transforms import (
     CreateTransformInput,
@@ -25,7 +26,7 @@ from tilegraph.schema.values import given, page_size
 
 
 async def transforms(
-    info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+    info: Info, first: First = 50, after: After = strawberry.UNSET
 ) -> Connection[Transform]:
     principal = info.context.principal
     page = await info.context.services.transforms.list_page(
@@ -34,20 +35,32 @@ async def transforms(
     return connection_from_page(page, Transform.from_record)
 
 
-async def transform(info: Info, id: strawberry.ID) -> Transform | None:
+async def transform(
+    info: Info,
+    id: Annotated[strawberry.ID, strawberry.argument(description="The transform (Transform.id).")],
+) -> Transform | None:
     principal = info.context.principal
     return Transform.from_record(
         await info.context.services.transforms.get_owned(principal, str(id))
     )
 
 
-async def transform_execution(info: Info, id: strawberry.ID) -> TransformExecution | None:
+async def transform_execution(
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The run (TransformExecutionPayload.execution.id)."),
+    ],
+) -> TransformExecution | None:
     principal = info.context.principal
     run = await info.context.services.transforms.get_run(principal, str(id))
     return TransformExecution.from_record(run)
 
 
-async def create_transform(info: Info, input: CreateTransformInput) -> TransformPayload:
+async def create_transform(
+    info: Info,
+    input: Annotated[CreateTransformInput, strawberry.argument(description="The new transform.")],
+) -> TransformPayload:
     principal = info.context.principal
     record = await info.context.services.transforms.create(
         principal,
@@ -61,7 +74,12 @@ async def create_transform(info: Info, input: CreateTransformInput) -> Transform
     return TransformPayload(transform=Transform.from_record(record))
 
 
-async def update_transform(info: Info, input: UpdateTransformInput) -> TransformPayload:
+async def update_transform(
+    info: Info,
+    input: Annotated[
+        UpdateTransformInput, strawberry.argument(description="The transform and what to change.")
+    ],
+) -> TransformPayload:
     principal = info.context.principal
     ids = given(input.input_dataset_ids)
     record = await info.context.services.transforms.update(
@@ -79,27 +97,44 @@ async def update_transform(info: Info, input: UpdateTransformInput) -> Transform
     return TransformPayload(transform=Transform.from_record(record))
 
 
-async def delete_transform(info: Info, input: DeleteInput) -> DeletePayload:
+async def delete_transform(
+    info: Info,
+    input: Annotated[DeleteInput, strawberry.argument(description="The transform to delete.")],
+) -> DeletePayload:
     principal = info.context.principal
     deleted = await info.context.services.transforms.delete(principal, str(input.id))
     return DeletePayload(deleted_id=strawberry.ID(deleted))
 
 
-async def execute_transform(info: Info, input: ExecuteTransformInput) -> TransformExecutionPayload:
+async def execute_transform(
+    info: Info,
+    input: Annotated[
+        ExecuteTransformInput, strawberry.argument(description="The transform to run.")
+    ],
+) -> TransformExecutionPayload:
     principal = info.context.principal
     run = await info.context.services.transforms.execute(principal, str(input.id))
     return TransformExecutionPayload(execution=TransformExecution.from_record(run))
 
 
 async def transform_execution_updates(
-    info: Info, id: strawberry.ID
+    info: Info,
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(
+            description="The run to follow (TransformExecutionPayload.execution.id)."
+        ),
+    ],
 ) -> AsyncGenerator[TransformExecution, None]:
     async for update in follow_execution(info, str(id), TRANSFORM_RUN):
         yield update
 
 
 async def transform_runs_updates(
-    info: Info, transform_id: strawberry.ID
+    info: Info,
+    transform_id: Annotated[
+        strawberry.ID, strawberry.argument(description="The transform whose runs to follow.")
+    ],
 ) -> AsyncGenerator[TransformExecution, None]:
     """Every change of every run of one transform, manual or scheduled; never completes.
     Ownership is checked again before each event."""

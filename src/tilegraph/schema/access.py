@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLSchema
 from strawberry.extensions import FieldExtension
 from strawberry.schema_directive import Location
 from strawberry.types.field import StrawberryField
@@ -31,7 +32,7 @@ from tilegraph.services.access import NO_SUCH_DASHBOARD, RequestLoaders
     description="The caller must have `role`.",
 )
 class RequiresRole:
-    role: Role
+    role: Role = strawberry.field(description="The role the caller needs; others get FORBIDDEN.")
 
 
 @strawberry.schema_directive(
@@ -40,7 +41,22 @@ class RequiresRole:
     description="The caller must hold at least `level` on the dashboard the field is about.",
 )
 class RequiresPermission:
-    level: PermissionLevel
+    level: PermissionLevel = strawberry.field(
+        description="The lowest level that passes (VIEWER < EDITOR < OWNER): a lower one is "
+        "FORBIDDEN, none at all NOT_FOUND."
+    )
+
+
+def describe_directive_arguments(schema: GraphQLSchema) -> None:
+    """Strawberry drops the descriptions of a schema directive's arguments; this copies them
+    from the directive classes onto the built directives, for the SDL and introspection."""
+    directive_classes: tuple[type, ...] = (RequiresRole, RequiresPermission)
+    for directive_class in directive_classes:
+        definition = directive_class.__strawberry_directive__  # type: ignore[attr-defined]
+        built = schema.get_directive(definition.graphql_name)
+        assert built is not None, definition.graphql_name
+        for argument in definition.fields:
+            built.args[argument.python_name].description = argument.description
 
 
 async def _dashboard_of(loaders: RequestLoaders, identifier: object) -> str | None:

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from tilegraph.domain.cards import MAX_CARD_DATASETS
 from tilegraph.domain.dashboards import MAX_FILTERS, MAX_LAYOUT_ITEMS
 from tilegraph.domain.transforms import MAX_TRANSFORM_INPUTS
+from tilegraph.schema.access import describe_directive_arguments
 from tilegraph.schema.admission import Admission, QueryAdmission, TextLimits
 from tilegraph.schema.arguments import check_id_arguments
 from tilegraph.schema.authentication import require_sign_in
@@ -91,7 +92,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions.append(DisableIntrospection())
     require_sign_in(Query, Mutation, Subscription)
     check_id_arguments(Query, Mutation, Subscription)
-    return TilegraphSchema(
+    schema = TilegraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -115,6 +116,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=SharedEventExecutor,
         scalar_overrides=SCALAR_OVERRIDES,
     )
+    describe_directive_arguments(schema._schema)
+    return schema
 
 
 def print_sdl() -> str:

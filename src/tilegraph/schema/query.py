@@ -18,9 +18,15 @@ from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only, requires_permission
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field needs a signed-in caller (Authorization: Bearer <token>)."
+)
 class Query:
-    node = strawberry.field(resolver=nodes_r.node)
+    node = strawberry.field(
+        resolver=nodes_r.node,
+        description="Any object by its id; NOT_FOUND when there is none or the caller may not "
+        "see it.",
+    )
     nodes = strawberry.field(
         resolver=nodes_r.nodes,
         description=f"Up to {nodes_r.MAX_NODES} objects by id, in the order asked; null where "
@@ -31,39 +37,70 @@ class Query:
         description="Any execution by id (the caller's own, or one it may follow): a card run, "
         "a transform run or a dataset import.",
     )
-    me = strawberry.field(resolver=auth_r.me)
+    me = strawberry.field(resolver=auth_r.me, description="The signed-in caller's own account.")
     users = strawberry.field(
         resolver=users_r.users,
         description="Users whose email contains `query` (case-insensitive); empty query gives "
         "[]. For a non-admin: users whose email or name starts with `query` (case-insensitive, "
         "at least 3 characters, else BAD_USER_INPUT on `query`), at most 10.",
     )
-    groups = strawberry.field(resolver=groups_r.groups, extensions=admin_only())
-    group = strawberry.field(resolver=groups_r.group, extensions=admin_only())
+    groups = strawberry.field(
+        resolver=groups_r.groups, extensions=admin_only(), description="Every group, by name."
+    )
+    group = strawberry.field(
+        resolver=groups_r.group,
+        extensions=admin_only(),
+        description="One group by id; NOT_FOUND when there is none.",
+    )
     datasets = strawberry.field(
         resolver=datasets_r.datasets, description="The caller's own datasets, newest first."
     )
-    dataset = strawberry.field(resolver=datasets_r.dataset)
-    dataset_import = strawberry.field(resolver=datasets_r.dataset_import)
+    dataset = strawberry.field(
+        resolver=datasets_r.dataset,
+        description="One of the caller's own datasets; NOT_FOUND for any other id.",
+    )
+    dataset_import = strawberry.field(
+        resolver=datasets_r.dataset_import,
+        description="One of the caller's own imports; NOT_FOUND otherwise.",
+    )
     cards = strawberry.field(
         resolver=cards_r.cards, description="The caller's own cards, newest first."
     )
-    card = strawberry.field(resolver=cards_r.card)
-    card_execution = strawberry.field(resolver=cards_r.card_execution)
+    card = strawberry.field(
+        resolver=cards_r.card,
+        description="A card the caller owns, or one lent to them by a dashboard they see "
+        "(`dashboardId`); NOT_FOUND otherwise.",
+    )
+    card_execution = strawberry.field(
+        resolver=cards_r.card_execution,
+        description="A card run the caller started; NOT_FOUND otherwise.",
+    )
     dashboards = strawberry.field(
         resolver=dashboards_r.dashboards,
         description="Dashboards the caller owns or has been shared (directly or via a group), "
         "newest first.",
     )
     dashboard = strawberry.field(
-        resolver=dashboards_r.dashboard, extensions=requires_permission(PermissionLevel.VIEWER)
+        resolver=dashboards_r.dashboard,
+        extensions=requires_permission(PermissionLevel.VIEWER),
+        description="A dashboard the caller owns or has been shared; NOT_FOUND otherwise.",
     )
-    filter_view = strawberry.field(resolver=dashboards_r.filter_view)
+    filter_view = strawberry.field(
+        resolver=dashboards_r.filter_view,
+        description="A filter view: the caller's own, or a shared one of a dashboard they see; "
+        "NOT_FOUND otherwise.",
+    )
     transforms = strawberry.field(
         resolver=transforms_r.transforms, description="The caller's own transforms, newest first."
     )
-    transform = strawberry.field(resolver=transforms_r.transform)
-    transform_execution = strawberry.field(resolver=transforms_r.transform_execution)
+    transform = strawberry.field(
+        resolver=transforms_r.transform,
+        description="One of the caller's own transforms; NOT_FOUND for any other id.",
+    )
+    transform_execution = strawberry.field(
+        resolver=transforms_r.transform_execution,
+        description="A run of one of the caller's own transforms; NOT_FOUND otherwise.",
+    )
     audit_logs = strawberry.field(
         resolver=audit_r.audit_logs, extensions=admin_only(), description="Newest first."
     )

@@ -13,7 +13,11 @@ from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.schema.access import requires_permission
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live streams over WebSocket (graphql-transport-ws, with the token in the "
+    "connection_init payload); an execution stream checks the caller's access again before "
+    "every event."
+)
 class Subscription:
     card_execution = strawberry.subscription(
         resolver=cards_r.card_execution_updates,

@@ -20,17 +20,52 @@ from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given
 
+USED_COLUMNS = (
+    "The columns the card's code said it reads (`used_columns` of its last successful run); "
+    "later runs of the same code read only these. Empty before the first run and after the "
+    "code changes."
+)
+FILTER_APPLICABLE = (
+    "The filter columns the card's code said it honours (`filter_applicable` of its last "
+    "successful run), e.g. to grey out the other filters next to it."
+)
+CARD_NAME = "Shown on dashboards; 1 to 200 characters."
+CARD_DESCRIPTION = "Free text about the card, up to 10,000 characters."
+CARD_CODE = (
+    "For a CODE card, Python defining `render(dataset, filters, params)`; for a TEXT card, the "
+    "text/HTML to show. At most 256 KiB."
+)
+CARD_DATASETS = (
+    "The caller's own datasets to read, at most 10; the first is passed to render() as `dataset`."
+)
+CARD_PARAMS = "A JSON object of at most 64 KiB, passed to render() as `params`."
+RUN_PARAMS = (
+    "A JSON object laid over the card's own params for this run only (keys given here win)."
+)
+RUN_FILTERS = (
+    "Filters the platform applies to the rows before render() sees them (render also gets "
+    "them as `filters`)."
+)
+USE_CACHE = (
+    "False runs the code even when a cached result of the same code, params, filters and "
+    "dataset versions exists."
+)
 
-@strawberry.type
+
+@strawberry.type(
+    description="A tile of a dashboard: Python code that renders a chart as HTML, or static text."
+)
 class Card(Node):
-    name: str
-    description: str | None
-    type: CardType
-    params: JSON | None
-    used_columns: list[str]
-    filter_applicable: list[str]
-    created_at: datetime
-    updated_at: datetime
+    name: str = strawberry.field(description="Shown on dashboards.")
+    description: str | None = strawberry.field(description="Free text about the card.")
+    type: CardType = strawberry.field(description="Code to run, or text to show as it is.")
+    params: JSON | None = strawberry.field(
+        description="Passed to render() as `params`; null when none were set."
+    )
+    used_columns: list[str] = strawberry.field(description=USED_COLUMNS)
+    filter_applicable: list[str] = strawberry.field(description=FILTER_APPLICABLE)
+    created_at: datetime = strawberry.field(description="When the card was created.")
+    updated_at: datetime = strawberry.field(description="When the card was last changed.")
     record: strawberry.Private[CardRecord]
 
     @classmethod
@@ -63,22 +98,31 @@ class Card(Node):
             info, self.record.dataset_ids[0] if self.record.dataset_ids else None
         )
 
-    @strawberry.field
+    @field(description="The datasets the card reads, in the order given (deleted ones left out).")
     async def datasets(self, info: Info) -> list[Dataset]:
         records = await info.context.loaders.datasets.load_many(list(self.record.dataset_ids))
         return [Dataset.from_record(r) for r in records if r is not None]
 
-    @strawberry.field
+    @field(description="Who created the card; only they may change it or read its code.")
     async def owner(self, info: Info) -> User:
         return await load_owner(info, self.record.owner_id)
 
 
-@strawberry.type
+@strawberry.type(description="What a successful card run produced.")
 class CardResult:
-    used_columns: list[str]
-    filter_applicable: list[str]
-    cached: bool
-    execution_time_ms: float
+    used_columns: list[str] = strawberry.field(
+        description="The columns the code said it read (render's `used_columns`)."
+    )
+    filter_applicable: list[str] = strawberry.field(
+        description="The filter columns the code said it honours (render's `filter_applicable`)."
+    )
+    cached: bool = strawberry.field(
+        description="True when the result came from the cache instead of a new run."
+    )
+    execution_time_ms: float = strawberry.field(
+        description="How long the code ran, in milliseconds (for a cached result, the run that "
+        "produced it)."
+    )
     ignored_filters: list[str] = strawberry.field(
         description="Filters on columns the card's datasets lack: ignored, and named here."
     )
@@ -102,7 +146,9 @@ class CardResult:
 
 @strawberry.type(description="One run of a card (or of draft code, when `card` is null).")
 class CardExecution(Execution):
-    result: CardResult | None
+    result: CardResult | None = strawberry.field(
+        description="The chart, once SUCCEEDED; null until then and when the run fails."
+    )
     record: strawberry.Private[CardExecutionRecord]
 
     @classmethod
@@ -119,7 +165,10 @@ class CardExecution(Execution):
             record=record,
         )
 
-    @strawberry.field
+    @field(
+        description="The card that ran; null for a previewCard run, or once the caller may no "
+        "longer read the card."
+    )
     async def card(self, info: Info) -> Card | None:
         """The card, while the caller may still read it: the run's owner may have reached
         it through a dashboard whose share has since been revoked."""
@@ -133,34 +182,52 @@ class CardExecution(Execution):
         return Card.from_record(card) if card is not None and readable else None
 
 
-@strawberry.input
+@strawberry.input(description="A new card, owned by the caller.")
 class CreateCardInput:
-    name: str
-    description: str | None = strawberry.UNSET
-    type: CardType = CardType.CODE
-    code: str
-    dataset_ids: list[strawberry.ID]
-    params: JSON | None = strawberry.UNSET
+    name: str = strawberry.field(description=CARD_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=CARD_DESCRIPTION
+    )
+    type: CardType = strawberry.field(
+        default=CardType.CODE, description="CODE runs `code`; TEXT shows it as it is."
+    )
+    code: str = strawberry.field(description=CARD_CODE)
+    dataset_ids: list[strawberry.ID] = strawberry.field(
+        description=CARD_DATASETS + " A CODE card needs at least one."
+    )
+    params: JSON | None = strawberry.field(default=strawberry.UNSET, description=CARD_PARAMS)
 
 
-@strawberry.input
+@strawberry.input(description="Changes to one of the caller's cards; fields left out stay.")
 class UpdateCardInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    code: str | None = strawberry.UNSET
-    dataset_ids: list[strawberry.ID] | None = strawberry.UNSET
-    params: JSON | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The card to change.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description=CARD_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=CARD_DESCRIPTION
+    )
+    code: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=CARD_CODE + " New code forgets the columns the old code used.",
+    )
+    dataset_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description=CARD_DATASETS
+    )
+    params: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description=CARD_PARAMS + " Null clears them."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The card a mutation created or changed.")
 class CardPayload:
-    card: Card
+    card: Card = strawberry.field(description="The card as it is now.")
 
 
 @strawberry.input(description="A platform-applied filter on one column of the card's dataset.")
 class ColumnFilterInput:
-    column: str
+    column: str = strawberry.field(
+        description="The column to filter; datasets without it ignore the filter (see "
+        "CardResult.ignoredFilters)."
+    )
     values: list[str] | None = strawberry.field(
         default=strawberry.UNSET, description="CATEGORY: keep rows whose value is in this list."
     )
@@ -168,8 +235,12 @@ class ColumnFilterInput:
         default=strawberry.UNSET,
         description="DATE_RANGE / NUMBER_RANGE bounds, inclusive; either may be omitted.",
     )
-    end: str | None = strawberry.UNSET
-    include_null: bool = False
+    end: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The upper bound of a range, inclusive; see start."
+    )
+    include_null: bool = strawberry.field(
+        default=False, description="Keep rows whose value in the column is null as well."
+    )
 
     def to_filter(self) -> ColumnFilter:
         values = given(self.values)
@@ -186,28 +257,36 @@ def filters_of(items: list[ColumnFilterInput] | Any | None) -> list[ColumnFilter
     return [f.to_filter() for f in (given(items) or [])]
 
 
-@strawberry.input
+@strawberry.input(description="Draft card code to run once, without saving a card.")
 class PreviewCardInput:
-    code: str
-    dataset_ids: list[strawberry.ID]
-    filters: list[ColumnFilterInput] | None = strawberry.UNSET
-    params: JSON | None = strawberry.UNSET
+    code: str = strawberry.field(
+        description="Python defining `render(dataset, filters, params)`; at most 256 KiB."
+    )
+    dataset_ids: list[strawberry.ID] = strawberry.field(description=CARD_DATASETS)
+    filters: list[ColumnFilterInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=RUN_FILTERS
+    )
+    params: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description="A JSON object passed to render() as `params`."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="One run of a saved card.")
 class ExecuteCardInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The card to run.")
     dashboard_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET,
         description="The dashboard the card is shown on; grants VIEWERs of it the right to run "
         "the card.",
     )
-    filters: list[ColumnFilterInput] | None = strawberry.UNSET
-    params: JSON | None = strawberry.UNSET
-    use_cache: bool = True
+    filters: list[ColumnFilterInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=RUN_FILTERS
+    )
+    params: JSON | None = strawberry.field(default=strawberry.UNSET, description=RUN_PARAMS)
+    use_cache: bool = strawberry.field(default=True, description=USE_CACHE)
 
 
-@strawberry.type
+@strawberry.type(description="The run a mutation started (or answered from the cache).")
 class CardExecutionPayload:
     execution: CardExecution = strawberry.field(
         description="Follow it with Subscription.cardExecution."

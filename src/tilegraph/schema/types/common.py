@@ -5,25 +5,28 @@ from __future__ import annotations
 import strawberry
 
 
-@strawberry.type
+@strawberry.type(description="The answer of a mutation that returns no object.")
 class OkPayload:
-    ok: bool
+    ok: bool = strawberry.field(
+        description="True when the mutation did what it was asked (see the mutation for when "
+        "it is false)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The answer of a delete or remove mutation.")
 class DeletePayload:
-    deleted_id: strawberry.ID
+    deleted_id: strawberry.ID = strawberry.field(description="The id of what was removed.")
 
 
-@strawberry.input
+@strawberry.input(description="Names one object to act on: delete it, or plan its re-import.")
 class DeleteInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The object's id.")
     force: bool = strawberry.field(
         default=False, description="Datasets only: delete even when cards or transforms use it."
     )
 
 
-@strawberry.input
+@strawberry.input(description="The execution to cancel.")
 class CancelExecutionInput:
     id: strawberry.ID = strawberry.field(
         description="A CardExecution, TransformExecution or DatasetImport id."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -28,10 +28,30 @@ from tilegraph.schema.enums import FilterType, PermissionLevel, ShareTargetType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
-from tilegraph.schema.types.cards import Card, CardExecution, ColumnFilterInput
-from tilegraph.schema.types.datasets import Dataset
+from tilegraph.schema.types.cards import (
+    RUN_FILTERS,
+    USE_CACHE,
+    Card,
+    CardExecution,
+    ColumnFilterInput,
+)
+from tilegraph.schema.types.datasets import VALUE_SEARCH, Dataset
 from tilegraph.schema.types.users import Group, User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
+
+DASHBOARD_NAME = "1 to 200 characters."
+DASHBOARD_DESCRIPTION = "Free text about the dashboard, up to 10,000 characters."
+LAYOUT_INPUT = (
+    "Where the cards sit: the caller's own cards, or cards already on this dashboard; at most 200."
+)
+FILTERS_INPUT = "The page filters, at most 50, with unique ids."
+FILTER_STATE = "Keyed by FilterDefinition.id: a string, a list of strings, or {start, end}."
+VIEW_NAME = "1 to 200 characters."
+VIEW_SHARED = "Shared with everyone who sees the dashboard; sharing a view needs EDITOR."
+VIEW_DEFAULT = (
+    "Opens the dashboard with this view for its owner; setting it clears the owner's previous "
+    "default on the dashboard."
+)
 
 
 async def _visible_cards(info: Info, record: DashboardRecord) -> list[Any]:
@@ -40,30 +60,38 @@ async def _visible_cards(info: Info, record: DashboardRecord) -> list[Any]:
     return await ctx.services.dashboards.visible_cards(principal, record, ctx.access)
 
 
-@strawberry.type
+@strawberry.type(description="Where one card sits on the dashboard's grid.")
 class LayoutItem:
-    card: Card
-    x: int
-    y: int
-    w: int
-    h: int
+    card: Card = strawberry.field(description="The card shown here.")
+    x: int = strawberry.field(description="Column of the card's left edge, from 0.")
+    y: int = strawberry.field(description="Row of the card's top edge, from 0.")
+    w: int = strawberry.field(description="Width, in grid columns.")
+    h: int = strawberry.field(description="Height, in grid rows.")
 
 
-@strawberry.type
+@strawberry.type(description="A dashboard's grid and the cards on it.")
 class DashboardLayout:
-    columns: int
-    row_height: int
-    items: list[LayoutItem]
+    columns: int = strawberry.field(description="How many columns the grid has.")
+    row_height: int = strawberry.field(description="The height of one grid row, in pixels.")
+    items: list[LayoutItem] = strawberry.field(
+        description="The cards the caller may see, in layout order."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A page filter of a dashboard, applied to every card under it.")
 class FilterDefinition:
-    id: strawberry.ID
-    type: FilterType
-    column: str
-    label: str
-    multi_select: bool
-    options: list[str] | None
+    id: strawberry.ID = strawberry.field(
+        description="Unique within the dashboard; filter views key their state by it."
+    )
+    type: FilterType = strawberry.field(description="How the filter narrows the rows.")
+    column: str = strawberry.field(description="The column it filters, in every card's datasets.")
+    label: str = strawberry.field(description="What the filter is called on the page.")
+    multi_select: bool = strawberry.field(
+        description="A CATEGORY filter may have more than one value chosen."
+    )
+    options: list[str] | None = strawberry.field(
+        description="Fixed choices to offer; null to offer the column's values (`values`)."
+    )
     dashboard_id: strawberry.Private[str]
 
     @classmethod
@@ -83,7 +111,17 @@ class FilterDefinition:
         "the dashboard lends the caller, for the filter's options. VIEWER or more."
     )
     async def values(
-        self, info: Info, search: str | None = strawberry.UNSET, limit: int | None = 100
+        self,
+        info: Info,
+        search: Annotated[str | None, strawberry.argument(description=VALUE_SEARCH)] = (
+            strawberry.UNSET
+        ),
+        limit: Annotated[
+            int | None,
+            strawberry.argument(
+                description="How many values at most: 1 to the server's limit (500 by default)."
+            ),
+        ] = 100,
     ) -> list[str]:
         ctx = info.context
         ctx.spend_data_read()
@@ -97,21 +135,25 @@ class FilterDefinition:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A dataset that cards on a dashboard read.")
 class ReferencedDataset:
-    dataset: Dataset
-    used_by_cards: list[Card]
+    dataset: Dataset = strawberry.field(description="The dataset.")
+    used_by_cards: list[Card] = strawberry.field(
+        description="The dashboard's cards (those the caller may see) that read it."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Cards laid out on a grid under page filters, shared with users and groups."
+)
 class Dashboard(Node):
-    name: str
-    description: str | None
+    name: str = strawberry.field(description="Shown in lists and on the page.")
+    description: str | None = strawberry.field(description="Free text about the dashboard.")
     version: int = strawberry.field(
         description="Optimistic-locking counter; see UpdateDashboardInput.expectedVersion."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When the dashboard was created.")
+    updated_at: datetime = strawberry.field(description="When the dashboard was last changed.")
     record: strawberry.Private[DashboardRecord]
 
     @classmethod
@@ -126,11 +168,11 @@ class Dashboard(Node):
             record=record,
         )
 
-    @strawberry.field
+    @field(description="Who created the dashboard (or this copy of it); holds OWNER.")
     async def owner(self, info: Info) -> User:
         return await load_owner(info, self.record.owner_id)
 
-    @strawberry.field
+    @field(description="The grid and the cards on it that the caller may see.")
     async def layout(self, info: Info) -> DashboardLayout:
         layout = self.record.layout
         visible = {c.id: Card.from_record(c) for c in await _visible_cards(info, self.record)}
@@ -141,11 +183,14 @@ class Dashboard(Node):
         ]
         return DashboardLayout(columns=layout.columns, row_height=layout.row_height, items=items)
 
-    @strawberry.field
+    @field(description="The page filters, in the order set.")
     def filters(self) -> list[FilterDefinition]:
         return [FilterDefinition.from_record(f, self.record.id) for f in self.record.filters]
 
-    @strawberry.field
+    @field(
+        description="The view to open the dashboard with: the caller's own default view, else "
+        "the dashboard's shared default (UpdateDashboardInput.defaultFilterViewId)."
+    )
     async def default_filter_view(self, info: Info) -> FilterView | None:
         ctx = info.context
         principal = ctx.principal
@@ -160,15 +205,15 @@ class Dashboard(Node):
             raise NotFound("No such dashboard")
         return level
 
-    @strawberry.field
+    @field(description="How many cards `cards` lists.")
     async def card_count(self, info: Info) -> int:
         return len(await _visible_cards(info, self.record))
 
-    @strawberry.field
+    @field(description="The cards on the dashboard the caller may see, in layout order.")
     async def cards(self, info: Info) -> list[Card]:
         return [Card.from_record(c) for c in await _visible_cards(info, self.record)]
 
-    @strawberry.field
+    @field(description="The datasets those cards read, each with the cards that read it.")
     async def referenced_datasets(self, info: Info) -> list[ReferencedDataset]:
         cards = await _visible_cards(info, self.record)
         dataset_ids = list(dict.fromkeys(d for c in cards for d in c.dataset_ids))
@@ -182,7 +227,10 @@ class Dashboard(Node):
             if dataset is not None
         ]
 
-    @field(extensions=requires_permission(DomainPermissionLevel.OWNER))
+    @field(
+        description="Who the dashboard is shared with, oldest share first.",
+        extensions=requires_permission(DomainPermissionLevel.OWNER),
+    )
     async def shares(self, info: Info) -> list[DashboardShare]:
         shares = await info.context.loaders.shares_of_dashboard.load(self.record.id)
         return [DashboardShare.from_record(s) for s in sorted(shares, key=lambda s: s.created_at)]
@@ -202,11 +250,13 @@ async def _load_dashboard(info: Info, dashboard_id: str) -> Dashboard:
     return Dashboard.from_record(record)
 
 
-@strawberry.type
+@strawberry.type(description="A dashboard's grant of a permission level to a user or a group.")
 class DashboardShare(Node):
-    target_type: ShareTargetType
-    permission: PermissionLevel
-    created_at: datetime
+    target_type: ShareTargetType = strawberry.field(
+        description="Whether `user` or `group` holds the share."
+    )
+    permission: PermissionLevel = strawberry.field(description="The level granted.")
+    created_at: datetime = strawberry.field(description="When the dashboard was shared.")
     record: strawberry.Private[ShareRecord]
 
     @classmethod
@@ -219,7 +269,7 @@ class DashboardShare(Node):
             record=record,
         )
 
-    @strawberry.field
+    @field(description="The dashboard shared.")
     async def dashboard(self, info: Info) -> Dashboard:
         return await _load_dashboard(info, self.record.dashboard_id)
 
@@ -235,21 +285,23 @@ class DashboardShare(Node):
             return None
         return Group.maybe(await info.context.loaders.groups.load(self.record.target_id))
 
-    @strawberry.field
+    @field(description="Who granted the share.")
     async def shared_by(self, info: Info) -> User:
         return await load_owner(info, self.record.shared_by)
 
 
-@strawberry.type
+@strawberry.type(description="A saved set of filter values for a dashboard.")
 class FilterView(Node):
-    name: str
-    filter_state: JSON = strawberry.field(
-        description="Keyed by FilterDefinition.id: a string, a list of strings, or {start, end}."
+    name: str = strawberry.field(description="What the view is called.")
+    filter_state: JSON = strawberry.field(description=FILTER_STATE)
+    is_shared: bool = strawberry.field(
+        description="Everyone who sees the dashboard sees the view; otherwise only its owner."
     )
-    is_shared: bool
-    is_default: bool
-    created_at: datetime
-    updated_at: datetime
+    is_default: bool = strawberry.field(
+        description="The owner's default view of the dashboard (see Dashboard.defaultFilterView)."
+    )
+    created_at: datetime = strawberry.field(description="When the view was saved.")
+    updated_at: datetime = strawberry.field(description="When the view was last changed.")
     record: strawberry.Private[FilterViewRecord]
 
     @classmethod
@@ -265,11 +317,11 @@ class FilterView(Node):
             record=record,
         )
 
-    @strawberry.field
+    @field(description="The dashboard the view belongs to.")
     async def dashboard(self, info: Info) -> Dashboard:
         return await _load_dashboard(info, self.record.dashboard_id)
 
-    @strawberry.field
+    @field(description="Who saved the view; only they may change or delete it.")
     async def owner(self, info: Info) -> User:
         return await load_owner(info, self.record.owner_id)
 
@@ -277,20 +329,22 @@ class FilterView(Node):
 # ---------------------------------------------------------------- inputs and payloads
 
 
-@strawberry.input
+@strawberry.input(description="Where one card goes on the grid; it must fit within the columns.")
 class LayoutItemInput:
-    card_id: strawberry.ID
-    x: int
-    y: int
-    w: int
-    h: int
+    card_id: strawberry.ID = strawberry.field(description="The card to place.")
+    x: int = strawberry.field(description="Column of the card's left edge, from 0.")
+    y: int = strawberry.field(description="Row of the card's top edge, from 0.")
+    w: int = strawberry.field(description="Width, in grid columns; at least 1.")
+    h: int = strawberry.field(description="Height, in grid rows; at least 1.")
 
 
-@strawberry.input
+@strawberry.input(description="A dashboard's grid and the cards on it; replaces the whole layout.")
 class DashboardLayoutInput:
-    columns: int = 12
-    row_height: int = 100
-    items: list[LayoutItemInput]
+    columns: int = strawberry.field(default=12, description="Grid columns, 1 to 48.")
+    row_height: int = strawberry.field(
+        default=100, description="The height of one grid row, in pixels; at least 1."
+    )
+    items: list[LayoutItemInput] = strawberry.field(description=LAYOUT_INPUT)
 
     def to_layout(self) -> Layout:
         return Layout(
@@ -300,16 +354,21 @@ class DashboardLayoutInput:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A page filter of a dashboard.")
 class FilterDefinitionInput:
     id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET, description="Generated when omitted."
     )
-    type: FilterType
-    column: str
-    label: str
-    multi_select: bool = False
-    options: list[str] | None = strawberry.UNSET
+    type: FilterType = strawberry.field(description="How the filter narrows the rows.")
+    column: str = strawberry.field(description="The column to filter; not empty.")
+    label: str = strawberry.field(description="What the filter is called on the page; not empty.")
+    multi_select: bool = strawberry.field(
+        default=False, description="Allow more than one value of a CATEGORY filter at once."
+    )
+    options: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Fixed choices to offer; omit to offer the column's values.",
+    )
 
     def to_record(self) -> FilterDefinitionRecord:
         options = given(self.options)
@@ -328,22 +387,38 @@ def filter_records(items: Any) -> list[FilterDefinitionRecord] | None:
     return [i.to_record() for i in given_items] if given_items is not None else None
 
 
-@strawberry.input
+@strawberry.input(description="A new dashboard, owned by the caller.")
 class CreateDashboardInput:
-    name: str
-    description: str | None = strawberry.UNSET
-    layout: DashboardLayoutInput | None = strawberry.UNSET
-    filters: list[FilterDefinitionInput] | None = strawberry.UNSET
+    name: str = strawberry.field(description=DASHBOARD_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=DASHBOARD_DESCRIPTION
+    )
+    layout: DashboardLayoutInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Empty 12-column grid when omitted."
+    )
+    filters: list[FilterDefinitionInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=FILTERS_INPUT
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a dashboard (EDITOR or more); fields left out stay.")
 class UpdateDashboardInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    layout: DashboardLayoutInput | None = strawberry.UNSET
-    filters: list[FilterDefinitionInput] | None = strawberry.UNSET
-    default_filter_view_id: strawberry.ID | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The dashboard to change.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description=DASHBOARD_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=DASHBOARD_DESCRIPTION
+    )
+    layout: DashboardLayoutInput | None = strawberry.field(
+        default=strawberry.UNSET, description=LAYOUT_INPUT
+    )
+    filters: list[FilterDefinitionInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=FILTERS_INPUT + " Replaces every filter."
+    )
+    default_filter_view_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A shared view of this dashboard to open it with for everyone without a "
+        "default of their own; null clears it.",
+    )
     expected_version: int | None = strawberry.field(
         default=strawberry.UNSET,
         description="When given and not equal to the stored version, the update fails with "
@@ -351,69 +426,82 @@ class UpdateDashboardInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="A dashboard to copy; the copy is the caller's.")
 class CloneDashboardInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The dashboard to copy.")
     name: str | None = strawberry.field(
         default=strawberry.UNSET, description="Defaults to the source name + ' (Copy)'."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The dashboard a mutation created or changed.")
 class DashboardPayload:
-    dashboard: Dashboard
+    dashboard: Dashboard = strawberry.field(description="The dashboard as it is now.")
 
 
-@strawberry.input
+@strawberry.input(description="A new share of a dashboard.")
 class ShareDashboardInput:
-    dashboard_id: strawberry.ID
-    target_type: ShareTargetType
-    target_id: strawberry.ID
-    permission: PermissionLevel
+    dashboard_id: strawberry.ID = strawberry.field(description="The dashboard to share.")
+    target_type: ShareTargetType = strawberry.field(
+        description="Whether targetId is a user or a group."
+    )
+    target_id: strawberry.ID = strawberry.field(
+        description="The user or group to share with; not the dashboard's owner. CONFLICT when "
+        "it already has a share (change that one instead)."
+    )
+    permission: PermissionLevel = strawberry.field(description="The level to grant.")
 
 
-@strawberry.input
+@strawberry.input(description="A new level for an existing share.")
 class UpdateDashboardShareInput:
-    id: strawberry.ID
-    permission: PermissionLevel
+    id: strawberry.ID = strawberry.field(description="The share (DashboardShare.id).")
+    permission: PermissionLevel = strawberry.field(description="The level to grant instead.")
 
 
-@strawberry.type
+@strawberry.type(description="The share a mutation created or changed.")
 class DashboardSharePayload:
-    share: DashboardShare
+    share: DashboardShare = strawberry.field(description="The share as it is now.")
 
 
-@strawberry.input
+@strawberry.input(description="A new filter view of a dashboard, owned by the caller.")
 class CreateFilterViewInput:
-    dashboard_id: strawberry.ID
-    name: str
-    filter_state: JSON
-    is_shared: bool = False
-    is_default: bool = False
+    dashboard_id: strawberry.ID = strawberry.field(description="The dashboard the view is for.")
+    name: str = strawberry.field(description=VIEW_NAME)
+    filter_state: JSON = strawberry.field(
+        description=FILTER_STATE + " Only the dashboard's filter ids may appear."
+    )
+    is_shared: bool = strawberry.field(default=False, description=VIEW_SHARED)
+    is_default: bool = strawberry.field(default=False, description=VIEW_DEFAULT)
 
 
-@strawberry.input
+@strawberry.input(description="Changes to one of the caller's filter views; fields left out stay.")
 class UpdateFilterViewInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    filter_state: JSON | None = strawberry.UNSET
-    is_shared: bool | None = strawberry.UNSET
-    is_default: bool | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The view to change.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description=VIEW_NAME)
+    filter_state: JSON | None = strawberry.field(default=strawberry.UNSET, description=FILTER_STATE)
+    is_shared: bool | None = strawberry.field(
+        default=strawberry.UNSET, description=VIEW_SHARED + " Not null."
+    )
+    is_default: bool | None = strawberry.field(
+        default=strawberry.UNSET, description=VIEW_DEFAULT + " Not null."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The filter view a mutation created or changed.")
 class FilterViewPayload:
-    filter_view: FilterView
+    filter_view: FilterView = strawberry.field(description="The view as it is now.")
 
 
-@strawberry.input
+@strawberry.input(description="Runs every code card of a dashboard at once.")
 class ExecuteDashboardInput:
-    id: strawberry.ID
-    filters: list[ColumnFilterInput] | None = strawberry.UNSET
-    use_cache: bool = True
+    id: strawberry.ID = strawberry.field(description="The dashboard.")
+    filters: list[ColumnFilterInput] | None = strawberry.field(
+        default=strawberry.UNSET, description=RUN_FILTERS
+    )
+    use_cache: bool = strawberry.field(default=True, description=USE_CACHE)
 
 
-@strawberry.type
+@strawberry.type(description="The runs executeDashboard started.")
 class DashboardExecutionPayload:
     executions: list[CardExecution] = strawberry.field(
         description="One execution per code card on the dashboard, in layout order."

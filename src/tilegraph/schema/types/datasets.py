@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -25,39 +26,66 @@ from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.users import User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
 
+DATASET_NAME = "1 to 200 characters."
+DATASET_DESCRIPTION = "Free text about the dataset, up to 10,000 characters."
+ENCODING = "Detected when omitted. The file's text encoding: a codec name such as utf-8 or cp932."
+DELIMITER = "Detected when omitted. One of , ; | or a tab."
+VALUE_SEARCH = "Only values containing this text, ignoring letter case."
+NULL_VALUES = (
+    'Cell values read as null. Default: "", NA, N/A, NULL, null, None, NaN, nan, #N/A, n/a\n'
+    "(pandas' defaults); [] keeps every value as written. At most 50 values of at most 64 "
+    "characters each."
+)
 
-@strawberry.type
+
+@strawberry.type(description="One column of a dataset.")
 class Column:
-    name: str
-    type: ColumnType
-    nullable: bool
-    description: str | None
+    name: str = strawberry.field(
+        description="As in the file's header (or the transform's DataFrame)."
+    )
+    type: ColumnType = strawberry.field(description="Inferred from the data when it is written.")
+    nullable: bool = strawberry.field(description="True when the column holds null values.")
+    description: str | None = strawberry.field(
+        description="Free text set with updateDataset; null when none."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The first rows of a dataset.")
 class DatasetPreview:
-    columns: list[str]
+    columns: list[str] = strawberry.field(description="The column names, in the order of each row.")
     rows: list[list[JSON | None]] = strawberry.field(
         description="Row-major values, JSON-encoded per cell (dates as ISO strings)."
     )
-    total_rows: int
-    preview_rows: int
+    total_rows: int = strawberry.field(description="How many rows the whole dataset has.")
+    preview_rows: int = strawberry.field(description="How many rows `rows` holds.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A table of typed columns, imported from a CSV file or written by a transform. "
+    "Its rows are its owner's only: dashboard readers see its name and columns, and what cards "
+    "render from it."
+)
 class Dataset(Node):
-    name: str
-    description: str | None
-    source_type: DatasetSourceType
-    row_count: int
-    column_count: int
-    columns: list[Column]
+    name: str = strawberry.field(description="Shown wherever the dataset is listed.")
+    description: str | None = strawberry.field(description="Free text about the dataset.")
+    source_type: DatasetSourceType = strawberry.field(description="Where the rows come from.")
+    row_count: int = strawberry.field(
+        description="Rows in the current version; 0 before the first import."
+    )
+    column_count: int = strawberry.field(description="How many columns `columns` lists.")
+    columns: list[Column] = strawberry.field(
+        description="The current version's columns, in file order; empty before the first import."
+    )
     version: int = strawberry.field(
         description="Incremented by every successful import; cache keys depend on it."
     )
-    last_import_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    last_import_at: datetime | None = strawberry.field(
+        description="When the current version was published; null before the first import."
+    )
+    created_at: datetime = strawberry.field(description="When the dataset was created.")
+    updated_at: datetime = strawberry.field(
+        description="When the dataset last changed: a new version, or its name or descriptions."
+    )
     record: strawberry.Private[DatasetRecord]
 
     @classmethod
@@ -93,11 +121,14 @@ class Dataset(Node):
         only_owner(self.record, info.context.principal, "a dataset's source")
         return JSON(self.record.source_config) if self.record.source_config else None
 
-    @strawberry.field
+    @field(description="Who created the dataset; only they may read its rows or change it.")
     async def owner(self, info: Info) -> User:
         return await load_owner(info, self.record.owner_id)
 
-    @strawberry.field
+    @field(
+        description="Who started the import or transform run that published the current "
+        "version; null before the first import and for scheduled runs."
+    )
     async def last_import_by(self, info: Info) -> User | None:
         return await load_user(info, self.record.last_import_by)
 
@@ -109,7 +140,16 @@ class Dataset(Node):
         return DatasetImport.maybe(record)
 
     @field(description="The first rows: the owner's only (FORBIDDEN for anyone else).")
-    async def preview(self, info: Info, limit: int | None = 100) -> DatasetPreview:
+    async def preview(
+        self,
+        info: Info,
+        limit: Annotated[
+            int | None,
+            strawberry.argument(
+                description="How many rows: 1 to the server's limit (1,000 by default)."
+            ),
+        ] = 100,
+    ) -> DatasetPreview:
         only_owner(self.record, info.context.principal, "a dataset's rows")
         info.context.spend_data_read()
         preview = await info.context.services.datasets.preview(self.record, page_size(limit, 100))
@@ -127,9 +167,18 @@ class Dataset(Node):
     async def column_values(
         self,
         info: Info,
-        column: str,
-        search: str | None = strawberry.UNSET,
-        limit: int | None = 500,
+        column: Annotated[
+            str, strawberry.argument(description="The column's name; BAD_USER_INPUT if unknown.")
+        ],
+        search: Annotated[str | None, strawberry.argument(description=VALUE_SEARCH)] = (
+            strawberry.UNSET
+        ),
+        limit: Annotated[
+            int | None,
+            strawberry.argument(
+                description="How many values at most: 1 to the server's limit (500 by default)."
+            ),
+        ] = 500,
     ) -> list[str]:
         only_owner(self.record, info.context.principal, "a dataset's values")
         info.context.spend_data_read()
@@ -142,8 +191,12 @@ class Dataset(Node):
     description="An ingest job: parse, infer types, write Parquet, publish a new version."
 )
 class DatasetImport(Execution):
-    rows_processed: int | None
-    bytes_processed: int | None
+    rows_processed: int | None = strawberry.field(
+        description="Rows read so far (all of them once SUCCEEDED); null until known."
+    )
+    bytes_processed: int | None = strawberry.field(
+        description="Bytes of the file read so far; null until known."
+    )
     record: strawberry.Private[ImportRecord]
 
     @classmethod
@@ -165,7 +218,7 @@ class DatasetImport(Execution):
     def maybe(cls, record: ImportRecord | None) -> DatasetImport | None:
         return cls.from_record(record) if record is not None else None
 
-    @strawberry.field
+    @field(description="The dataset this import publishes a version of.")
     async def dataset(self, info: Info) -> Dataset:
         dataset = await load_dataset(info, self.record.dataset_id)
         if dataset is None:
@@ -173,12 +226,16 @@ class DatasetImport(Execution):
         return dataset
 
 
-@strawberry.type
+@strawberry.type(description="How a re-import would change one column.")
 class SchemaChange:
-    column_name: str
-    change_type: SchemaChangeType
-    old_value: str | None
-    new_value: str | None
+    column_name: str = strawberry.field(description="The column that changes.")
+    change_type: SchemaChangeType = strawberry.field(description="What changes about it.")
+    old_value: str | None = strawberry.field(
+        description="The column type (or nullability) now; null when ADDED."
+    )
+    new_value: str | None = strawberry.field(
+        description="The column type (or nullability) after the re-import; null when REMOVED."
+    )
 
     @classmethod
     def from_record(cls, record: SchemaChangeRecord) -> SchemaChange:
@@ -190,41 +247,57 @@ class SchemaChange:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="What re-importing an S3 dataset would change, found by reading the file now."
+)
 class ReimportPlan:
-    has_schema_changes: bool
-    changes: list[SchemaChange]
-    new_row_count: int
-    new_column_count: int
+    has_schema_changes: bool = strawberry.field(
+        description="True when `changes` is not empty: reimportDataset then needs force."
+    )
+    changes: list[SchemaChange] = strawberry.field(description="One entry per changed column.")
+    new_row_count: int = strawberry.field(description="Rows the file has now.")
+    new_column_count: int = strawberry.field(description="Columns the file has now.")
 
 
-@strawberry.input
+@strawberry.input(
+    description="A CSV file to make a dataset of, sent as a part of a GraphQL multipart request."
+)
 class UploadDatasetInput:
-    name: str
-    description: str | None = strawberry.UNSET
-    file: Upload
+    name: str = strawberry.field(description=DATASET_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=DATASET_DESCRIPTION
+    )
+    file: Upload = strawberry.field(
+        description="The CSV file, up to the server's upload limit; not empty."
+    )
+    encoding: str | None = strawberry.field(default=strawberry.UNSET, description=ENCODING)
+    delimiter: str | None = strawberry.field(default=strawberry.UNSET, description=DELIMITER)
+    null_values: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description=NULL_VALUES
+    )
+
+
+@strawberry.input(
+    description="A CSV object in S3 to make a dataset of; it can be re-imported later."
+)
+class ImportDatasetFromS3Input:
+    name: str = strawberry.field(description=DATASET_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=DATASET_DESCRIPTION
+    )
+    bucket: str = strawberry.field(
+        description="A bucket name (not an ARN or URL) the server allows imports from."
+    )
+    key: str = strawberry.field(description="The object's key, at most 1,024 bytes.")
     encoding: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Detected when omitted."
+        default=strawberry.UNSET, description=ENCODING + " Kept for every re-import."
     )
     delimiter: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Detected when omitted."
+        default=strawberry.UNSET, description=DELIMITER + " Kept for every re-import."
     )
     null_values: list[str] | None = strawberry.field(
-        default=strawberry.UNSET,
-        description='Cell values read as null. Default: "", NA, N/A, NULL, null, None, NaN, '
-        "nan, #N/A, n/a\n(pandas' defaults); [] keeps every value as written.",
+        default=strawberry.UNSET, description=NULL_VALUES + " Kept for every re-import."
     )
-
-
-@strawberry.input
-class ImportDatasetFromS3Input:
-    name: str
-    description: str | None = strawberry.UNSET
-    bucket: str
-    key: str
-    encoding: str | None = strawberry.UNSET
-    delimiter: str | None = strawberry.UNSET
-    null_values: list[str] | None = strawberry.UNSET
 
 
 async def load_dataset(info: Info, dataset_id: str | None) -> Dataset | None:
@@ -234,36 +307,49 @@ async def load_dataset(info: Info, dataset_id: str | None) -> Dataset | None:
     return Dataset.maybe(await info.context.loaders.datasets.load(dataset_id))
 
 
-@strawberry.type
+@strawberry.type(description="A dataset and the import that fills it.")
 class DatasetImportPayload:
-    dataset: Dataset
+    dataset: Dataset = strawberry.field(
+        description="The dataset; its current version stays readable until the import succeeds."
+    )
     import_: DatasetImport = strawberry.field(
         name="import", description="Follow it with Subscription.datasetImport."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A description for one column.")
 class ColumnDescriptionInput:
-    name: str
-    description: str | None = strawberry.UNSET
+    name: str = strawberry.field(description="The column; BAD_USER_INPUT if the dataset lacks it.")
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Up to 10,000 characters; null clears it."
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Changes to one of the caller's datasets' metadata; fields left out stay."
+)
 class UpdateDatasetInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    columns: list[ColumnDescriptionInput] | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The dataset to change.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description=DATASET_NAME)
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description=DATASET_DESCRIPTION
+    )
+    columns: list[ColumnDescriptionInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Column descriptions to set; columns not listed keep theirs.",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The dataset a mutation changed.")
 class DatasetPayload:
-    dataset: Dataset
+    dataset: Dataset = strawberry.field(description="The dataset as it is now.")
 
 
-@strawberry.input
+@strawberry.input(description="Reads a dataset's S3 object again and publishes a new version.")
 class ReimportDatasetInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The dataset; only S3_CSV datasets can be re-imported."
+    )
     force: bool = strawberry.field(
         default=False, description="Proceed even when the schema changed."
     )

@@ -11,10 +11,13 @@ from tilegraph.schema.enums import ExecutionErrorCode, ExecutionStatus
 from tilegraph.schema.node import Node
 
 
-@strawberry.type
+@strawberry.type(description="Why an execution FAILED or was CANCELLED.")
 class ExecutionError:
-    code: ExecutionErrorCode
-    message: str
+    code: ExecutionErrorCode = strawberry.field(description="The kind of failure.")
+    message: str = strawberry.field(
+        description="What went wrong, in words meant for the code's author (with the "
+        "traceback of an exception in their code)."
+    )
     line: int | None = strawberry.field(description="1-based line in the user's code, where known.")
 
     @classmethod

@@ -9,18 +9,21 @@ import strawberry
 from tilegraph.context import Info
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.users import GroupRecord, UserRecord
-from tilegraph.schema.connections import Connection, connection_from_page
+from tilegraph.schema.connections import After, Connection, First, connection_from_page
 from tilegraph.schema.enums import Role
+from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.values import given, page_size
 
 
-@strawberry.type
+@strawberry.type(description="An account that signs in.")
 class User(Node):
-    email: str
-    name: str
-    role: Role
-    created_at: datetime
+    email: str = strawberry.field(
+        description="The address the user signs in with; unique, ignoring letter case."
+    )
+    name: str = strawberry.field(description="How the user is shown to others.")
+    role: Role = strawberry.field(description="What the account may do server-wide.")
+    created_at: datetime = strawberry.field(description="When the account was created.")
     disabled: bool = strawberry.field(
         description="A disabled user cannot sign in, and every token of theirs stops working "
         "at once."
@@ -57,11 +60,13 @@ async def load_owner(info: Info, user_id: str) -> User:
     return user
 
 
-@strawberry.type
+@strawberry.type(
+    description="A named set of users that dashboards can be shared with; managed by admins."
+)
 class Group(Node):
-    name: str
-    created_at: datetime
-    updated_at: datetime
+    name: str = strawberry.field(description="Unique among groups, ignoring letter case.")
+    created_at: datetime = strawberry.field(description="When the group was created.")
+    updated_at: datetime = strawberry.field(description="When the group was last renamed.")
 
     @classmethod
     def from_record(cls, record: GroupRecord) -> Group:
@@ -76,9 +81,9 @@ class Group(Node):
     def maybe(cls, record: GroupRecord | None) -> Group | None:
         return cls.from_record(record) if record is not None else None
 
-    @strawberry.field
+    @field(description="The group's members, a page at a time.")
     async def members(
-        self, info: Info, first: int | None = 50, after: str | None = strawberry.UNSET
+        self, info: Info, first: First = 50, after: After = strawberry.UNSET
     ) -> Connection[User]:
         page = await info.context.services.groups.members_page(
             str(self.id), page_size(first, 50), given(after)
