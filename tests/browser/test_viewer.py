@@ -6,6 +6,7 @@ nothing the page does may reach another origin."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import shutil
 import time
@@ -70,7 +71,9 @@ async def demo_api(stack: Stack, inprocess: InProcess) -> AsyncIterator[tuple[In
         timeout=120,
     )
     assert demo.returncode == 0 and "Demo workspace created" in demo.stdout, demo.stderr
-    yield api, demo.stdout.strip().split(" / ")[-1]
+    signed = re.search(r"Sign in as \S+ / (\S+)", demo.stdout)
+    assert signed, demo.stdout
+    yield api, signed.group(1)
 
 
 async def _watch_origin(page: Page, origin: str) -> list[str]:
@@ -250,3 +253,30 @@ async def test_the_viewer_shows_the_demo_dashboard_live(
     assert elsewhere == []
     assert problems == []
     await context.close()
+
+
+async def test_graphiql_loads_from_our_server_and_keeps_queries_out_of_the_url(
+    inprocess: InProcess, chromium: Browser
+) -> None:
+    """GraphiQL draws with every asset from this server; a login mutation typed into it (a
+    password) never reaches the page's URL, so it cannot end up in the browser's history."""
+    api = await inprocess.start_api({"TILEGRAPH_GRAPHIQL": "1"})
+    page = await chromium.new_page()
+    elsewhere = await _watch_origin(page, api.url)
+    failed: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+    await page.goto(api.url + "/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror").first
+    await expect(editor).to_be_visible(timeout=15_000)
+    await expect(page.locator("#graphiql")).not_to_contain_text("Loading…")
+    entries = await page.evaluate("() => window.history.length")
+    await editor.click()
+    await page.keyboard.press("Control+A")
+    secret = "Hunter2-" + secrets.token_hex(4)
+    await page.keyboard.type(f'mutation {{ login(input: {{email: "a@b.c", password: "{secret}"}}) ')
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator(".graphiql-response")).to_contain_text("errors", timeout=15_000)
+    assert secret not in page.url and "?" not in page.url, page.url
+    assert await page.evaluate("() => window.history.length") == entries
+    assert await page.evaluate("() => Object.keys(window.localStorage).length") == 0
+    assert elsewhere == [] and failed == [], (elsewhere, failed)

@@ -17,27 +17,10 @@
 # Run: Ctrl-Enter. Complete: Ctrl-Space.
 `;
 
-  // Queries shared by URL: ?q=…&variables=…
-  const parameters = {};
-  for (const entry of window.location.search.slice(1).split("&")) {
-    const eq = entry.indexOf("=");
-    if (eq >= 0) {
-      parameters[decodeURIComponent(entry.slice(0, eq))] = decodeURIComponent(
-        entry.slice(eq + 1),
-      );
-    }
-  }
-
-  function updateURL(data) {
-    Object.assign(parameters, data);
-    const search = Object.keys(parameters)
-      .filter((key) => Boolean(parameters[key]))
-      .map((key) => encodeURIComponent(key) + "=" + encodeURIComponent(parameters[key]))
-      .join("&");
-    history.replaceState(null, null, "?" + search);
-  }
-
-  const fetchURL = window.location.href.split("?")[0];
+  // Nothing goes into the page's URL (a login mutation would carry a password into the
+  // browser's history), and what GraphiQL keeps (tabs, variables, the Headers tab with its
+  // token) lives in this tab's sessionStorage only: gone when the tab closes.
+  const fetchURL = window.location.origin + window.location.pathname;
   const socketURL = new URL(fetchURL);
   socketURL.protocol = socketURL.protocol === "http:" ? "ws:" : "wss:";
   socketURL.hash = "";
@@ -48,26 +31,13 @@
   });
 
   function TilegraphGraphiQL() {
-    const [query, setQuery] = React.useState(parameters.q || EXAMPLE_QUERY);
-    const [variables, setVariables] = React.useState(parameters.variables);
-    const [headers, setHeaders] = React.useState(parameters.headers);
     const explorer = React.useMemo(() => GraphiQLPluginExplorer.explorerPlugin(), []);
     return React.createElement(GraphiQL, {
       fetcher: fetcher,
       defaultEditorToolsVisibility: true,
       plugins: [explorer],
-      query: query,
-      variables: variables,
-      headers: headers,
-      onEditQuery: (value) => {
-        setQuery(value);
-        updateURL({ q: value });
-      },
-      onEditVariables: (value) => {
-        setVariables(value);
-        updateURL({ variables: value });
-      },
-      onEditHeaders: setHeaders,
+      defaultQuery: EXAMPLE_QUERY,
+      storage: window.sessionStorage,
       inputValueDeprecation: true,
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: true,
