@@ -184,6 +184,11 @@ async def test_the_viewer_shows_the_demo_dashboard_live(
     await expect(page.get_by_test_id("card-frame")).to_have_count(CARDS)
     await _all_drawn(page, [])
     print(f"\nsign-in to every demo chart drawn: {time.monotonic() - started:.1f} s")
+    sizes = await page.get_by_test_id("card-frame").evaluate_all(
+        "frames => frames.map(frame => frame.srcdoc.length)"
+    )
+    print(f"demo card HTML, characters: {sizes}")
+    assert all(size < 300_000 for size in sizes), sizes
     assert "#/dashboards/" in page.url and password not in page.url
     await page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
     await _frames_cannot_reach_the_page(page)

@@ -40,6 +40,7 @@ LINE_CARD = """def render(dataset, filters, params):
 KPI_CARD = """def render(dataset, filters, params):
     fig = go.Figure(go.Indicator(mode="number", value=float(dataset["amount"].sum()),
                                  title={"text": "Total sales"}, number={"prefix": "$"}))
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))  # a small tile: keep the number big
     return HTMLResult(html=fig.to_html(include_plotlyjs="cdn"),
                       used_columns=["amount"], filter_applicable=["region", "date"])
 """
@@ -313,8 +314,8 @@ def dashboard_directions(
     """Where the demo dashboard is and how to open it, for the terminal."""
     return (
         f'Demo dashboard: "{dashboard_name}" (id {dashboard_id}), shared with {admin_email} '
-        f"as EDITOR.\n  Open it in GraphiQL at {server.rstrip('/')}/graphql, signed in as "
-        f'{admin_email}: {{ dashboard(id: "{dashboard_id}") {{ name cards {{ name }} }} }}'
+        f"as EDITOR.\n  Open {server.rstrip('/')}/ and sign in as {admin_email}, or in GraphiQL "
+        f'ask {{ dashboard(id: "{dashboard_id}") {{ name cards {{ name }} }} }}'
     )
 
 

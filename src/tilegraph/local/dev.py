@@ -337,7 +337,7 @@ def run_dev(options: DevOptions) -> int:
         )
         wait_for_api(server, instance_id, api, timeout=60)
         ide = "GraphiQL" if settings.graphiql else "GraphQL"
-        print(f"\nTilegraph is running. {ide}: {server}/graphql", flush=True)
+        print(f"\nTilegraph is running. Dashboards: {server}/  {ide}: {server}/graphql", flush=True)
         print(f"Redis: {_without_password(redis_url)} ({redis_origin})", flush=True)
         print(f"Logs: {data_dir / 'logs'} (requests in access.log)", flush=True)
         if settings.s3_import_buckets:
