@@ -22,6 +22,7 @@ from tests.support.client import Api
 from tests.support.dashboards import create_dashboard
 from tests.support.inprocess import InProcess, InProcessApi
 from tests.support.stack import Stack
+from tilegraph.executor.plotly_asset import asset_path
 
 DEMO_EMAIL = "demo@tilegraph.local"
 CARDS = 3  # the demo dashboard's
@@ -189,6 +190,13 @@ async def test_the_viewer_shows_the_demo_dashboard_live(
     )
     print(f"demo card HTML, characters: {sizes}")
     assert all(size < 300_000 for size in sizes), sizes
+    # Each loads plotly.js with one absolute URL to this server (the frames have no origin).
+    sources = await page.get_by_test_id("card-frame").evaluate_all(
+        """frames => frames.map(frame => [...new DOMParser()
+            .parseFromString(frame.srcdoc, 'text/html').querySelectorAll('script[src]')]
+            .map(script => script.getAttribute('src')))"""
+    )
+    assert sources == [[api.url + asset_path()]] * CARDS, sources
     assert "#/dashboards/" in page.url and password not in page.url
     await page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
     await _frames_cannot_reach_the_page(page)
