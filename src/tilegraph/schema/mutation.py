@@ -98,7 +98,8 @@ class Mutation:
     delete_dataset = strawberry.field(
         resolver=datasets_r.delete_dataset,
         description="Deletes one of the caller's datasets with its data and imports; "
-        "CONFLICT while cards or transforms use it, unless `force`.",
+        "CONFLICT while cards or transforms use it, unless `force` (a dataset that never "
+        "published a version, such as one whose first import failed, needs no `force`).",
     )
     plan_dataset_reimport = strawberry.field(
         resolver=datasets_r.plan_dataset_reimport,

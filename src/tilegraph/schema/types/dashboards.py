@@ -35,7 +35,7 @@ from tilegraph.schema.types.cards import (
     CardExecution,
     ColumnFilterInput,
 )
-from tilegraph.schema.types.datasets import VALUE_SEARCH, Dataset
+from tilegraph.schema.types.datasets import VALUE_LIMIT, VALUE_SEARCH, Dataset
 from tilegraph.schema.types.users import Group, User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
 
@@ -118,9 +118,7 @@ class FilterDefinition:
         ),
         limit: Annotated[
             int | None,
-            strawberry.argument(
-                description="How many values at most: 1 to the server's limit (500 by default)."
-            ),
+            strawberry.argument(description=VALUE_LIMIT),
         ] = 100,
     ) -> list[str]:
         ctx = info.context

@@ -31,6 +31,7 @@ DATASET_DESCRIPTION = "Free text about the dataset, up to 10,000 characters."
 ENCODING = "Detected when omitted. The file's text encoding: a codec name such as utf-8 or cp932."
 DELIMITER = "Detected when omitted. One of , ; | or a tab."
 VALUE_SEARCH = "Only values containing this text, ignoring letter case."
+VALUE_LIMIT = "How many values at most: 1 to the server's limit (500 by default)."
 NULL_VALUES = (
     'Cell values read as null. Default: "", NA, N/A, NULL, null, None, NaN, nan, #N/A, n/a\n'
     "(pandas' defaults); [] keeps every value as written. At most 50 values of at most 64 "
@@ -175,9 +176,7 @@ class Dataset(Node):
         ),
         limit: Annotated[
             int | None,
-            strawberry.argument(
-                description="How many values at most: 1 to the server's limit (500 by default)."
-            ),
+            strawberry.argument(description=VALUE_LIMIT),
         ] = 500,
     ) -> list[str]:
         only_owner(self.record, info.context.principal, "a dataset's values")
