@@ -125,3 +125,10 @@ def test_the_compat_addition_is_adopted() -> None:
     assert "compat.graphql" in adopted()
     printed = print_sdl()
     assert "Passed to `transform(inputs, params)`" in printed
+
+
+def test_the_dataset_policies_addition_is_adopted() -> None:
+    """Row and column security on datasets: policies, defaults and user attributes (the
+    contract check above holds their types, arguments, defaults and directives)."""
+    assert "dataset-policies.graphql" in adopted()
+    assert "effectiveAccess(" in print_sdl()

@@ -48,6 +48,14 @@ class ColumnSpec:
         )
 
 
+class DatasetAccessDefault(StrEnum):
+    """What a reader matching no policy of a dataset sees (contract enum
+    DatasetAccessDefault); FULL, the behaviour before policies existed, when unset."""
+
+    FULL = "FULL"
+    NONE = "NONE"
+
+
 class DatasetSourceType(StrEnum):
     CSV = "CSV"
     S3_CSV = "S3_CSV"
@@ -101,6 +109,7 @@ class DatasetRecord:
     latest_import_id: str | None = None
     published_versions: tuple[int, ...] = ()
     revision: int = 1
+    default_access: DatasetAccessDefault = DatasetAccessDefault.FULL
 
     def data_prefix(self, version: int | None = None) -> str:
         return data_prefix(self.id, self.version if version is None else version)

@@ -18,6 +18,7 @@ PREFIXES = {
     "tf": "Transform",
     "tex": "TransformExecution",
     "log": "AuditLog",
+    "pol": "DatasetPolicy",
 }
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case

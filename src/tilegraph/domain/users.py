@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,6 +27,8 @@ class UserRecord:
     # the one session that asked (`kept_session`, a token id).
     session_epoch: int = 0
     kept_session: str | None = None
+    # Name → string or list of strings, set by admins; dataset policies filter rows by them.
+    attributes: dict[str, str | list[str]] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:

@@ -9,6 +9,7 @@ from tilegraph.domain.cards import CardExecutionRecord, CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
+from tilegraph.domain.policies import DatasetPolicyRecord
 from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
 from tilegraph.loaders.lists import ListLoader
@@ -31,6 +32,14 @@ class Loaders:
     @cached_property
     def datasets(self) -> RecordLoader[DatasetRecord]:
         return RecordLoader(self.repos.datasets.get_many)
+
+    @cached_property
+    def policies(self) -> RecordLoader[DatasetPolicyRecord]:
+        return RecordLoader(self.repos.policies.get_many)
+
+    @cached_property
+    def policies_of_dataset(self) -> ListLoader[DatasetPolicyRecord]:
+        return ListLoader(self.repos.policies.of_dataset)
 
     @cached_property
     def imports(self) -> RecordLoader[ImportRecord]:

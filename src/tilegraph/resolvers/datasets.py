@@ -119,6 +119,7 @@ async def update_dataset(
         name=given(input.name),
         description=given(input.description),
         column_descriptions={c.name: given(c.description) for c in columns} if columns else None,
+        default_access=given(input.default_access),
     )
     return DatasetPayload(dataset=Dataset.from_record(record))
 

@@ -19,6 +19,7 @@ from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.ownership import Owned, mine
 from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.domain.policies import DatasetPolicyRecord
 from tilegraph.domain.transforms import TransformRunRecord
 from tilegraph.domain.users import Principal
 from tilegraph.loaders.records import RecordLoader
@@ -27,7 +28,7 @@ from tilegraph.schema.node import Node
 from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
 from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
-from tilegraph.schema.types.datasets import Dataset, DatasetImport
+from tilegraph.schema.types.datasets import Dataset, DatasetImport, DatasetPolicy
 from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
 
@@ -83,6 +84,12 @@ async def _import(info: Info, principal: Principal, record: ImportRecord) -> boo
     return await info.context.loaders.datasets.load(record.dataset_id) is not None
 
 
+async def _policy(info: Info, principal: Principal, record: DatasetPolicyRecord) -> bool:
+    """The dataset owner's only."""
+    dataset = await info.context.loaders.datasets.load(record.dataset_id)
+    return mine(dataset, principal) is not None
+
+
 async def _transform_run(info: Info, principal: Principal, run: TransformRunRecord) -> bool:
     """The owner's, while its transform exists (a deleted transform takes its runs along)."""
     if mine(run, principal) is None:
@@ -120,6 +127,7 @@ KINDS: dict[str, NodeKind[Any, Any]] = {
     "log": NodeKind(lambda loaders: loaders.audit_logs, _admins, AuditLog.from_record),
     "ds": NodeKind(lambda loaders: loaders.datasets, _owner, Dataset.from_record),
     "imp": DATASET_IMPORT,
+    "pol": NodeKind(lambda loaders: loaders.policies, _policy, DatasetPolicy.from_record),
     "card": NodeKind(lambda loaders: loaders.cards, _card, Card.from_record),
     "cex": CARD_RUN,
     "dash": NodeKind(lambda loaders: loaders.dashboards, _dashboard, Dashboard.from_record),

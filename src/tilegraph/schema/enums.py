@@ -12,7 +12,7 @@ import strawberry
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardType
 from tilegraph.domain.dashboards import ShareTargetType
-from tilegraph.domain.datasets import ColumnType, DatasetSourceType
+from tilegraph.domain.datasets import ColumnType, DatasetAccessDefault, DatasetSourceType
 from tilegraph.domain.errors import ErrorCode
 from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import FilterType
@@ -78,6 +78,12 @@ described_enum(
         "TRANSFORM_FAILED": "A transform run failed.",
         "CARD_EXECUTION_FAILED": "A card run (or a preview) failed.",
         "CHATBOT_QUERY": "Someone asked the chatbot about a dashboard.",
+        "DATASET_POLICY_CREATED": "A dataset's owner created a policy (details.after).",
+        "DATASET_POLICY_UPDATED": "A dataset's owner changed a policy (details.before and "
+        "details.after).",
+        "DATASET_POLICY_DELETED": "A dataset's owner deleted a policy (details.before).",
+        "USER_ATTRIBUTES_CHANGED": "An admin set a user's attributes (details.before and "
+        "details.after).",
     },
 )
 described_enum(
@@ -102,6 +108,15 @@ described_enum(
         "CSV": "A file uploaded with uploadDataset.",
         "S3_CSV": "A CSV object imported from S3 with importDatasetFromS3; it can be re-imported.",
         "TRANSFORM": "The output of a transform, written by its runs.",
+    },
+)
+described_enum(
+    DatasetAccessDefault,
+    name="DatasetAccessDefault",
+    description="What readers who match no policy of a dataset see of it.",
+    values={
+        "FULL": "Every row and column (the behaviour before policies existed).",
+        "NONE": "No rows: cards get an empty table with the visible columns.",
     },
 )
 described_enum(
@@ -218,6 +233,7 @@ __all__ = [
     "AuditEventType",
     "CardType",
     "ColumnType",
+    "DatasetAccessDefault",
     "DatasetSourceType",
     "ErrorCode",
     "ExecutionErrorCode",

@@ -11,6 +11,7 @@ from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
+from tilegraph.resolvers import policies as policies_r
 from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only, requires_permission
@@ -109,6 +110,27 @@ class Mutation:
         resolver=datasets_r.reimport_dataset,
         description="Reads an S3 dataset's object again and queues an import of a new "
         "version; BAD_USER_INPUT when the columns changed, unless `force`.",
+    )
+
+    create_dataset_policy = strawberry.field(
+        resolver=policies_r.create_dataset_policy,
+        description="Owner of the dataset only; one policy per (dataset, target): CONFLICT "
+        "for a second.",
+    )
+    update_dataset_policy = strawberry.field(
+        resolver=policies_r.update_dataset_policy,
+        description="Changes a policy of one of the caller's datasets; CONFLICT when "
+        "expectedVersion is not the stored version.",
+    )
+    delete_dataset_policy = strawberry.field(
+        resolver=policies_r.delete_dataset_policy,
+        description="Deletes a policy of one of the caller's datasets; its target then gets "
+        "what its other policies, or the dataset's defaultAccess, give.",
+    )
+    set_user_attributes = strawberry.field(
+        resolver=policies_r.set_user_attributes,
+        extensions=admin_only(),
+        description="Replaces a user's attributes, which policy row filters read.",
     )
 
     create_card = strawberry.field(

@@ -19,6 +19,7 @@ from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.datasets import (
     LEGACY_NULL_VALUES,
     ColumnSpec,
+    DatasetAccessDefault,
     DatasetRecord,
     DatasetSourceType,
 )
@@ -124,6 +125,8 @@ class DatasetService:
         self.queue = queue
         self.audit = audit
         self.usage_checks: list[UsageCheck] = []
+        # What goes with a deleted dataset (its policies), given the dataset's id.
+        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ reading
 
@@ -352,9 +355,12 @@ class DatasetService:
         name: str | None,
         description: str | None,
         column_descriptions: dict[str, str | None] | None,
+        default_access: DatasetAccessDefault | None = None,
     ) -> DatasetRecord:
         record = await self.get_owned(principal, dataset_id)
         changes: dict[str, Any] = {"updated_at": to_iso(utcnow())}
+        if default_access is not None:
+            changes["default_access"] = default_access.value
         if name is not None:
             changes["name"] = check_name(name)
         if description is not None:
@@ -394,6 +400,8 @@ class DatasetService:
                 )
         await self.datasets.delete(record.id)
         await self.imports.delete_for_dataset(record.id)
+        for cleanup in self.on_delete:
+            await cleanup(record.id)
         await self.objects.delete_prefix(f"datasets/{record.id}/")
         await self.audit.record(
             AuditEventType.DATASET_DELETED,

@@ -27,6 +27,7 @@ from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import ExecutionService
 from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
+from tilegraph.services.policies import PolicyService
 from tilegraph.services.rechecks import SharedChecks
 from tilegraph.services.shares import ShareService
 from tilegraph.services.transforms import TransformService
@@ -67,6 +68,7 @@ class Services:
     queue: JobQueue
     events: ExecutionEvents
     datasets: DatasetService
+    policies: PolicyService
     executions: ExecutionService
     bus: EventBus
     card_results: CardResults
@@ -164,6 +166,7 @@ class Services:
             return [f"card {c.name!r} ({c.id})" for c in using]
 
         datasets.usage_checks.append(cards_using)
+        datasets.on_delete.append(repos.policies.delete_for_dataset)
         dashboards = DashboardService(repos.dashboards, cards, datasets)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
@@ -199,6 +202,9 @@ class Services:
             queue=queue,
             events=events,
             datasets=datasets,
+            policies=PolicyService(
+                repos.policies, repos.datasets, repos.users, repos.groups, recorder
+            ),
             executions=executions,
             bus=EventBus(settings.redis_url, outage_grace=settings.subscription_outage_seconds),
             card_results=card_results,

@@ -10,6 +10,7 @@ from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.clock import to_iso, utcnow
 from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
 from tilegraph.domain.ids import new_id
+from tilegraph.domain.policies import check_attributes
 from tilegraph.domain.users import Principal, Role, UserRecord, normalize_name
 from tilegraph.domain.validation import check_email, check_name
 from tilegraph.services.auth import AuthService, check_password_policy
@@ -75,6 +76,33 @@ class UserService:
             target_type="user",
             target_id=user.id,
             details={"changed": sorted(changes)},
+            request_id=request_id,
+        )
+        return updated
+
+    async def set_attributes(
+        self, admin: Principal, user_id: str, attributes: Any, *, request_id: str | None
+    ) -> UserRecord:
+        """An admin replaces every attribute of a user; policies read them from the next
+        access resolved."""
+        checked = check_attributes(attributes)
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user", field="userId")
+        if checked == user.attributes:
+            return user
+        try:
+            updated = await self.users.update(
+                user, {"attributes": checked, "updated_at": to_iso(utcnow())}
+            )
+        except ConditionFailed as exc:
+            raise Conflict("The account changed meanwhile; try again") from exc
+        await self.audit.record(
+            AuditEventType.USER_ATTRIBUTES_CHANGED,
+            user_id=admin.user_id,
+            target_type="user",
+            target_id=user.id,
+            details={"before": user.attributes, "after": checked},
             request_id=request_id,
         )
         return updated

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
-from tilegraph.domain.datasets import ColumnSpec, DatasetRecord, DatasetSourceType
+from tilegraph.domain.datasets import (
+    ColumnSpec,
+    DatasetAccessDefault,
+    DatasetRecord,
+    DatasetSourceType,
+)
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition, Stale
 from tilegraph.store.pagination import Page
 
@@ -31,6 +36,7 @@ def dataset_to_item(record: DatasetRecord) -> dict[str, Any]:
         "latest_import_id": record.latest_import_id,
         "published_versions": list(record.published_versions),
         "revision": record.revision,
+        "default_access": record.default_access.value,
     }
 
 
@@ -53,6 +59,8 @@ def dataset_from_item(item: dict[str, Any]) -> DatasetRecord:
         latest_import_id=item.get("latest_import_id"),
         published_versions=tuple(int(v) for v in item.get("published_versions", [])),
         revision=int(item.get("revision", 1)),
+        # Datasets stored before policies existed show every row to every reader.
+        default_access=DatasetAccessDefault(item.get("default_access", "FULL")),
     )
 
 

@@ -424,8 +424,13 @@ class Dynamo:
         forward: bool = True,
         flt: Filter | None = None,
         limit: int | None = None,
+        consistent: bool = False,
     ) -> list[dict[str, Any]]:
+        """Every matching item; `consistent` (tables only, not indexes) sees every write
+        acknowledged before the read."""
         request = self._query_request(table, index, key, flt, forward)
+        if consistent:
+            request["ConsistentRead"] = True
         items: list[dict[str, Any]] = []
         while True:
             if limit is not None:

@@ -11,6 +11,7 @@ from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
 from tilegraph.store.imports import ImportRepository
+from tilegraph.store.policies import PolicyRepository
 from tilegraph.store.revocations import RevocationRepository
 from tilegraph.store.transforms import TransformRepository
 from tilegraph.store.users import UserRepository
@@ -27,6 +28,7 @@ class Repositories:
     dashboards: DashboardRepository
     transforms: TransformRepository
     revocations: RevocationRepository
+    policies: PolicyRepository
 
     @classmethod
     def over(cls, db: Dynamo) -> Repositories:
@@ -40,4 +42,5 @@ class Repositories:
             dashboards=DashboardRepository(db),
             transforms=TransformRepository(db),
             revocations=RevocationRepository(db),
+            policies=PolicyRepository(db),
         )

@@ -89,6 +89,14 @@ TABLES: dict[str, TableSpec] = {
                 IndexSpec("by_target", "target_id", "created_at"),
             ),
         ),
+        # One item per (dataset, target): the key holds the target, so a second policy for
+        # the same user or group fails its conditional put.
+        TableSpec(
+            "dataset_policies",
+            "dataset_id",
+            "target",
+            indexes=(IndexSpec("by_id", "id"),),
+        ),
         TableSpec(
             "filter_views", "id", indexes=(IndexSpec("by_dashboard", "dashboard_id", "created_at"),)
         ),

@@ -36,6 +36,7 @@ def user_to_item(user: UserRecord) -> dict[str, Any]:
         "disabled": user.disabled,
         "session_epoch": user.session_epoch,
         "kept_session": user.kept_session,
+        "attributes": user.attributes,
     }
 
 
@@ -52,6 +53,7 @@ def user_from_item(item: dict[str, Any]) -> UserRecord:
         disabled=bool(item.get("disabled", False)),
         session_epoch=int(item.get("session_epoch", 0)),
         kept_session=item.get("kept_session"),
+        attributes=dict(item.get("attributes") or {}),
     )
 
 

@@ -9,21 +9,26 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from tilegraph.context import Info
+from tilegraph.domain.dashboards import ShareTargetType as DomainShareTargetType
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.ownership import only_owner
+from tilegraph.domain.policies import DatasetPolicyRecord
+from tilegraph.domain.policies import PolicyRowFilter as PolicyRowFilterRecord
 from tilegraph.domain.schema_diff import SchemaChange as SchemaChangeRecord
 from tilegraph.schema.enums import (
     ColumnType,
+    DatasetAccessDefault,
     DatasetSourceType,
     SchemaChangeType,
+    ShareTargetType,
 )
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.executions import Execution, ExecutionError
-from tilegraph.schema.types.users import User, load_owner, load_user
+from tilegraph.schema.types.users import Group, User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
 
 DATASET_NAME = "1 to 200 characters."
@@ -87,6 +92,10 @@ class Dataset(Node):
     updated_at: datetime = strawberry.field(
         description="When the dataset last changed: a new version, or its name or descriptions."
     )
+    default_access: DatasetAccessDefault = strawberry.field(
+        description="What readers matching none of its policies see; FULL unless changed "
+        "with updateDataset."
+    )
     record: strawberry.Private[DatasetRecord]
 
     @classmethod
@@ -106,12 +115,47 @@ class Dataset(Node):
             last_import_at=record.last_import_at,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            default_access=record.default_access,
             record=record,
         )
 
     @classmethod
     def maybe(cls, record: DatasetRecord | None) -> Dataset | None:
         return cls.from_record(record) if record is not None else None
+
+    @field(description="Owner only (FORBIDDEN for anyone else); ordered by target.")
+    async def policies(self, info: Info) -> list[DatasetPolicy]:
+        only_owner(self.record, info.context.principal, "a dataset's policies")
+        records = await info.context.loaders.policies_of_dataset.load(self.record.id)
+        return [DatasetPolicy.from_record(r) for r in records]
+
+    @field(
+        description="Owner only (FORBIDDEN for anyone else): what this user would see of "
+        "the dataset through a shared dashboard."
+    )
+    async def effective_access(
+        self,
+        info: Info,
+        user_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The reader (User.id); NOT_FOUND when unknown."),
+        ],
+    ) -> EffectiveDatasetAccess:
+        principal = info.context.principal
+        only_owner(self.record, principal, "a dataset's policies")
+        explained = await info.context.services.policies.explain(
+            principal, self.record, str(user_id)
+        )
+        access = explained.access
+        return EffectiveDatasetAccess(
+            dataset=self,
+            user=User.from_record(explained.reader),
+            policies=[DatasetPolicy.from_record(p) for p in access.policies],
+            full=access.full,
+            any_rows=access.any_rows,
+            hidden_columns=list(access.hidden_columns),
+            row_condition=access.readable_condition,
+        )
 
     @field(
         description="For S3_CSV: bucket, key, encoding, delimiter, nullValues. "
@@ -184,6 +228,104 @@ class Dataset(Node):
         return await info.context.services.datasets.column_values(
             self.record, column, given(search), page_size(limit, 500)
         )
+
+
+@strawberry.type(
+    description="One condition on a column; a row is visible when every condition of the "
+    "policy holds."
+)
+class PolicyRowFilter:
+    column: str = strawberry.field(description="A column of the dataset.")
+    values: list[str] | None = strawberry.field(
+        description="Rows whose value, as a string, is one of these."
+    )
+    user_attribute: str | None = strawberry.field(
+        description="Rows whose value, as a string, equals the reading user's attribute of "
+        "this name (User.attributes); a list attribute matches any of its values. A reader "
+        "without the attribute sees no rows (fail closed)."
+    )
+
+    @classmethod
+    def from_record(cls, record: PolicyRowFilterRecord) -> PolicyRowFilter:
+        values = list(record.values) if record.values is not None else None
+        return cls(column=record.column, values=values, user_attribute=record.user_attribute)
+
+
+@strawberry.type(
+    description="Limits what one user or group sees of a dataset. A reader with a USER policy "
+    "gets that policy alone; otherwise the reader's GROUP policies are combined: a row is "
+    "visible when any of them shows it, and a column is hidden only when all of them hide it. "
+    "A reader matching no policy gets the dataset's `defaultAccess`."
+)
+class DatasetPolicy(Node):
+    target_type: ShareTargetType = strawberry.field(
+        description="Whether `user` or `group` is limited."
+    )
+    row_filters: list[PolicyRowFilter] = strawberry.field(
+        description="All must hold. Empty: every row."
+    )
+    hidden_columns: list[str] = strawberry.field(
+        description="Removed before the data reaches code, previews, filter options or the chatbot."
+    )
+    version: int = strawberry.field(
+        description="Incremented by every change; updateDatasetPolicy's expectedVersion "
+        "compares with it."
+    )
+    created_at: datetime = strawberry.field(description="When the policy was created.")
+    updated_at: datetime = strawberry.field(description="When the policy last changed.")
+    record: strawberry.Private[DatasetPolicyRecord]
+
+    @classmethod
+    def from_record(cls, record: DatasetPolicyRecord) -> DatasetPolicy:
+        return cls(
+            id=strawberry.ID(record.id),
+            target_type=record.target_type,
+            row_filters=[PolicyRowFilter.from_record(f) for f in record.row_filters],
+            hidden_columns=list(record.hidden_columns),
+            version=record.version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            record=record,
+        )
+
+    @field(description="The dataset the policy limits.")
+    async def dataset(self, info: Info) -> Dataset:
+        dataset = await load_dataset(info, self.record.dataset_id)
+        if dataset is None:
+            raise NotFound("The dataset was deleted")
+        return dataset
+
+    @field(description="Set when targetType is USER.")
+    async def user(self, info: Info) -> User | None:
+        if self.record.target_type is not DomainShareTargetType.USER:
+            return None
+        return await load_user(info, self.record.target_id)
+
+    @field(description="Set when targetType is GROUP.")
+    async def group(self, info: Info) -> Group | None:
+        if self.record.target_type is not DomainShareTargetType.GROUP:
+            return None
+        return Group.maybe(await info.context.loaders.groups.load(self.record.target_id))
+
+
+@strawberry.type(description="What one reader would see of a dataset, resolved from its policies.")
+class EffectiveDatasetAccess:
+    dataset: Dataset = strawberry.field(description="The dataset asked about.")
+    user: User = strawberry.field(description="The reader asked about.")
+    policies: list[DatasetPolicy] = strawberry.field(
+        description="The policies that apply (empty when the default applies or the reader "
+        "is the owner)."
+    )
+    full: bool = strawberry.field(description="True when the reader sees every row and column.")
+    any_rows: bool = strawberry.field(description="False when the reader sees no rows at all.")
+    hidden_columns: list[str] = strawberry.field(
+        description="The columns the reader does not see, sorted."
+    )
+    row_condition: str | None = strawberry.field(
+        description='A readable summary of the row condition, e.g. "region in (west) AND '
+        'country = user.country"; null when every row is visible, "no rows" when the '
+        "default NONE applies."
+    )
 
 
 @strawberry.type(
@@ -337,6 +479,10 @@ class UpdateDatasetInput:
         default=strawberry.UNSET,
         description="Column descriptions to set; columns not listed keep theirs.",
     )
+    default_access: DatasetAccessDefault | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="What readers matching no policy see; null or left out keeps it.",
+    )
 
 
 @strawberry.type(description="The dataset a mutation changed.")
@@ -351,4 +497,73 @@ class ReimportDatasetInput:
     )
     force: bool = strawberry.field(
         default=False, description="Proceed even when the schema changed."
+    )
+
+
+@strawberry.input(description="One condition on a column of a policy.")
+class PolicyRowFilterInput:
+    column: str = strawberry.field(
+        description="A column of the dataset; BAD_USER_INPUT when it has none of this name."
+    )
+    values: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Exactly one of values and userAttribute."
+    )
+    user_attribute: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The name of the reader's attribute (User.attributes) the value must equal.",
+    )
+
+    def to_record(self) -> PolicyRowFilterRecord:
+        values = given(self.values)
+        return PolicyRowFilterRecord(
+            column=self.column,
+            values=tuple(values) if values is not None else None,
+            user_attribute=given(self.user_attribute),
+        )
+
+
+@strawberry.input(description="A new policy on one of the caller's datasets.")
+class CreateDatasetPolicyInput:
+    dataset_id: strawberry.ID = strawberry.field(description="The caller's dataset.")
+    target_type: ShareTargetType = strawberry.field(
+        description="Whether the policy limits a user or a group."
+    )
+    target_id: strawberry.ID = strawberry.field(
+        description="The user or group; BAD_USER_INPUT when it does not exist."
+    )
+    row_filters: list[PolicyRowFilterInput] = strawberry.field(
+        default_factory=list, description="All must hold. Empty: every row."
+    )
+    hidden_columns: list[str] = strawberry.field(
+        default_factory=list, description="Columns of the dataset the target does not see."
+    )
+
+
+@strawberry.input(description="Changes to a policy; fields left out stay.")
+class UpdateDatasetPolicyInput:
+    id: strawberry.ID = strawberry.field(description="The policy (DatasetPolicy.id).")
+    row_filters: list[PolicyRowFilterInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces every row filter."
+    )
+    hidden_columns: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces the hidden columns."
+    )
+    expected_version: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="When given and not equal to the stored version, the update fails with "
+        "CONFLICT.",
+    )
+
+
+@strawberry.type(description="The policy a mutation created or changed.")
+class DatasetPolicyPayload:
+    policy: DatasetPolicy = strawberry.field(description="The policy as it is now.")
+
+
+@strawberry.input(description="The attributes of one user, replaced as a whole.")
+class SetUserAttributesInput:
+    user_id: strawberry.ID = strawberry.field(description="The account.")
+    attributes: JSON = strawberry.field(
+        description="Replaces all attributes: an object of string or list-of-string values "
+        "(at most 50 names, 100 values each)."
     )

@@ -13,6 +13,7 @@ from tilegraph.schema.connections import After, Connection, First, connection_fr
 from tilegraph.schema.enums import Role
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
+from tilegraph.schema.scalars import JSON
 from tilegraph.schema.values import given, page_size
 
 
@@ -28,6 +29,7 @@ class User(Node):
         description="A disabled user cannot sign in, and every token of theirs stops working "
         "at once."
     )
+    record: strawberry.Private[UserRecord]
 
     @classmethod
     def from_record(cls, record: UserRecord) -> User:
@@ -38,7 +40,18 @@ class User(Node):
             role=record.role,
             created_at=record.created_at,
             disabled=record.disabled,
+            record=record,
         )
+
+    @field(
+        description="Key → string or list of strings; read by policy filters. Visible to "
+        "admins and to the user."
+    )
+    def attributes(self, info: Info) -> JSON | None:
+        principal = info.context.principal
+        if not principal.is_admin and principal.user_id != self.record.id:
+            return None
+        return JSON(self.record.attributes)
 
     @classmethod
     def maybe(cls, record: UserRecord | None) -> User | None:
