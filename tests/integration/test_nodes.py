@@ -36,8 +36,15 @@ async def test_node_resolves_each_kind_for_its_owner_only(
         {"id": dashboard["id"]},
         token=token,
     )
+    policy = await api.ok(
+        "mutation($d: ID!, $u: ID!) { createDatasetPolicy(input: {datasetId: $d, "
+        "targetType: USER, targetId: $u}) { policy { id } } }",
+        {"d": dataset_id, "u": viewer["id"]},
+        token=token,
+    )
     objects = {
         dataset_id: "Dataset",
+        policy["createDatasetPolicy"]["policy"]["id"]: "DatasetPolicy",
         uploaded["import"]["id"]: "DatasetImport",
         card_id: "Card",
         card_run["id"]: "CardExecution",
