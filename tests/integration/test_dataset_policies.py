@@ -484,3 +484,23 @@ async def test_deleting_a_dataset_takes_its_policies(api: Api, users: Users, wor
         token=owner["token"],
     )
     assert (await api.fail(NODE, {"id": policy["id"]}, token=owner["token"])).code == "NOT_FOUND"
+
+
+async def test_deleting_a_group_takes_its_policies(
+    api: Api, users: Users, worker: Any, admin_token: str
+) -> None:
+    owner, dataset_id = await owned_dataset(api, users)
+    member = await users.create("policy-member")
+    group_id = await new_group(api, admin_token, [member["id"]])
+    await create_policy(api, owner["token"], dataset_id, "GROUP", group_id, hiddenColumns=["cost"])
+    assert (await access_of(api, owner["token"], dataset_id, member["id"]))["hiddenColumns"] == [
+        "cost"
+    ]
+    await api.ok(
+        "mutation($id: ID!) { deleteGroup(input: {id: $id}) { deletedId } }",
+        {"id": group_id},
+        token=admin_token,
+    )
+    listed = (await api.ok(POLICIES, {"id": dataset_id}, token=owner["token"]))["dataset"]
+    assert listed["policies"] == []
+    assert (await access_of(api, owner["token"], dataset_id, member["id"]))["full"]

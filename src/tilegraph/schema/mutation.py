@@ -66,8 +66,8 @@ class Mutation:
     delete_group = strawberry.field(
         resolver=groups_r.delete_group,
         extensions=admin_only(),
-        description="Deletes a group and the dashboard shares made to it; its members lose "
-        "what reached them through it.",
+        description="Deletes a group with the dashboard shares and dataset policies made for "
+        "it; its members lose what reached them through it.",
     )
     add_group_member = strawberry.field(
         resolver=groups_r.add_group_member,

@@ -170,6 +170,7 @@ class Services:
         dashboards = DashboardService(repos.dashboards, cards, datasets)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
+        groups.on_delete.append(repos.policies.delete_for_target)
         transforms = TransformService(
             settings, repos.transforms, repos.datasets, queue, events, run_allowance
         )

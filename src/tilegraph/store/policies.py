@@ -111,3 +111,10 @@ class PolicyRepository:
     async def delete_for_dataset(self, dataset_id: str) -> None:
         records = await self.of_dataset(dataset_id)
         await self.db.batch_delete(TABLE, [_key(r) for r in records])
+
+    async def delete_for_target(self, target_id: str) -> None:
+        """A deleted group's policies go with it, on every dataset."""
+        items = await self.db.query_all(
+            TABLE, KeyCondition("target_id", target_id), index="by_target"
+        )
+        await self.db.batch_delete(TABLE, [_key(policy_from_item(i)) for i in items])

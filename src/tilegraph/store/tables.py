@@ -95,7 +95,7 @@ TABLES: dict[str, TableSpec] = {
             "dataset_policies",
             "dataset_id",
             "target",
-            indexes=(IndexSpec("by_id", "id"),),
+            indexes=(IndexSpec("by_id", "id"), IndexSpec("by_target", "target_id")),
         ),
         TableSpec(
             "filter_views", "id", indexes=(IndexSpec("by_dashboard", "dashboard_id", "created_at"),)
