@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import Users
 from tests.support.cards import create_card, render
+from tests.support.chat import answer, ask
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard, share
 from tests.support.datasets import csv_bytes, import_and_wait
@@ -16,8 +17,6 @@ from tests.support.inprocess import InProcess
 from tests.support.stack import Stack
 from tests.unit.chat.sse_server import OpenAIStub, Script, closed_port
 
-CHAT = """subscription($d: ID!, $m: String!, $h: [ChatMessageInput!]) {
-  dashboardChat(dashboardId: $d, message: $m, history: $h) { type text error } }"""
 ROWS = [["地域", "product", "amount", "day"]] + [
     [region, product, amount, f"2024-0{month}-1{month}"]
     for region, product, amount, month in [
@@ -30,32 +29,11 @@ ROWS = [["地域", "product", "amount", "day"]] + [
 ]
 
 
-async def ask(
-    api: Api,
-    token: str,
-    dashboard_id: str,
-    message: str,
-    history: list[dict[str, str]] | None = None,
-) -> list[dict[str, Any]]:
-    async with api.websocket({"authorization": f"Bearer {token}"}) as session:
-        assert (await session.receive())["type"] == "connection_ack"
-        op = await session.subscribe(CHAT, {"d": dashboard_id, "m": message, "h": history})
-        return [
-            p["data"]["dashboardChat"] if p.get("data") else p async for p in session.messages(op)
-        ]
-
-
 async def viewer_of(api: Api, users: Users, board: dict[str, Any]) -> str:
     """A fresh VIEWER, so each test has its own five questions a minute."""
     viewer = await users.create("chat-asker")
     await share(api, board["owner"]["token"], board["dashboard"], "USER", viewer["id"], "VIEWER")
     return viewer["token"]
-
-
-def answer(events: list[dict[str, Any]]) -> str:
-    assert events[-1]["type"] == "DONE", events
-    assert all(e["type"] == "TOKEN" for e in events[:-1])
-    return "".join(e["text"] for e in events[:-1])
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,14 @@ from tests.support.cards import create_card, render
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard, new_group, share
 from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.policies import (
+    CREATE,
+    POLICY_FIELDS,
+    SET_ATTRIBUTES,
+    SET_DEFAULT,
+    create_policy,
+    policy_input,
+)
 
 ROWS = [
     ["region", "country", "amount", "cost"],
@@ -21,10 +29,6 @@ ROWS = [
     ["east", "it", 20, 2],
     ["north", "de", 30, 3],
 ]
-POLICY_FIELDS = """id version targetType user { id } group { id } dataset { id }
-  rowFilters { column values userAttribute } hiddenColumns createdAt updatedAt"""
-CREATE = f"""mutation($i: CreateDatasetPolicyInput!) {{ createDatasetPolicy(input: $i) {{
-  policy {{ {POLICY_FIELDS} }} }} }}"""
 UPDATE = f"""mutation($i: UpdateDatasetPolicyInput!) {{ updateDatasetPolicy(input: $i) {{
   policy {{ {POLICY_FIELDS} }} }} }}"""
 DELETE = "mutation($id: ID!) { deleteDatasetPolicy(input: {id: $id}) { deletedId } }"
@@ -33,10 +37,6 @@ POLICIES = (
 )
 ACCESS = """query($id: ID!, $u: ID!) { dataset(id: $id) { effectiveAccess(userId: $u) {
   dataset { id } user { id } policies { id } full anyRows hiddenColumns rowCondition } } }"""
-SET_DEFAULT = """mutation($id: ID!, $d: DatasetAccessDefault) {
-  updateDataset(input: {id: $id, defaultAccess: $d}) { dataset { defaultAccess } } }"""
-SET_ATTRIBUTES = """mutation($u: ID!, $a: JSON!) { setUserAttributes(input: {userId: $u, attributes: $a}) {
-  user { id attributes } } }"""
 USER_ATTRIBUTES = "query($id: ID!) { node(id: $id) { ... on User { id attributes } } }"
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"
@@ -49,21 +49,6 @@ async def owned_dataset(api: Api, users: Users) -> tuple[dict[str, str], str]:
     uploaded, final = await import_and_wait(api, owner["token"], csv_bytes(ROWS), name="sales")
     assert final["status"] == "SUCCEEDED", final
     return owner, uploaded["dataset"]["id"]
-
-
-def policy_input(dataset_id: str, target_type: str, target_id: str, **rest: Any) -> dict[str, Any]:
-    return {
-        "i": {"datasetId": dataset_id, "targetType": target_type, "targetId": target_id, **rest}
-    }
-
-
-async def create_policy(
-    api: Api, token: str, dataset_id: str, target_type: str, target_id: str, **rest: Any
-) -> dict[str, Any]:
-    data = await api.ok(
-        CREATE, policy_input(dataset_id, target_type, target_id, **rest), token=token
-    )
-    return data["createDatasetPolicy"]["policy"]  # type: ignore[no-any-return]
 
 
 async def access_of(api: Api, token: str, dataset_id: str, user_id: str) -> dict[str, Any]:

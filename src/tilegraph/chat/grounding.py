@@ -1,6 +1,7 @@
-"""Summaries for the datasets a dashboard uses: from the cache by (dataset, version), else
-computed in a thread and cached. A dataset that cannot be read is logged and reported as
-unavailable, never dropped, so the prompt and the user both learn about it.
+"""Summaries for the datasets a dashboard uses: from the cache by (dataset, version, and the
+reader's access when it is partial), else computed in a thread and cached. A dataset that
+cannot be read is logged and reported as unavailable, never dropped, so the prompt and the
+user both learn about it.
 
 The caller supplies how to open each dataset's data (`DatasetSource.open`, e.g. a
 `pyarrow.dataset` over the published Parquet prefix) and a cache (e.g. Redis); this module does
@@ -64,6 +65,8 @@ class DatasetSource:
 
     `open` is blocking (it runs in a worker thread) and returns a table, a
     `pyarrow.dataset.Dataset` (preferred: read batch by batch) or a record batch reader.
+    `access_key` is set when `open` gives only part of the data (what one reader may see):
+    the summary is cached under it, so readers who see the same share it and nobody else does.
     """
 
     dataset_id: str
@@ -71,6 +74,7 @@ class DatasetSource:
     version: int
     open: Callable[[], TableLike]
     column_types: Mapping[str, str] = field(default_factory=dict)
+    access_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class SummaryLoader:
     async def _one(self, source: DatasetSource) -> DatasetSummary | UnavailableDataset:
         if source.version <= 0:
             return UnavailableDataset(source.name, NO_DATA)
-        key = summary_cache_key(source.dataset_id, source.version)
+        key = summary_cache_key(source.dataset_id, source.version, source.access_key)
         cached = await self._cached(key)
         if cached is not None:
             return cached

@@ -19,7 +19,8 @@ Parquet datasets are read file by file with pre-buffering off (see `_parquet_bat
 Arrow memory stays at about one row group whatever the file size.
 
 `summarize_table` is CPU work: call it in a thread or worker, never on the event loop.
-Summaries serialise with `to_json` / `from_json` for a cache keyed by `summary_cache_key`.
+Summaries serialise with `to_json` / `from_json` for a cache keyed by `summary_cache_key`
+(by dataset version, and by the reader's effective access when it is less than everything).
 """
 
 from __future__ import annotations
@@ -161,9 +162,11 @@ class DatasetSummary:
         return cls.from_dict(json.loads(text))
 
 
-def summary_cache_key(dataset_id: str, version: int) -> str:
-    """Cache key for one dataset version; the format number retires entries of older code."""
-    return f"tilegraph:chat:summary:f{SUMMARY_FORMAT}:{dataset_id}:v{version}"
+def summary_cache_key(dataset_id: str, version: int, access_key: str | None = None) -> str:
+    """Cache key for one dataset version, as seen whole or through one effective access
+    (`access_key`, its fingerprint); the format number retires entries of older code."""
+    key = f"tilegraph:chat:summary:f{SUMMARY_FORMAT}:{dataset_id}:v{version}"
+    return key if access_key is None else f"{key}:a{access_key}"
 
 
 def summarize_table(

@@ -1,5 +1,6 @@
 """The dashboard chatbot: checks and grounds a question, streams the provider's answer,
-and audits how it ended (not what was asked)."""
+and audits how it ended (not what was asked). The grounding holds only what the asker may
+see of each dataset (its policies), so no answer can tell them more."""
 
 from __future__ import annotations
 
@@ -31,19 +32,24 @@ from tilegraph.chat import (
 from tilegraph.chat.summary import TableLike
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.dashboards import DashboardRecord
+from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import BadUserInput, RateLimited
+from tilegraph.domain.policies import EffectiveAccess
 from tilegraph.domain.users import Principal
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.dashboards import DashboardService
+from tilegraph.services.policies import PolicyService
 from tilegraph.settings import Settings, SettingsError
 from tilegraph.store.parquet import ParquetReader
+from tilegraph.store.policy_filter import visible_batches
 
 SUMMARY_TTL_SECONDS = 7 * 24 * 3600
 
 
 class RedisSummaryCache:
-    """Summaries by dataset version: a re-import changes the key, old ones expire. A cache
-    only: with Redis unreachable every lookup is a miss."""
+    """Summaries by dataset version (and by the reader's access when it is partial): a
+    re-import changes the key, old ones expire. A cache only: with Redis unreachable every
+    lookup is a miss."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -81,6 +87,7 @@ class ChatService:
         redis: Redis,
         parquet: ParquetReader,
         dashboards: DashboardService,
+        policies: PolicyService,
         audit: AuditRecorder,
         cache_redis: Redis | None = None,
     ) -> None:
@@ -89,6 +96,7 @@ class ChatService:
         self.redis = redis
         self.parquet = parquet
         self.dashboards = dashboards
+        self.policies = policies
         self.audit = audit
         try:
             self.provider: ChatProvider = make_provider(chat_settings(settings))
@@ -131,18 +139,10 @@ class ChatService:
         await self._count_question(principal.user_id)
         cards = await self.dashboards.visible_cards(principal, dashboard, access)
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
-        datasets = await access.loaders.datasets.load_many(dataset_ids)
-        sources = [
-            DatasetSource(
-                dataset_id=dataset.id,
-                name=dataset.name,
-                version=dataset.version,
-                open=self._opener(dataset.data_prefix()),
-                column_types={c.name: c.type.value for c in dataset.columns},
-            )
-            for dataset in datasets
-            if dataset is not None
-        ]
+        loaded = await access.loaders.datasets.load_many(dataset_ids)
+        datasets = [d for d in loaded if d is not None]
+        seen = await self.policies.access_to(datasets, principal.user_id)
+        sources = [self._source(dataset, seen[dataset.id]) for dataset in datasets]
         grounding = await self.summaries.load(sources)
         return prepare_chat(
             dashboard_name=dashboard.name,
@@ -153,8 +153,23 @@ class ChatService:
             question=message,
         )
 
-    def _opener(self, prefix: str) -> Callable[[], TableLike]:
-        return lambda: self.parquet.dataset(prefix)
+    def _source(self, dataset: DatasetRecord, seen: EffectiveAccess) -> DatasetSource:
+        """The dataset as the asker may see it: all of it, or only their rows and visible
+        columns, summarised (and cached) apart from everyone who sees something else."""
+        hidden = set(seen.hidden_columns)
+        return DatasetSource(
+            dataset_id=dataset.id,
+            name=dataset.name,
+            version=dataset.version,
+            open=self._opener(dataset.data_prefix(), seen),
+            column_types={c.name: c.type.value for c in dataset.columns if c.name not in hidden},
+            access_key=None if seen.full else seen.fingerprint(),
+        )
+
+    def _opener(self, prefix: str, seen: EffectiveAccess) -> Callable[[], TableLike]:
+        if seen.full:
+            return lambda: self.parquet.dataset(prefix)
+        return lambda: visible_batches(self.parquet.dataset(prefix), seen)
 
     async def answer(
         self,

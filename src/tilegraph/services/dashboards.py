@@ -26,6 +26,7 @@ from tilegraph.domain.validation import check_description, check_name
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
 from tilegraph.services.datasets import DatasetService
+from tilegraph.services.policies import PolicyService
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.dynamo import Stale
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
@@ -51,10 +52,12 @@ class DashboardService:
         dashboards: DashboardRepository,
         cards: CardService,
         datasets: DatasetService,
+        policies: PolicyService,
     ) -> None:
         self.dashboards = dashboards
         self.cards = cards
         self.datasets = datasets
+        self.policies = policies
 
     # ------------------------------------------------------------------ reading
 
@@ -115,12 +118,14 @@ class DashboardService:
         limit: int,
     ) -> list[str]:
         """A filter's options for this caller: the column's values in the datasets of the
-        cards the dashboard lends them, never anything else of the owner's."""
+        cards the dashboard lends them, never anything else of the owner's, and only from
+        the rows and columns each dataset's policies let them see."""
         dashboard = await access.require(principal, dashboard_id, PermissionLevel.VIEWER)
         cards = await self.visible_cards(principal, dashboard, access)
         ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         datasets = [d for d in await access.loaders.datasets.load_many(ids) if d is not None]
-        return await self.datasets.values_across(datasets, column, search, limit)
+        seen = await self.policies.access_to(datasets, principal.user_id)
+        return await self.datasets.values_across(datasets, column, search, limit, seen)
 
     # ------------------------------------------------------------------ changing
 

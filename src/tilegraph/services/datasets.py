@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from tilegraph.domain.ids import new_id
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.ownership import owned
 from tilegraph.domain.paging import check_first
+from tilegraph.domain.policies import FULL_ACCESS, EffectiveAccess
 from tilegraph.domain.schema_diff import SchemaChange, diff_schemas
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
@@ -45,6 +46,7 @@ from tilegraph.store.imports import ImportRepository, import_to_item
 from tilegraph.store.objects import ObjectMissing, ObjectStore, ReadChunk, UploadTooLarge
 from tilegraph.store.pagination import Page
 from tilegraph.store.parquet import ParquetReader
+from tilegraph.store.policy_filter import visible_values
 from tilegraph.store.queue import JobQueue
 
 log = structlog.get_logger("tilegraph.datasets")
@@ -155,27 +157,47 @@ class DatasetService:
         return Preview(columns, rows, record.row_count)
 
     async def column_values(
-        self, record: DatasetRecord, column: str, search: str | None, limit: int
+        self,
+        record: DatasetRecord,
+        column: str,
+        search: str | None,
+        limit: int,
+        seen: EffectiveAccess = FULL_ACCESS,
     ) -> list[str]:
+        """Distinct values of a column, from the rows and columns `seen` shows (its owner:
+        all of them)."""
         if not 1 <= limit <= self.settings.column_values_max:
             raise BadUserInput(
                 f"`limit` must be between 1 and {self.settings.column_values_max}", field="limit"
             )
         if column not in {c.name for c in record.columns}:
             raise BadUserInput(f"The dataset has no column {column!r}", field="column")
-        if record.version == 0:
+        if record.version == 0 or column in seen.hidden_columns or not seen.any_rows:
             return []
+        prefix = record.data_prefix()
+        if seen.row_condition is None:
+            return await asyncio.to_thread(
+                self.parquet.column_values, prefix, column, search or None, limit
+            )
         return await asyncio.to_thread(
-            self.parquet.column_values, record.data_prefix(), column, search or None, limit
+            lambda: visible_values(
+                self.parquet.dataset(prefix), column, seen, search or None, limit
+            )
         )
 
     async def values_across(
-        self, records: list[DatasetRecord], column: str, search: str | None, limit: int
+        self,
+        records: list[DatasetRecord],
+        column: str,
+        search: str | None,
+        limit: int,
+        seen: Mapping[str, EffectiveAccess],
     ) -> list[str]:
-        """Distinct values of `column` in every dataset that has it, merged and sorted."""
+        """Distinct values of `column` in every dataset that has it, merged and sorted, each
+        as its reader may see it (`seen` by dataset id)."""
         having = [r for r in records if column in {c.name for c in r.columns}]
         found = await asyncio.gather(
-            *(self.column_values(r, column, search, limit) for r in having)
+            *(self.column_values(r, column, search, limit, seen[r.id]) for r in having)
         )
         return sorted({value for values in found for value in values})[:limit]
 

@@ -5,6 +5,8 @@ accounts, not other people's data; they set the attributes policies read."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,6 +19,8 @@ from tilegraph.domain.errors import BadUserInput, Conflict, NotFound
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import owned
 from tilegraph.domain.policies import (
+    FULL_ACCESS,
+    NO_ROWS,
     DatasetPolicyRecord,
     EffectiveAccess,
     PolicyRowFilter,
@@ -46,6 +50,27 @@ def policy_snapshot(record: DatasetPolicyRecord) -> dict[str, Any]:
         "hiddenColumns": list(record.hidden_columns),
         "version": record.version,
     }
+
+
+NO_ACCESS = EffectiveAccess(
+    policies=(), row_condition=(), hidden_columns=(), readable_condition=NO_ROWS
+)
+
+
+def _resolve(
+    dataset: DatasetRecord,
+    reader: UserRecord,
+    policies: Sequence[DatasetPolicyRecord],
+    group_ids: Sequence[str],
+) -> EffectiveAccess:
+    return resolve_access(
+        owner_id=dataset.owner_id,
+        default_access=dataset.default_access,
+        policies=policies,
+        reader_id=reader.id,
+        reader_group_ids=group_ids,
+        reader_attributes=reader.attributes,
+    )
 
 
 @dataclass(frozen=True)
@@ -229,14 +254,31 @@ class PolicyService:
         if policies is None:
             policies = await self.policies.of_dataset(dataset.id)
         group_ids = await self.groups.group_ids_of(reader.id) if policies else []
-        return resolve_access(
-            owner_id=dataset.owner_id,
-            default_access=dataset.default_access,
-            policies=policies,
-            reader_id=reader.id,
-            reader_group_ids=group_ids,
-            reader_attributes=reader.attributes,
+        return _resolve(dataset, reader, policies, group_ids)
+
+    async def access_to(
+        self, datasets: Sequence[DatasetRecord], reader_id: str
+    ) -> dict[str, EffectiveAccess]:
+        """What the reader sees of each dataset, by dataset id, for reads that serve a
+        reader (chat, filter options). Their own datasets cost no lookup; a reader who no
+        longer exists sees no rows."""
+        others = [d for d in datasets if d.owner_id != reader_id]
+        found: dict[str, EffectiveAccess] = {
+            d.id: FULL_ACCESS for d in datasets if d.owner_id == reader_id
+        }
+        if not others:
+            return found
+        reader, policy_lists = await asyncio.gather(
+            self.users.get(reader_id),
+            asyncio.gather(*(self.policies.of_dataset(d.id) for d in others)),
         )
+        if reader is None:
+            return found | {d.id: NO_ACCESS for d in others}
+        has_policies = any(policy_lists)
+        group_ids = await self.groups.group_ids_of(reader_id) if has_policies else []
+        for dataset, policies in zip(others, policy_lists, strict=True):
+            found[dataset.id] = _resolve(dataset, reader, policies, group_ids)
+        return found
 
     async def explain(
         self, principal: Principal, dataset: DatasetRecord, user_id: str

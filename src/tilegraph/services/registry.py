@@ -167,7 +167,10 @@ class Services:
 
         datasets.usage_checks.append(cards_using)
         datasets.on_delete.append(repos.policies.delete_for_dataset)
-        dashboards = DashboardService(repos.dashboards, cards, datasets)
+        policies = PolicyService(
+            repos.policies, repos.datasets, repos.users, repos.groups, recorder
+        )
+        dashboards = DashboardService(repos.dashboards, cards, datasets, policies)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         groups.on_delete.append(repos.policies.delete_for_target)
@@ -203,9 +206,7 @@ class Services:
             queue=queue,
             events=events,
             datasets=datasets,
-            policies=PolicyService(
-                repos.policies, repos.datasets, repos.users, repos.groups, recorder
-            ),
+            policies=policies,
             executions=executions,
             bus=EventBus(settings.redis_url, outage_grace=settings.subscription_outage_seconds),
             card_results=card_results,
@@ -216,7 +217,7 @@ class Services:
             shares=ShareService(repos.dashboards, repos.users, repos.groups, recorder),
             filter_views=FilterViewService(repos.dashboards),
             transforms=transforms,
-            chat=ChatService(settings, redis, parquet, dashboards, recorder, cache_redis),
+            chat=ChatService(settings, redis, parquet, dashboards, policies, recorder, cache_redis),
         )
 
     async def close(self) -> None:

@@ -114,3 +114,28 @@ async def test_table_sources_work_too() -> None:
     loader_source = DatasetSource("d", "n", 1, lambda: pa.table({"x": [1, 2]}))
     result = await SummaryLoader().load([loader_source])
     assert result.summaries[0].columns[0].sum == 3
+
+
+async def test_summaries_of_partial_access_are_kept_apart_and_shared_by_access() -> None:
+    """A summary over what one reader sees is cached under that access: readers who see the
+    same share it, anyone else (the whole dataset included) gets their own."""
+    cache = MemorySummaryCache()
+    loader = SummaryLoader(cache)
+    data = pa.table({"region": ["west", "east", "west"]})
+    opened: list[str] = []
+
+    def seen_by(access_key: str | None, rows: int) -> DatasetSource:
+        def open_rows() -> pa.Table:
+            opened.append(str(access_key))
+            return data.slice(0, rows)
+
+        return DatasetSource("ds_r", "r", 1, open_rows, access_key=access_key)
+
+    counts = [
+        (await loader.load([seen_by(key, rows)])).summaries[0].row_count
+        for key, rows in [(None, 3), ("west", 2), ("east", 1), ("west", 2), (None, 3)]
+    ]
+    assert counts == [3, 2, 1, 2, 3]
+    assert opened == ["None", "west", "east"]
+    assert await cache.get(summary_cache_key("ds_r", 1, "west")) is not None
+    assert summary_cache_key("ds_r", 1, "west") != summary_cache_key("ds_r", 1)

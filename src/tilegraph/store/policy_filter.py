@@ -1,0 +1,104 @@
+"""A reader's row condition and hidden columns as a Parquet read: the scan predicate, the
+projection, and the reads built on them for what a reader may see (chat summaries, filter
+options). Values compare as the strings users see (as CATEGORY filters do), and anything the
+dataset cannot answer — a column it lacks — shows no rows: policies fail closed.
+Blocking calls: run them in a thread."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from functools import reduce
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from tilegraph.domain.policies import EffectiveAccess, RowCondition
+from tilegraph.store.parquet import TIMESTAMP_TEXT, as_text
+
+NOTHING = pc.scalar(False)
+SCAN_BATCH_ROWS = 131_072
+
+
+def _text(column: str, column_type: pa.DataType) -> pc.Expression:
+    """The column's values as strings, as filter options show them."""
+    field = pc.field(column)
+    if pa.types.is_timestamp(column_type):
+        return pc.strftime(field.cast(pa.timestamp("s"), safe=False), format=TIMESTAMP_TEXT)
+    if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
+        return field
+    return field.cast(pa.string(), safe=False)
+
+
+def policy_expression(
+    row_condition: RowCondition | None, schema: pa.Schema
+) -> pc.Expression | None:
+    """The scan predicate for a row condition: None keeps every row; () none; otherwise a row
+    is kept when, for some conjunct, each named column's value (as a string) is allowed.
+    A null never matches, and a column missing from `schema` matches nothing."""
+    if row_condition is None:
+        return None
+    names = set(schema.names)
+    alternatives = []
+    for conjunct in row_condition:
+        if not conjunct:
+            return None  # holds for every row
+        tests = [
+            _text(column, schema.field(column).type).isin(list(values))
+            if column in names
+            else NOTHING
+            for column, values in conjunct
+        ]
+        alternatives.append(reduce(operator.and_, tests))
+    return reduce(operator.or_, alternatives) if alternatives else NOTHING
+
+
+def visible_columns(schema: pa.Schema, hidden: Sequence[str]) -> list[str]:
+    """The dataset's columns in order, without the hidden ones."""
+    left_out = set(hidden)
+    return [name for name in schema.names if name not in left_out]
+
+
+def visible_batches(
+    dataset: pads.Dataset, access: EffectiveAccess, batch_rows: int = SCAN_BATCH_ROWS
+) -> pa.RecordBatchReader:
+    """The rows and columns `access` lets its reader see, batch by batch (hidden columns are
+    not in the schema at all). Read-ahead is kept small so memory stays near a batch."""
+    scanner = pads.Scanner.from_dataset(
+        dataset,
+        columns=visible_columns(dataset.schema, access.hidden_columns),
+        filter=policy_expression(access.row_condition, dataset.schema),
+        batch_size=batch_rows,
+        batch_readahead=2,
+        fragment_readahead=1,
+    )
+    return scanner.to_reader()
+
+
+def visible_values(
+    dataset: pads.Dataset,
+    column: str,
+    access: EffectiveAccess,
+    search: str | None,
+    limit: int,
+) -> list[str]:
+    """Distinct non-null values of `column` as strings, sorted, from the rows `access` shows;
+    none for a hidden column or one the dataset lacks."""
+    if column in access.hidden_columns or column not in dataset.schema.names:
+        return []
+    table = dataset.to_table(
+        columns=[column], filter=policy_expression(access.row_condition, dataset.schema)
+    )
+    return distinct_text(table.column(column), search, limit)
+
+
+def distinct_text(values: Any, search: str | None, limit: int) -> list[str]:
+    """Distinct non-null values as strings, those containing `search` (any case), sorted,
+    at most `limit`."""
+    text = as_text(pc.unique(values).drop_null())
+    if search:
+        text = text.filter(pc.match_substring(text, search, ignore_case=True))
+    ordered = pc.array_sort_indices(text)
+    return list(text.take(ordered).slice(0, limit).to_pylist())
