@@ -1,5 +1,7 @@
 """A generated permission matrix: every dashboard-scoped operation against every relation
-a caller can have with the dashboard, asserted through GraphQL."""
+a caller can have with the dashboard, asserted through GraphQL; for relations a dataset
+policy limits, the reads (filter values, the chatbot's row count) show only what it lets
+the caller see."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from tests.conftest import Users
 from tests.support.cards import create_card, render
+from tests.support.chat import answer, ask
 from tests.support.client import Api, Response
 from tests.support.dashboards import (
     REMOVE_MEMBER,
@@ -20,6 +23,7 @@ from tests.support.dashboards import (
     share,
 )
 from tests.support.datasets import csv_bytes, import_and_wait
+from tests.support.policies import create_policy
 
 RANK = {None: 0, "VIEWER": 1, "EDITOR": 2, "OWNER": 3}
 
@@ -37,6 +41,20 @@ RELATIONS: dict[str, str | None] = {
     "removed from group": None,
     "stranger": None,
     "admin stranger": None,
+    "direct VIEWER, rows limited": "VIEWER",
+    "group VIEWER, column hidden": "VIEWER",
+}
+
+# Relations whose dataset reads a dataset policy limits: relation -> (the relation it builds
+# on, the policy for the caller or their group, the rows and region values they then see).
+LIMITED: dict[str, tuple[str, dict[str, Any], int, list[str]]] = {
+    "direct VIEWER, rows limited": (
+        "direct VIEWER",
+        {"rowFilters": [{"column": "region", "values": ["a"]}]},
+        1,
+        ["a"],
+    ),
+    "group VIEWER, column hidden": ("group VIEWER", {"hiddenColumns": ["region"]}, 2, []),
 }
 
 
@@ -53,6 +71,9 @@ class World:
     owners_private_view: str
     owners_shared_view: str
     spare_share: str
+    # What the caller sees of the dataset (its policies): rows, and the region filter's values.
+    rows: int = 2
+    regions: tuple[str, ...] = ("a", "b")
 
 
 # Raw material (code, rows, source) is the card's and dataset's owner's only, whatever the
@@ -100,6 +121,10 @@ async def build_world(
         filters=[{"type": "CATEGORY", "column": "region", "label": "Region"}],
     )
     dashboard_id, filter_id = dash["id"], dash["filters"][0]["id"]
+    limited = LIMITED.get(relation)
+    if limited:
+        relation = limited[0]
+    group = None
     if relation == "owner":
         caller = owner
     elif relation == "admin stranger":
@@ -113,6 +138,9 @@ async def build_world(
         level = relation.split()[-1]
         group = await new_group(api, admin_token, [caller["id"]])
         await share(api, token, dashboard_id, "GROUP", group, level)
+    if limited:
+        target = ("GROUP", group) if group else ("USER", caller["id"])
+        await create_policy(api, token, dataset_id, *target, **limited[1])
     if relation == "removed from group":
         group = await new_group(api, admin_token, [caller["id"]])
         await share(api, token, dashboard_id, "GROUP", group, "EDITOR")
@@ -142,6 +170,7 @@ async def build_world(
         private["createFilterView"]["filterView"]["id"],
         shared["createFilterView"]["filterView"]["id"],
         spare,
+        *((limited[2], tuple(limited[3])) if limited else ()),
     )
 
 
@@ -290,6 +319,7 @@ OPERATIONS: list[Operation] = [
         ]
     ),
     ("read filter values", "VIEWER", lambda w: _filter_values(w)),
+    ("ask the chatbot", "VIEWER", lambda w: _chat(w)),
     (
         "execute dashboard",
         "VIEWER",
@@ -324,19 +354,17 @@ OPERATIONS: list[Operation] = [
 
 
 async def _chat(w: World) -> str:
-    query = """subscription($d: ID!) { dashboardChat(dashboardId: $d, message: "How many rows?") {
-      type } }"""
-    async with w.api.websocket({"authorization": f"Bearer {w.caller['token']}"}) as session:
-        assert (await session.receive())["type"] == "connection_ack"
-        op = await session.subscribe(query, {"d": w.dashboard_id})
-        events = [payload async for payload in session.messages(op)]
+    """The chatbot answers VIEWERs and more, counting the rows the caller may see."""
+    events = await ask(w.api, w.caller["token"], w.dashboard_id, "How many rows?")
     if events and events[0].get("errors"):
         return str(events[0]["errors"][0]["extensions"]["code"])
-    return "OK" if events[-1]["data"]["dashboardChat"]["type"] == "DONE" else "NULL"
+    reply = answer(events)
+    return "OK" if reply == f"data has {w.rows} rows." else f"answer {reply!r}"
 
 
 async def _filter_values(w: World) -> str:
-    """The filter's options, as the dashboard's cards show them, for VIEWERs and more."""
+    """The filter's options, as the dashboard's cards show them (from the rows and columns
+    the caller may see), for VIEWERs and more."""
     response = await w.api.post(
         "query($id: ID!) { dashboard(id: $id) { filters { values } } }",
         {"id": w.dashboard_id},
@@ -345,7 +373,7 @@ async def _filter_values(w: World) -> str:
     if response.errors:
         return str(response.code)
     values = response.data["dashboard"]["filters"][0]["values"]
-    return "OK" if values == ["a", "b"] else f"values {values}"
+    return "OK" if values == list(w.regions) else f"values {values}"
 
 
 async def _new_share(w: World) -> str:
