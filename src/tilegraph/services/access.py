@@ -19,7 +19,8 @@ from tilegraph.domain.dashboards import (
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import Forbidden, NotFound
 from tilegraph.domain.permissions import PermissionLevel
-from tilegraph.domain.users import Principal
+from tilegraph.domain.policies import DatasetPolicyRecord
+from tilegraph.domain.users import Principal, UserRecord
 
 NO_SUCH_DASHBOARD = "No such dashboard"
 
@@ -61,6 +62,12 @@ class RequestLoaders(Protocol):
 
     @property
     def groups_of_user(self) -> Loads[list[str]]: ...
+
+    @property
+    def users(self) -> Loads[UserRecord | None]: ...
+
+    @property
+    def policies_of_dataset(self) -> Loads[list[DatasetPolicyRecord]]: ...
 
 
 class DashboardAccess:

@@ -141,7 +141,7 @@ class ChatService:
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         loaded = await access.loaders.datasets.load_many(dataset_ids)
         datasets = [d for d in loaded if d is not None]
-        seen = await self.policies.access_to(datasets, principal.user_id)
+        seen = await self.policies.access_to(datasets, principal.user_id, access.loaders)
         sources = [self._source(dataset, seen[dataset.id]) for dataset in datasets]
         grounding = await self.summaries.load(sources)
         return prepare_chat(

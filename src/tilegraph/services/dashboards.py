@@ -124,7 +124,7 @@ class DashboardService:
         cards = await self.visible_cards(principal, dashboard, access)
         ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         datasets = [d for d in await access.loaders.datasets.load_many(ids) if d is not None]
-        seen = await self.policies.access_to(datasets, principal.user_id)
+        seen = await self.policies.access_to(datasets, principal.user_id, access.loaders)
         return await self.datasets.values_across(datasets, column, search, limit, seen)
 
     # ------------------------------------------------------------------ changing

@@ -29,6 +29,7 @@ from tilegraph.domain.policies import (
     resolve_access,
 )
 from tilegraph.domain.users import Principal, UserRecord
+from tilegraph.services.access import RequestLoaders
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Stale
 from tilegraph.store.groups import GroupRepository
@@ -257,10 +258,11 @@ class PolicyService:
         return _resolve(dataset, reader, policies, group_ids)
 
     async def access_to(
-        self, datasets: Sequence[DatasetRecord], reader_id: str
+        self, datasets: Sequence[DatasetRecord], reader_id: str, loaders: RequestLoaders
     ) -> dict[str, EffectiveAccess]:
         """What the reader sees of each dataset, by dataset id, for reads that serve a
-        reader (chat, filter options). Their own datasets cost no lookup; a reader who no
+        reader (chat, filter options), through the request's loaders so a page asking for
+        several costs each lookup once. Their own datasets cost none; a reader who no
         longer exists sees no rows."""
         others = [d for d in datasets if d.owner_id != reader_id]
         found: dict[str, EffectiveAccess] = {
@@ -269,13 +271,12 @@ class PolicyService:
         if not others:
             return found
         reader, policy_lists = await asyncio.gather(
-            self.users.get(reader_id),
-            asyncio.gather(*(self.policies.of_dataset(d.id) for d in others)),
+            loaders.users.load(reader_id),
+            loaders.policies_of_dataset.load_many([d.id for d in others]),
         )
         if reader is None:
             return found | {d.id: NO_ACCESS for d in others}
-        has_policies = any(policy_lists)
-        group_ids = await self.groups.group_ids_of(reader_id) if has_policies else []
+        group_ids = await loaders.groups_of_user.load(reader_id) if any(policy_lists) else []
         for dataset, policies in zip(others, policy_lists, strict=True):
             found[dataset.id] = _resolve(dataset, reader, policies, group_ids)
         return found
