@@ -299,3 +299,33 @@ async def test_summaries_are_kept_per_effective_access(
     assert len(await summary_keys(stack, board.dataset_id)) == 3  # A's, B's, the whole
     assert await rows_told(api, like_a["token"], board) == 2
     assert len(await summary_keys(stack, board.dataset_id)) == 3  # A's is shared
+
+
+SHAPE = """query($id: ID!) { dashboard(id: $id) { referencedDatasets { dataset {
+  rowCount columnCount columns { name } } } } }"""
+# The columns each reader sees: a column is hidden when every policy that applies hides it.
+SHAPES = {
+    "owner": ["region", "country", "amount", "salary"],
+    "USER policy": ["region", "country", "amount"],
+    "one group": ["region", "country"],
+    "two groups": ["region", "country", "amount"],
+    "USER policy + group": ["region", "country", "amount", "salary"],
+    "attribute set": ["region", "country", "amount", "salary"],
+    "attribute missing": ["region", "country", "amount", "salary"],
+    "no policy, default FULL": ["region", "country", "amount", "salary"],
+}
+
+
+@pytest.mark.parametrize("kind", READERS)
+async def test_the_dataset_a_reader_reaches_shows_only_their_columns_and_row_count(
+    api: Api, readers: tuple[Board, dict[str, tuple[dict[str, str], Expected]]], kind: str
+) -> None:
+    """What a dashboard lists of its datasets names no hidden column and counts only the
+    reader's rows, so neither a hidden column's name nor the dataset's size leaks."""
+    board, cases = readers
+    reader, expected = cases[kind]
+    data = await api.ok(SHAPE, {"id": board.dashboard_id}, token=reader["token"])
+    (seen,) = [d["dataset"] for d in data["dashboard"]["referencedDatasets"]]
+    assert [c["name"] for c in seen["columns"]] == SHAPES[kind]
+    assert seen["columnCount"] == len(SHAPES[kind])
+    assert seen["rowCount"] == expected.rows

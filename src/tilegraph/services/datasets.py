@@ -46,7 +46,7 @@ from tilegraph.store.imports import ImportRepository, import_to_item
 from tilegraph.store.objects import ObjectMissing, ObjectStore, ReadChunk, UploadTooLarge
 from tilegraph.store.pagination import Page
 from tilegraph.store.parquet import ParquetReader
-from tilegraph.store.policy_filter import visible_values
+from tilegraph.store.policy_filter import visible_row_count, visible_values
 from tilegraph.store.queue import JobQueue
 
 log = structlog.get_logger("tilegraph.datasets")
@@ -155,6 +155,16 @@ class DatasetService:
         data = [table.column(i).to_pylist() for i in range(table.num_columns)]
         rows = [[_cell(col[r]) for col in data] for r in range(table.num_rows)]
         return Preview(columns, rows, record.row_count)
+
+    async def visible_row_count(self, record: DatasetRecord, seen: EffectiveAccess) -> int:
+        """The rows of the current version `seen` shows: all of them for full access, none
+        without rows, else counted under the reader's row condition."""
+        if seen.row_condition is None or record.version == 0:
+            return record.row_count if seen.any_rows else 0
+        prefix = record.data_prefix()
+        return await asyncio.to_thread(
+            lambda: visible_row_count(self.parquet.dataset(prefix), seen)
+        )
 
     async def column_values(
         self,

@@ -102,3 +102,12 @@ def distinct_text(values: Any, search: str | None, limit: int) -> list[str]:
         text = text.filter(pc.match_substring(text, search, ignore_case=True))
     ordered = pc.array_sort_indices(text)
     return list(text.take(ordered).slice(0, limit).to_pylist())
+
+
+def visible_row_count(dataset: pads.Dataset, access: EffectiveAccess) -> int:
+    """How many rows `access` lets its reader see (the scan reads the condition's columns
+    only)."""
+    if not access.any_rows:
+        return 0
+    expression = policy_expression(access.row_condition, dataset.schema)
+    return int(dataset.count_rows(filter=expression))

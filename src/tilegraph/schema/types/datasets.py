@@ -14,7 +14,7 @@ from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.ownership import only_owner
-from tilegraph.domain.policies import DatasetPolicyRecord
+from tilegraph.domain.policies import FULL_ACCESS, DatasetPolicyRecord, EffectiveAccess
 from tilegraph.domain.policies import PolicyRowFilter as PolicyRowFilterRecord
 from tilegraph.domain.schema_diff import SchemaChange as SchemaChangeRecord
 from tilegraph.schema.enums import (
@@ -75,13 +75,6 @@ class Dataset(Node):
     name: str = strawberry.field(description="Shown wherever the dataset is listed.")
     description: str | None = strawberry.field(description="Free text about the dataset.")
     source_type: DatasetSourceType = strawberry.field(description="Where the rows come from.")
-    row_count: int = strawberry.field(
-        description="Rows in the current version; 0 before the first import."
-    )
-    column_count: int = strawberry.field(description="How many columns `columns` lists.")
-    columns: list[Column] = strawberry.field(
-        description="The current version's columns, in file order; empty before the first import."
-    )
     version: int = strawberry.field(
         description="Incremented by every successful import; cache keys depend on it."
     )
@@ -105,12 +98,6 @@ class Dataset(Node):
             name=record.name,
             description=record.description,
             source_type=record.source_type,
-            row_count=record.row_count,
-            column_count=len(record.columns),
-            columns=[
-                Column(name=c.name, type=c.type, nullable=c.nullable, description=c.description)
-                for c in record.columns
-            ],
             version=record.version,
             last_import_at=record.last_import_at,
             created_at=record.created_at,
@@ -122,6 +109,42 @@ class Dataset(Node):
     @classmethod
     def maybe(cls, record: DatasetRecord | None) -> Dataset | None:
         return cls.from_record(record) if record is not None else None
+
+    async def _seen(self, info: Info) -> EffectiveAccess:
+        """What the caller sees of the dataset: everything for its owner, else what its
+        policies show them (a reader reaches a dataset only through a shared dashboard)."""
+        ctx = info.context
+        principal = ctx.principal
+        if principal is None or principal.user_id == self.record.owner_id:
+            return FULL_ACCESS
+        found = await ctx.services.policies.access_to([self.record], principal.user_id, ctx.loaders)
+        return found[self.record.id]
+
+    @field(
+        description="Rows in the current version; 0 before the first import. A reader "
+        "limited by a policy gets the rows the policy shows them."
+    )
+    async def row_count(self, info: Info) -> int:
+        seen = await self._seen(info)
+        if seen.row_condition is not None and seen.any_rows:
+            info.context.spend_data_read()
+        return await info.context.services.datasets.visible_row_count(self.record, seen)
+
+    @field(description="How many columns `columns` lists.")
+    async def column_count(self, info: Info) -> int:
+        return len(await self.columns(info))
+
+    @field(
+        description="The current version's columns, in file order; empty before the first "
+        "import. Columns a policy hides from the caller are left out."
+    )
+    async def columns(self, info: Info) -> list[Column]:
+        hidden = set((await self._seen(info)).hidden_columns)
+        return [
+            Column(name=c.name, type=c.type, nullable=c.nullable, description=c.description)
+            for c in self.record.columns
+            if c.name not in hidden
+        ]
 
     @field(description="Owner only (FORBIDDEN for anyone else); ordered by target.")
     async def policies(self, info: Info) -> list[DatasetPolicy]:
