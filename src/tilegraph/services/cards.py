@@ -29,6 +29,7 @@ from tilegraph.domain.filters import ColumnFilter, FilterError
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
+from tilegraph.domain.policies import EffectiveAccess
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
@@ -40,6 +41,7 @@ from tilegraph.domain.validation import (
 from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
+from tilegraph.services.policies import PolicyService
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
 from tilegraph.store.cards import CardRepository, execution_event
@@ -115,6 +117,7 @@ class CardService:
         audit: AuditRecorder,
         queue_limit: QueueLimit,
         inline_html: InlineBudget,
+        policies: PolicyService,
     ) -> None:
         self.settings = settings
         self.cards = cards
@@ -125,6 +128,7 @@ class CardService:
         self.audit = audit
         self.queue_limit = queue_limit
         self.inline_html = inline_html
+        self.policies = policies
 
     # ------------------------------------------------------------------ access
 
@@ -265,6 +269,7 @@ class CardService:
         filters: list[ColumnFilter],
         params: dict[str, Any] | None,
         use_cache: bool,
+        access: dict[str, EffectiveAccess] | None = None,
     ) -> CardRunPlan:
         settings = self.settings
         try:
@@ -285,6 +290,7 @@ class CardService:
                     settings.card_memory_bytes,
                     settings.card_output_max_bytes,
                 ),
+                access=access,
             )
         except FilterError as exc:
             raise BadUserInput(str(exc), field="filters") from exc
@@ -343,21 +349,28 @@ class CardService:
         partial: bool,
     ) -> list[CardExecutionRecord]:
         """Plans and admits runs of the given cards together: one read of all their
-        datasets, one cache lookup, one write of the records, one publication. With
+        datasets, one cache lookup, one write of the records, one publication. A caller
+        who does not own a dataset reads it as its policies say, frozen into the plan. With
         `partial`, the runs past the user's allowance end CANCELLED instead of refusing
         the whole request (see `_take_allowance`)."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
+        access = await self.policies.reader_access(principal, list(found.values()))
         admissions = []
         for card in cards:
             datasets = [found[i] for i in card.dataset_ids if i in found]
             if card.type is CardType.TEXT:
-                known = {c.name for d in datasets for c in d.columns}
+                known = {
+                    c.name
+                    for d in datasets
+                    for c in d.columns
+                    if d.id not in access or c.name not in access[d.id].hidden_columns
+                }
                 ignored = tuple(f.column for f in filters if f.column not in known)
                 admissions.append(_Admission(card, datasets, None, ignored))
                 continue
             merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
-            plan = self._plan(card, card.code, datasets, filters, merged, use_cache)
+            plan = self._plan(card, card.code, datasets, filters, merged, use_cache, access)
             admissions.append(_Admission(card, datasets, plan, plan.ignored_filters))
         return await self._admit(principal, admissions, dashboard_id=dashboard_id, partial=partial)
 

@@ -5,6 +5,8 @@ accounts, not other people's data; they set the attributes policies read."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -237,6 +239,33 @@ class PolicyService:
             reader_group_ids=group_ids,
             reader_attributes=reader.attributes,
         )
+
+    async def reader_access(
+        self, principal: Principal, datasets: Sequence[DatasetRecord]
+    ) -> dict[str, EffectiveAccess]:
+        """What the caller sees of each of `datasets` they do not own (owners see all of
+        theirs, so those are left out), resolved from policies, groups and attributes as
+        stored now. A caller whose account cannot be read has no attributes (fail closed)."""
+        foreign = list({d.id: d for d in datasets if d.owner_id != principal.user_id}.values())
+        if not foreign:
+            return {}
+        # One round trip: the reader's groups are read whether or not any policy needs them.
+        reader, group_ids, found = await asyncio.gather(
+            self.users.get(principal.user_id),
+            self.groups.group_ids_of(principal.user_id),
+            asyncio.gather(*(self.policies.of_dataset(d.id) for d in foreign)),
+        )
+        return {
+            dataset.id: resolve_access(
+                owner_id=dataset.owner_id,
+                default_access=dataset.default_access,
+                policies=policies,
+                reader_id=principal.user_id,
+                reader_group_ids=group_ids,
+                reader_attributes=reader.attributes if reader is not None else {},
+            )
+            for dataset, policies in zip(foreign, found, strict=True)
+        }
 
     async def explain(
         self, principal: Principal, dataset: DatasetRecord, user_id: str
