@@ -126,18 +126,20 @@ class RunLimits:
         )
 
 
-def condition_to_item(condition: RowCondition | None) -> list[Any] | None:
+def condition_to_item(condition: RowCondition | None) -> str | None:
+    """A row condition as one JSON string: a policy may list a thousand values, and one
+    string attribute costs the execution record and the job far less than nested lists."""
     if condition is None:
         return None
-    return [[[column, list(values)] for column, values in conjunct] for conjunct in condition]
+    return orjson.dumps(condition).decode()
 
 
-def condition_from_item(item: list[Any] | None) -> RowCondition | None:
+def condition_from_item(item: str | None) -> RowCondition | None:
     if item is None:
         return None
     return tuple(
         tuple((str(column), tuple(str(v) for v in values)) for column, values in conjunct)
-        for conjunct in item
+        for conjunct in orjson.loads(item)
     )
 
 

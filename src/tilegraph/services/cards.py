@@ -329,6 +329,7 @@ class CardService:
         (record,) = await self.start_cards(
             principal,
             [card],
+            access=access,
             dashboard_id=dashboard_id,
             filters=filters,
             params=params,
@@ -347,6 +348,7 @@ class CardService:
         params: dict[str, Any] | None,
         use_cache: bool,
         partial: bool,
+        access: DashboardAccess | None = None,
     ) -> list[CardExecutionRecord]:
         """Plans and admits runs of the given cards together: one read of all their
         datasets, one cache lookup, one write of the records, one publication. A caller
@@ -355,7 +357,15 @@ class CardService:
         the whole request (see `_take_allowance`)."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
-        access = await self.policies.reader_access(principal, list(found.values()))
+        # The dashboard check already read the caller's groups: reuse them.
+        group_ids = (
+            await access.loaders.groups_of_user.load(principal.user_id)
+            if access is not None and dashboard_id is not None
+            else None
+        )
+        seen = await self.policies.reader_access(
+            principal, list(found.values()), group_ids=group_ids
+        )
         admissions = []
         for card in cards:
             datasets = [found[i] for i in card.dataset_ids if i in found]
@@ -364,13 +374,13 @@ class CardService:
                     c.name
                     for d in datasets
                     for c in d.columns
-                    if d.id not in access or c.name not in access[d.id].hidden_columns
+                    if d.id not in seen or c.name not in seen[d.id].hidden_columns
                 }
                 ignored = tuple(f.column for f in filters if f.column not in known)
                 admissions.append(_Admission(card, datasets, None, ignored))
                 continue
             merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
-            plan = self._plan(card, card.code, datasets, filters, merged, use_cache, access)
+            plan = self._plan(card, card.code, datasets, filters, merged, use_cache, seen)
             admissions.append(_Admission(card, datasets, plan, plan.ignored_filters))
         return await self._admit(principal, admissions, dashboard_id=dashboard_id, partial=partial)
 

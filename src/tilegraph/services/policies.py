@@ -59,6 +59,14 @@ class ReaderAccess:
     access: EffectiveAccess
 
 
+async def _nothing() -> None:
+    return None
+
+
+async def _given(group_ids: Sequence[str]) -> Sequence[str]:
+    return group_ids
+
+
 class PolicyService:
     def __init__(
         self,
@@ -241,28 +249,42 @@ class PolicyService:
         )
 
     async def reader_access(
-        self, principal: Principal, datasets: Sequence[DatasetRecord]
+        self,
+        principal: Principal,
+        datasets: Sequence[DatasetRecord],
+        *,
+        group_ids: Sequence[str] | None = None,
     ) -> dict[str, EffectiveAccess]:
         """What the caller sees of each of `datasets` they do not own (owners see all of
         theirs, so those are left out), resolved from policies, groups and attributes as
-        stored now. A caller whose account cannot be read has no attributes (fail closed)."""
+        stored now. `group_ids`: the caller's groups when the request already read them.
+        The account is read only when a policy reads attributes; a caller whose account
+        cannot be read has none (fail closed)."""
         foreign = list({d.id: d for d in datasets if d.owner_id != principal.user_id}.values())
         if not foreign:
             return {}
-        # One round trip: the reader's groups are read whether or not any policy needs them.
-        reader, group_ids, found = await asyncio.gather(
-            self.users.get(principal.user_id),
-            self.groups.group_ids_of(principal.user_id),
-            asyncio.gather(*(self.policies.of_dataset(d.id) for d in foreign)),
-        )
+        found = await asyncio.gather(*(self.policies.of_dataset(d.id) for d in foreign))
+        attributes: dict[str, str | list[str]] = {}
+        if any(found):
+            reads_attributes = any(
+                f.user_attribute is not None for ps in found for p in ps for f in p.row_filters
+            )
+            reader, groups = await asyncio.gather(
+                self.users.get(principal.user_id) if reads_attributes else _nothing(),
+                self.groups.group_ids_of(principal.user_id)
+                if group_ids is None
+                else _given(group_ids),
+            )
+            group_ids = groups
+            attributes = reader.attributes if reader is not None else {}
         return {
             dataset.id: resolve_access(
                 owner_id=dataset.owner_id,
                 default_access=dataset.default_access,
                 policies=policies,
                 reader_id=principal.user_id,
-                reader_group_ids=group_ids,
-                reader_attributes=reader.attributes if reader is not None else {},
+                reader_group_ids=group_ids or (),
+                reader_attributes=attributes,
             )
             for dataset, policies in zip(foreign, found, strict=True)
         }
