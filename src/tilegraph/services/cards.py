@@ -94,6 +94,10 @@ class _Admission:
         )
 
 
+async def _no_datasets() -> dict[str, DatasetRecord]:
+    return {}
+
+
 def inline_sizes(records: list[CardExecutionRecord], limit: int) -> dict[str, int]:
     """The HTML sizes of the records whose events could carry their HTML."""
     sizes = {}
@@ -356,7 +360,13 @@ class CardService:
         `partial`, the runs past the user's allowance end CANCELLED instead of refusing
         the whole request (see `_take_allowance`)."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
-        found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
+        # Another owner's card reads that owner's datasets: the caller reads them as their
+        # policies say, so those are read alongside the datasets themselves.
+        lent = [d for card in cards if card.owner_id != principal.user_id for d in card.dataset_ids]
+        found, policies = await asyncio.gather(
+            self.datasets.get_many(dataset_ids) if dataset_ids else _no_datasets(),
+            self.policies.of_datasets(lent),
+        )
         # The dashboard check already read the caller's groups: reuse them.
         group_ids = (
             await access.loaders.groups_of_user.load(principal.user_id)
@@ -364,7 +374,7 @@ class CardService:
             else None
         )
         seen = await self.policies.reader_access(
-            principal, list(found.values()), group_ids=group_ids
+            principal, list(found.values()), group_ids=group_ids, policies=policies
         )
         admissions = []
         for card in cards:

@@ -6,7 +6,7 @@ accounts, not other people's data; they set the attributes policies read."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -248,22 +248,31 @@ class PolicyService:
             reader_attributes=reader.attributes,
         )
 
+    async def of_datasets(self, dataset_ids: Sequence[str]) -> dict[str, list[DatasetPolicyRecord]]:
+        """The policies of each dataset, read as of now."""
+        ids = list(dict.fromkeys(dataset_ids))
+        found = await asyncio.gather(*(self.policies.of_dataset(i) for i in ids))
+        return dict(zip(ids, found, strict=True))
+
     async def reader_access(
         self,
         principal: Principal,
         datasets: Sequence[DatasetRecord],
         *,
         group_ids: Sequence[str] | None = None,
+        policies: Mapping[str, list[DatasetPolicyRecord]] | None = None,
     ) -> dict[str, EffectiveAccess]:
         """What the caller sees of each of `datasets` they do not own (owners see all of
         theirs, so those are left out), resolved from policies, groups and attributes as
-        stored now. `group_ids`: the caller's groups when the request already read them.
-        The account is read only when a policy reads attributes; a caller whose account
-        cannot be read has none (fail closed)."""
+        stored now. `group_ids` and `policies` (of_datasets): what the request already
+        read. The account is read only when a policy reads attributes; a caller whose
+        account cannot be read has none (fail closed)."""
         foreign = list({d.id: d for d in datasets if d.owner_id != principal.user_id}.values())
         if not foreign:
             return {}
-        found = await asyncio.gather(*(self.policies.of_dataset(d.id) for d in foreign))
+        known = policies or {}
+        missing = await self.of_datasets([d.id for d in foreign if d.id not in known])
+        found = [known[d.id] if d.id in known else missing[d.id] for d in foreign]
         attributes: dict[str, str | list[str]] = {}
         if any(found):
             reads_attributes = any(
