@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Users
-from tests.support.cards import create_card, render
+from tests.support.cards import create_card, follow_card, render
 from tests.support.chat import answer, ask
 from tests.support.client import Api, Response
 from tests.support.dashboards import (
@@ -175,6 +175,9 @@ async def build_world(
 
 
 Operation = tuple[str, str, Callable[[World], Awaitable[str]]]
+RUN_CARD_VIA = """mutation($c: ID!, $d: ID!) { executeCard(input: {id: $c, dashboardId: $d}) {
+  execution { id } } }"""
+RUN_ALL = "mutation($d: ID!) { executeDashboard(input: {id: $d}) { executions { id } } }"
 
 
 async def _call(w: World, query: str, variables: dict[str, Any], path: str) -> str:
@@ -288,6 +291,7 @@ OPERATIONS: list[Operation] = [
             "executeCard",
         ),
     ),
+    ("card runs read the caller's rows", "VIEWER", lambda w: _runs_see_own_rows(w)),
     (
         "read card via dashboard",
         "VIEWER",
@@ -418,6 +422,26 @@ async def _share_own_view(w: World) -> str:
         {"id": view_id},
         "updateFilterView",
     )
+
+
+async def _runs_see_own_rows(w: World) -> str:
+    """Runs through the dashboard (one card, then all) read the rows the caller may see:
+    one of two where a policy limits them, both otherwise."""
+    token = w.caller["token"]
+    one = await w.api.post(RUN_CARD_VIA, {"c": w.card_id, "d": w.dashboard_id}, token=token)
+    if one.errors:
+        return str(one.code)
+    every = await w.api.post(RUN_ALL, {"d": w.dashboard_id}, token=token)
+    if every.errors:
+        return str(every.code)
+    ids = [one.data["executeCard"]["execution"]["id"]]
+    ids += [e["id"] for e in every.data["executeDashboard"]["executions"]]
+    rows = str(w.rows)
+    for execution_id in ids:
+        final = (await follow_card(w.api, token, execution_id))[-1]
+        if final["status"] != "SUCCEEDED" or final["result"]["html"] != rows:
+            return f"saw {final['status']} {final['result']}"
+    return "OK"
 
 
 async def _sees(w: World) -> bool:

@@ -10,6 +10,7 @@ import pytest
 
 from tilegraph.domain.datasets import ColumnSpec, ColumnType, DatasetRecord, DatasetSourceType
 from tilegraph.domain.filters import ColumnFilter, FilterError, FilterKind
+from tilegraph.domain.policies import FULL_ACCESS, EffectiveAccess
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, code_fingerprint, plan_card_run
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -104,3 +105,48 @@ def test_the_cache_key_changes_with_what_the_result_depends_on() -> None:
 def test_a_plan_survives_json_as_the_job_and_the_record_carry_it() -> None:
     made = plan(learned=Learned(("amount",), code_fingerprint(CODE)))
     assert CardRunPlan.from_item(orjson.loads(orjson.dumps(made.to_item()))) == made
+
+
+def access(condition: object, hidden: tuple[str, ...] = ()) -> EffectiveAccess:
+    return EffectiveAccess(
+        policies=(),
+        row_condition=condition,  # type: ignore[arg-type]
+        hidden_columns=hidden,
+        readable_condition=None,
+    )
+
+
+WEST_ONLY = access(((("note", ("west",)),),), ("amount",))
+
+
+def test_a_readers_access_is_frozen_into_the_plan_and_survives_json() -> None:
+    made = plan(access={SALES.id: WEST_ONLY})
+    sales, events = made.inputs
+    assert sales.row_condition == WEST_ONLY.row_condition
+    assert sales.hidden_columns == ("amount",) and sales.policed
+    assert not events.policed and made.policed
+    assert CardRunPlan.from_item(orjson.loads(orjson.dumps(made.to_item()))) == made
+    no_rows = plan(access={SALES.id: access(())})
+    assert CardRunPlan.from_item(orjson.loads(orjson.dumps(no_rows.to_item()))) == no_rows
+
+
+def test_hidden_columns_are_never_projected_nor_filtered() -> None:
+    learned = Learned(("amount", "note"), code_fingerprint(CODE))
+    made = plan(
+        learned,
+        access={SALES.id: WEST_ONLY},
+        filters=[ColumnFilter("amount", start="1"), ColumnFilter("note", values=("x",))],
+    )
+    assert made.inputs[0].columns == ("note",)
+    assert [f.column for f in made.inputs[0].filters] == ["note"]
+    assert made.ignored_filters == ("amount",)  # hidden on the only dataset that has it
+
+
+def test_the_cache_key_holds_the_access_only_when_it_is_partial() -> None:
+    base = plan().cache_key
+    assert plan(access={SALES.id: FULL_ACCESS}).cache_key == base
+    west = plan(access={SALES.id: WEST_ONLY}).cache_key
+    assert west != base
+    assert plan(access={SALES.id: access(WEST_ONLY.row_condition, ("amount",))}).cache_key == west
+    assert plan(access={SALES.id: access(WEST_ONLY.row_condition)}).cache_key not in {base, west}
+    assert plan(access={SALES.id: access(())}).cache_key not in {base, west}

@@ -8,6 +8,7 @@ record stores it, so a run re-enqueued after a Redis loss executes the same plan
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from tilegraph.domain.filters import (
     ResolvedFilter,
     resolve_filters,
 )
+from tilegraph.domain.policies import EffectiveAccess, RowCondition
 
 Bound = float | date | datetime | str | None
 
@@ -34,13 +36,21 @@ def card_cache_key(
     params: dict[str, Any] | None,
     filters: list[dict[str, Any]],
     datasets: list[tuple[str, int]],
+    access: list[tuple[str, str]] | None = None,
 ) -> str:
     """hash(code, params, filters, dataset ids + versions): a re-import changes a version,
-    hence the key, and nothing else needs invalidating."""
-    material = orjson.dumps(
-        {"code": code, "params": params, "filters": filters, "datasets": datasets},
-        option=orjson.OPT_SORT_KEYS,
-    )
+    hence the key, and nothing else needs invalidating. `access` holds (dataset id, access
+    fingerprint) for each dataset the reader sees only part of: readers who see different
+    data never share a result, and full-access keys stay what they always were."""
+    content: dict[str, Any] = {
+        "code": code,
+        "params": params,
+        "filters": filters,
+        "datasets": datasets,
+    }
+    if access:
+        content["access"] = access
+    material = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(material).hexdigest()
 
 
@@ -116,16 +126,42 @@ class RunLimits:
         )
 
 
+def condition_to_item(condition: RowCondition | None) -> str | None:
+    """A row condition as one JSON string: a policy may list a thousand values, and one
+    string attribute costs the execution record and the job far less than nested lists."""
+    if condition is None:
+        return None
+    return orjson.dumps(condition).decode()
+
+
+def condition_from_item(item: str | None) -> RowCondition | None:
+    if item is None:
+        return None
+    return tuple(
+        tuple((str(column), tuple(str(v) for v in values)) for column, values in conjunct)
+        for conjunct in orjson.loads(item)
+    )
+
+
 @dataclass(frozen=True)
 class PlannedInput:
-    """One dataset as the run reads it: a published version, its filters, its columns."""
+    """One dataset as the run reads it: a published version, its filters, its columns, and
+    (when the reader is not its owner) the rows and columns their policies let them see,
+    as resolved at admission."""
 
     dataset_id: str
     name: str
     version: int
     data_prefix: str
     filters: tuple[ResolvedFilter, ...]
-    columns: tuple[str, ...] | None  # None: every column
+    columns: tuple[str, ...] | None  # None: every column the reader may see
+    row_condition: RowCondition | None = None  # None: every row; (): no rows
+    hidden_columns: tuple[str, ...] = ()
+
+    @property
+    def policed(self) -> bool:
+        """The reader sees less than all of the dataset."""
+        return self.row_condition is not None or bool(self.hidden_columns)
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -135,6 +171,8 @@ class PlannedInput:
             "data_prefix": self.data_prefix,
             "filters": [resolved_to_item(f) for f in self.filters],
             "columns": list(self.columns) if self.columns is not None else None,
+            "row_condition": condition_to_item(self.row_condition),
+            "hidden_columns": list(self.hidden_columns),
         }
 
     @classmethod
@@ -147,6 +185,8 @@ class PlannedInput:
             data_prefix=str(item["data_prefix"]),
             filters=tuple(resolved_from_item(f) for f in item.get("filters") or ()),
             columns=tuple(columns) if columns is not None else None,
+            row_condition=condition_from_item(item.get("row_condition")),
+            hidden_columns=tuple(str(c) for c in item.get("hidden_columns") or ()),
         )
 
 
@@ -170,6 +210,15 @@ class CardRunPlan:
     def cacheable(self) -> bool:
         """Only runs over published data have a stable key."""
         return self.use_cache and all(i.version > 0 for i in self.inputs)
+
+    @property
+    def policed(self) -> bool:
+        """Some input is limited by the reader's policies."""
+        return any(i.policed for i in self.inputs)
+
+    @property
+    def hidden_columns(self) -> tuple[str, ...]:
+        return tuple(sorted({c for i in self.inputs for c in i.hidden_columns}))
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -211,17 +260,20 @@ class Learned:
 
 
 def _projection(
-    learned: Learned | None, code_hash: str, dataset: DatasetRecord
+    learned: Learned | None, code_hash: str, dataset: DatasetRecord, hidden: tuple[str, ...]
 ) -> tuple[str, ...] | None:
     """The columns the card's last run of this very code used, when the dataset still has
     them all; otherwise every column. `used_columns` are hints: code that once failed when
-    projected to them (it reads a column it did not list) is never projected again."""
+    projected to them (it reads a column it did not list) is never projected again. Columns
+    hidden from the reader are never read."""
     if learned is None or not learned.used_columns or learned.learned_from != code_hash:
         return None
     if learned.unprojected_for == code_hash:
         return None
     names = {c.name for c in dataset.columns}
-    return tuple(learned.used_columns) if set(learned.used_columns) <= names else None
+    if not set(learned.used_columns) <= names:
+        return None
+    return tuple(c for c in learned.used_columns if c not in hidden)
 
 
 def plan_card_run(
@@ -234,14 +286,24 @@ def plan_card_run(
     params: dict[str, Any] | None,
     use_cache: bool,
     limits: RunLimits,
+    access: Mapping[str, EffectiveAccess] | None = None,
 ) -> CardRunPlan:
-    """Resolve everything a run needs. Raises FilterError for a bound that cannot be read
-    for its column's type."""
+    """Resolve everything a run needs. `access` holds what the reader sees of each dataset
+    they do not own (absent: all of it); a filter on a column hidden from the reader is
+    ignored, as for a column the dataset lacks. Raises FilterError for a bound that cannot
+    be read for its column's type."""
     code_hash = code_fingerprint(code)
     inputs = []
+    known: set[str] = set()
+    fingerprints = []
     for index, dataset in enumerate(datasets):
-        types = {c.name: c.type.value for c in dataset.columns}
+        seen = (access or {}).get(dataset.id)
+        hidden = seen.hidden_columns if seen is not None else ()
+        types = {c.name: c.type.value for c in dataset.columns if c.name not in hidden}
+        known.update(types)
         resolved, _ = resolve_filters(filters, types)
+        if seen is not None and not seen.full:
+            fingerprints.append((dataset.id, seen.fingerprint()))
         inputs.append(
             PlannedInput(
                 dataset_id=dataset.id,
@@ -249,10 +311,11 @@ def plan_card_run(
                 version=dataset.version,
                 data_prefix=dataset.data_prefix(),
                 filters=tuple(resolved),
-                columns=_projection(learned, code_hash, dataset) if index == 0 else None,
+                columns=_projection(learned, code_hash, dataset, hidden) if index == 0 else None,
+                row_condition=seen.row_condition if seen is not None else None,
+                hidden_columns=hidden,
             )
         )
-    known = {c.name for d in datasets for c in d.columns}
     wire = tuple(f.to_item() for f in filters)
     return CardRunPlan(
         code=code,
@@ -263,7 +326,11 @@ def plan_card_run(
         ignored_filters=tuple(f.column for f in filters if f.column not in known),
         inputs=tuple(inputs),
         cache_key=card_cache_key(
-            code, params, [dict(f) for f in wire], [(d.id, d.version) for d in datasets]
+            code,
+            params,
+            [dict(f) for f in wire],
+            [(d.id, d.version) for d in datasets],
+            fingerprints,
         ),
         use_cache=use_cache,
         limits=limits,

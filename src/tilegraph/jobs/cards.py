@@ -5,6 +5,7 @@ what the code used. Nothing is looked up again: the plan is the whole truth of t
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +14,7 @@ import structlog
 
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardResultRecord
-from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
+from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan, PlannedInput
 from tilegraph.executor import (
     CardJob,
@@ -28,7 +29,12 @@ from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 from tilegraph.store.card_results import CachedCard
 from tilegraph.store.cards import execution_from_item, result_event_item
-from tilegraph.store.parquet import filter_expression
+from tilegraph.store.parquet import (
+    condition_columns,
+    filter_expression,
+    keep_rows,
+    visible_columns,
+)
 
 log = structlog.get_logger("tilegraph.cards")
 
@@ -50,11 +56,34 @@ def _projection_may_have_failed(plan: CardRunPlan, result: SandboxResult) -> boo
 
 
 def read_input(services: Services, planned: PlannedInput) -> pa.Table:
-    """Blocking: run in a thread. Filters and projection happen inside the Parquet scan."""
+    """Blocking: run in a thread. Filters and projection (never a column hidden from the
+    reader) happen inside the Parquet scan; the reader's row condition right after it, on
+    the scanned batches, before anything leaves this read: rows and columns the reader may
+    not see never reach the sandbox."""
     scan = services.parquet.dataset(planned.data_prefix)
     expression = filter_expression(list(planned.filters), scan.schema)
-    columns = list(planned.columns) if planned.columns is not None else None
-    return scan.to_table(columns=columns, filter=expression)
+    columns = visible_columns(scan.schema, planned.columns, planned.hidden_columns)
+    if planned.row_condition is None:
+        return scan.to_table(columns=columns, filter=expression)
+    wanted = columns if columns is not None else scan.schema.names
+    extra = [c for c in condition_columns(planned.row_condition) if c in scan.schema.names]
+    read = scan.to_table(columns=list(dict.fromkeys([*wanted, *extra])), filter=expression)
+    return keep_rows(read, planned.row_condition).select(wanted)
+
+
+def hidden_column_error(plan: CardRunPlan, error: ExecutionError) -> ExecutionError:
+    """A run that failed on a column hidden from its reader says so, in place of the
+    code's own message."""
+    if error.code is not ExecutionErrorCode.RUNTIME_ERROR:
+        return error
+    for column in plan.hidden_columns:
+        if re.search(rf"['\"]{re.escape(column)}['\"]", error.message):
+            return ExecutionError(
+                ExecutionErrorCode.RUNTIME_ERROR,
+                f"Column {column!r} is not available to you",
+                error.line,
+            )
+    return error
 
 
 class CardRunner:
@@ -83,7 +112,7 @@ class CardRunner:
                 log.info("card_projection_widened", execution_id=run.id, card_id=plan.card_id)
                 result, reads_undeclared = retried, True
         if result.error is not None:
-            raise ExecutionFailed(result.error)
+            raise ExecutionFailed(hidden_column_error(plan, result.error))
         output = result.output
         assert isinstance(output, CardOutput)
         # The cached copy and what the code used are independent writes: do them together.
@@ -96,7 +125,9 @@ class CardRunner:
             )
         ]
         learns = output.used_columns or output.filter_applicable or reads_undeclared
-        if plan.card_id is not None and learns:
+        # A reader's run sees only part of the data: what its code used there says nothing
+        # reliable about the card as its owner runs it, so only unpoliced runs teach.
+        if plan.card_id is not None and learns and not plan.policed:
             writes.append(
                 services.repos.cards.learn_columns(
                     plan.card_id,

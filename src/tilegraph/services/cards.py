@@ -29,6 +29,7 @@ from tilegraph.domain.filters import ColumnFilter, FilterError
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
+from tilegraph.domain.policies import EffectiveAccess
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
@@ -40,6 +41,7 @@ from tilegraph.domain.validation import (
 from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
+from tilegraph.services.policies import PolicyService
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
 from tilegraph.store.cards import CardRepository, execution_event
@@ -92,6 +94,10 @@ class _Admission:
         )
 
 
+async def _no_datasets() -> dict[str, DatasetRecord]:
+    return {}
+
+
 def inline_sizes(records: list[CardExecutionRecord], limit: int) -> dict[str, int]:
     """The HTML sizes of the records whose events could carry their HTML."""
     sizes = {}
@@ -115,6 +121,7 @@ class CardService:
         audit: AuditRecorder,
         queue_limit: QueueLimit,
         inline_html: InlineBudget,
+        policies: PolicyService,
     ) -> None:
         self.settings = settings
         self.cards = cards
@@ -125,6 +132,7 @@ class CardService:
         self.audit = audit
         self.queue_limit = queue_limit
         self.inline_html = inline_html
+        self.policies = policies
 
     # ------------------------------------------------------------------ access
 
@@ -265,6 +273,7 @@ class CardService:
         filters: list[ColumnFilter],
         params: dict[str, Any] | None,
         use_cache: bool,
+        access: dict[str, EffectiveAccess] | None = None,
     ) -> CardRunPlan:
         settings = self.settings
         try:
@@ -285,6 +294,7 @@ class CardService:
                     settings.card_memory_bytes,
                     settings.card_output_max_bytes,
                 ),
+                access=access,
             )
         except FilterError as exc:
             raise BadUserInput(str(exc), field="filters") from exc
@@ -323,6 +333,7 @@ class CardService:
         (record,) = await self.start_cards(
             principal,
             [card],
+            access=access,
             dashboard_id=dashboard_id,
             filters=filters,
             params=params,
@@ -341,23 +352,45 @@ class CardService:
         params: dict[str, Any] | None,
         use_cache: bool,
         partial: bool,
+        access: DashboardAccess | None = None,
     ) -> list[CardExecutionRecord]:
         """Plans and admits runs of the given cards together: one read of all their
-        datasets, one cache lookup, one write of the records, one publication. With
+        datasets, one cache lookup, one write of the records, one publication. A caller
+        who does not own a dataset reads it as its policies say, frozen into the plan. With
         `partial`, the runs past the user's allowance end CANCELLED instead of refusing
         the whole request (see `_take_allowance`)."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
-        found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
+        # Another owner's card reads that owner's datasets: the caller reads them as their
+        # policies say, so those are read alongside the datasets themselves.
+        lent = [d for card in cards if card.owner_id != principal.user_id for d in card.dataset_ids]
+        found, policies = await asyncio.gather(
+            self.datasets.get_many(dataset_ids) if dataset_ids else _no_datasets(),
+            self.policies.of_datasets(lent),
+        )
+        # The dashboard check already read the caller's groups: reuse them.
+        group_ids = (
+            await access.loaders.groups_of_user.load(principal.user_id)
+            if access is not None and dashboard_id is not None
+            else None
+        )
+        seen = await self.policies.reader_access(
+            principal, list(found.values()), group_ids=group_ids, policies=policies
+        )
         admissions = []
         for card in cards:
             datasets = [found[i] for i in card.dataset_ids if i in found]
             if card.type is CardType.TEXT:
-                known = {c.name for d in datasets for c in d.columns}
+                known = {
+                    c.name
+                    for d in datasets
+                    for c in d.columns
+                    if d.id not in seen or c.name not in seen[d.id].hidden_columns
+                }
                 ignored = tuple(f.column for f in filters if f.column not in known)
                 admissions.append(_Admission(card, datasets, None, ignored))
                 continue
             merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
-            plan = self._plan(card, card.code, datasets, filters, merged, use_cache)
+            plan = self._plan(card, card.code, datasets, filters, merged, use_cache, seen)
             admissions.append(_Admission(card, datasets, plan, plan.ignored_filters))
         return await self._admit(principal, admissions, dashboard_id=dashboard_id, partial=partial)
 

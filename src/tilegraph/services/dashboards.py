@@ -265,6 +265,7 @@ class DashboardService:
         return await self.cards.start_cards(
             principal,
             cards,
+            access=access,
             dashboard_id=dashboard.id,
             filters=filters,
             params=None,

@@ -6,7 +6,7 @@ accounts, not other people's data; they set the attributes policies read."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,6 +81,14 @@ class ReaderAccess:
     dataset: DatasetRecord
     reader: UserRecord
     access: EffectiveAccess
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _given(group_ids: Sequence[str]) -> Sequence[str]:
+    return group_ids
 
 
 class PolicyService:
@@ -280,6 +288,56 @@ class PolicyService:
         for dataset, policies in zip(others, policy_lists, strict=True):
             found[dataset.id] = _resolve(dataset, reader, policies, group_ids)
         return found
+
+    async def of_datasets(self, dataset_ids: Sequence[str]) -> dict[str, list[DatasetPolicyRecord]]:
+        """The policies of each dataset, read as of now."""
+        ids = list(dict.fromkeys(dataset_ids))
+        found = await asyncio.gather(*(self.policies.of_dataset(i) for i in ids))
+        return dict(zip(ids, found, strict=True))
+
+    async def reader_access(
+        self,
+        principal: Principal,
+        datasets: Sequence[DatasetRecord],
+        *,
+        group_ids: Sequence[str] | None = None,
+        policies: Mapping[str, list[DatasetPolicyRecord]] | None = None,
+    ) -> dict[str, EffectiveAccess]:
+        """What the caller sees of each of `datasets` they do not own (owners see all of
+        theirs, so those are left out), resolved from policies, groups and attributes as
+        stored now. `group_ids` and `policies` (of_datasets): what the request already
+        read. The account is read only when a policy reads attributes; a caller whose
+        account cannot be read has none (fail closed)."""
+        foreign = list({d.id: d for d in datasets if d.owner_id != principal.user_id}.values())
+        if not foreign:
+            return {}
+        known = policies or {}
+        missing = await self.of_datasets([d.id for d in foreign if d.id not in known])
+        found = [known[d.id] if d.id in known else missing[d.id] for d in foreign]
+        attributes: dict[str, str | list[str]] = {}
+        if any(found):
+            reads_attributes = any(
+                f.user_attribute is not None for ps in found for p in ps for f in p.row_filters
+            )
+            reader, groups = await asyncio.gather(
+                self.users.get(principal.user_id) if reads_attributes else _nothing(),
+                self.groups.group_ids_of(principal.user_id)
+                if group_ids is None
+                else _given(group_ids),
+            )
+            group_ids = groups
+            attributes = reader.attributes if reader is not None else {}
+        return {
+            dataset.id: resolve_access(
+                owner_id=dataset.owner_id,
+                default_access=dataset.default_access,
+                policies=policies,
+                reader_id=principal.user_id,
+                reader_group_ids=group_ids or (),
+                reader_attributes=attributes,
+            )
+            for dataset, policies in zip(foreign, found, strict=True)
+        }
 
     async def explain(
         self, principal: Principal, dataset: DatasetRecord, user_id: str

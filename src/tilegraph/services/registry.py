@@ -149,6 +149,9 @@ class Services:
             budget_bytes=settings.max_event_html_bytes_per_user,
             ttl_seconds=STATE_TTL_SECONDS,
         )
+        policies = PolicyService(
+            repos.policies, repos.datasets, repos.users, repos.groups, recorder
+        )
         cards = CardService(
             settings,
             repos.cards,
@@ -159,6 +162,7 @@ class Services:
             recorder,
             run_allowance,
             inline_html,
+            policies,
         )
 
         async def cards_using(dataset: DatasetRecord) -> list[str]:

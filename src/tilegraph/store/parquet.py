@@ -4,8 +4,10 @@ column projection down to the Parquet scan. Blocking calls: run them in a thread
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -16,6 +18,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from tilegraph.domain.filters import FilterKind, ResolvedFilter
+from tilegraph.domain.policies import RowCondition
 from tilegraph.settings import Settings
 
 DISCOVERY_CACHE_SIZE = 512
@@ -107,12 +110,7 @@ def filter_expression(filters: list[ResolvedFilter], schema: pa.Schema) -> pc.Ex
         field = pc.field(flt.column)
         column_type = schema.field(flt.column).type
         if flt.kind is FilterKind.CATEGORY:
-            text = field
-            if pa.types.is_timestamp(column_type):
-                text = pc.strftime(field.cast(pa.timestamp("s"), safe=False), format=TIMESTAMP_TEXT)
-            elif not (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)):
-                text = field.cast(pa.string(), safe=False)
-            condition = text.isin(list(flt.values))
+            condition = _text_of(field, column_type).isin(list(flt.values))
         else:
             condition = None
             if flt.lower is not None:
@@ -127,6 +125,80 @@ def filter_expression(filters: list[ResolvedFilter], schema: pa.Schema) -> pc.Ex
             condition = condition | field.is_null()
         combined = condition if combined is None else combined & condition
     return combined
+
+
+def _text_of(field: pc.Expression, column_type: pa.DataType) -> pc.Expression:
+    """A column in a scan predicate as the strings users see (as_text)."""
+    if pa.types.is_timestamp(column_type):
+        return pc.strftime(field.cast(pa.timestamp("s"), safe=False), format=TIMESTAMP_TEXT)
+    if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
+        return field
+    return field.cast(pa.string(), safe=False)
+
+
+_INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def _one_of(column: pa.ChunkedArray, values: Sequence[str]) -> pa.ChunkedArray:
+    """Where the column's value, as a string, is one of `values`. On an integer column the
+    strings that are some integer's text become typed numbers (the others match nothing),
+    so no string is made per row."""
+    if pa.types.is_integer(column.type):
+        numbers = [int(v) for v in values if _INTEGER_TEXT.fullmatch(v)]
+        return pc.is_in(column, value_set=pa.array(_in_range(numbers, column.type), column.type))
+    return pc.is_in(as_text(column), value_set=pa.array(list(values), pa.string()))
+
+
+def _in_range(numbers: list[int], column_type: pa.DataType) -> list[int]:
+    """The numbers an integer column of this type can hold (no other can match)."""
+    held = []
+    for number in numbers:
+        try:
+            pa.scalar(number, column_type)
+        except (OverflowError, pa.ArrowInvalid):
+            continue
+        held.append(number)
+    return held
+
+
+def condition_columns(condition: RowCondition | None) -> list[str]:
+    """The columns a row condition reads."""
+    return sorted({column for conjunct in condition or () for column, _ in conjunct})
+
+
+def keep_rows(table: pa.Table, condition: RowCondition | None) -> pa.Table:
+    """The rows of `table` a reader's row condition (an OR of ANDs of column ∈ values)
+    shows. No conjunct (the reader sees no rows) keeps none, and a conjunct on a column the
+    data no longer has keeps none of its own: a policy fails closed. The table is copied
+    only when some row goes, so a policy that shows everything costs only its mask."""
+    if condition is None:
+        return table
+    names = set(table.column_names)
+    mask: pa.ChunkedArray | None = None
+    for conjunct in condition:
+        if any(column not in names for column, _ in conjunct):
+            continue
+        term: pa.ChunkedArray | None = None
+        for column, values in conjunct:
+            holds = _one_of(table.column(column), values)
+            term = holds if term is None else pc.and_(term, holds)
+        if term is not None:
+            mask = term if mask is None else pc.or_(mask, term)
+    if mask is None:
+        return table.slice(0, 0)
+    if table.num_rows and pc.all(mask).as_py():
+        return table
+    return table.filter(mask)
+
+
+def visible_columns(
+    schema: pa.Schema, columns: Sequence[str] | None, hidden: Sequence[str]
+) -> list[str] | None:
+    """The columns to read: the projection (every column when None) without hidden ones."""
+    if not hidden:
+        return list(columns) if columns is not None else None
+    names = columns if columns is not None else schema.names
+    return [name for name in names if name not in set(hidden)]
 
 
 def _scalar(value: Any, column_type: pa.DataType) -> pa.Scalar:
