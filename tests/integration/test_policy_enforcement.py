@@ -262,3 +262,27 @@ async def test_a_readers_run_teaches_the_card_nothing(api: Api, users: Users, wo
     assert json.loads(as_reader["result"]["html"]) == ["region", "country", "amount"]
     as_owner = await run_card(api, owner["token"], card, useCache=False)
     assert json.loads(as_owner["result"]["html"]) == ALL
+
+
+async def test_a_readers_result_names_no_hidden_column(api: Api, users: Users, worker: Any) -> None:
+    """The columns a card's code says it used or filters on are the owner's words: a reader's
+    result lists only those the reader may see."""
+    owner, dataset_id = await owned_dataset(api, users)
+    reader = await users.create("naming-reader")
+    await create_policy(
+        api, owner["token"], dataset_id, "USER", reader["id"], hiddenColumns=["cost"]
+    )
+    code = render(
+        "return HTMLResult(html='ok', used_columns=['region', 'cost'],"
+        " filter_applicable=['cost', 'region'])"
+    )
+    card, dashboard = await shared_card(api, owner, dataset_id, code, [reader])
+    mine = await run_card(api, owner["token"], card)
+    assert mine["result"]["usedColumns"] == ["region", "cost"]
+    for final in (
+        await through_card(api, reader, card, dashboard),
+        await through_dashboard(api, reader, dashboard),
+    ):
+        assert final["status"] == "SUCCEEDED", final
+        assert final["result"]["usedColumns"] == ["region"]
+        assert final["result"]["filterApplicable"] == ["region"]

@@ -115,6 +115,13 @@ class CardRunner:
             raise ExecutionFailed(hidden_column_error(plan, result.error))
         output = result.output
         assert isinstance(output, CardOutput)
+        if plan.hidden_columns:  # the code's own lists may name what the reader may not see
+            hidden = set(plan.hidden_columns)
+            output = replace(
+                output,
+                used_columns=[c for c in output.used_columns if c not in hidden],
+                filter_applicable=[c for c in output.filter_applicable if c not in hidden],
+            )
         # The cached copy and what the code used are independent writes: do them together.
         writes = [
             services.card_results.store(
