@@ -1,6 +1,6 @@
 """The plotly.js bundle the API serves, and card HTML pointed at it.
 
-A default `fig.to_html()` embeds all of plotly.js (about 4.8 MB) and `include_plotlyjs="cdn"`
+A default `fig.to_html()` embeds all of plotly.js (about 4.8 MB) and its "cdn" mode
 loads it from another host, which an offline install cannot reach. Card HTML is rewritten in
 the sandbox, before its size is checked, to load the bundle from our own server instead: one
 `<script src>` per card, whatever the card chose."""
@@ -16,7 +16,7 @@ ASSET_PREFIX = "/assets/"
 _HEADER = re.compile(rb"plotly\.js v(\d+\.\d+\.\d+)")
 # An inline bundle starts with plotly.js's licence header.
 _INLINE = re.compile(r"<script\b[^>]*>\s*/\*\*?\s*\*?\s*plotly\.js v\d[\w.-]*")
-# A script loading plotly.js from another host (cdn.plot.ly, jsdelivr, unpkg, ...).
+# A script loading plotly.js from another host (any URL with a host, whatever its path).
 _REMOTE = re.compile(
     r"""<script\b[^>]*\bsrc\s*=\s*["'](?:https?:)?//[^"']*/plotly(?:[-.][\w.-]*)?\.js"""
     r"""(?:\?[^"']*)?["'][^>]*>\s*</script>""",

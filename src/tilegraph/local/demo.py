@@ -24,24 +24,25 @@ DEMO_DASHBOARD_NAME = "Sales overview"
 REGIONS = ["North", "South", "East", "West"]
 PRODUCTS = {"Widget": 12.0, "Gadget": 25.0, "Gizmo": 40.0, "Doohickey": 8.5}
 
+# The cards load no plotly.js themselves: the platform adds one <script src> to the API's copy.
 BAR_CARD = """def render(dataset, filters, params):
     totals = dataset.groupby("region", as_index=False)["amount"].sum()
     fig = px.bar(totals, x="region", y="amount", title="Sales by region")
-    return HTMLResult(html=fig.to_html(include_plotlyjs="cdn"),
+    return HTMLResult(html=fig.to_html(include_plotlyjs=False),
                       used_columns=["region", "amount"], filter_applicable=["region", "date"])
 """
 LINE_CARD = """def render(dataset, filters, params):
     monthly = dataset.assign(month=pd.to_datetime(dataset["date"]).dt.to_period("M").astype(str))
     totals = monthly.groupby("month", as_index=False)["amount"].sum()
     fig = px.line(totals, x="month", y="amount", markers=True, title="Sales over time")
-    return HTMLResult(html=fig.to_html(include_plotlyjs="cdn"),
+    return HTMLResult(html=fig.to_html(include_plotlyjs=False),
                       used_columns=["date", "amount"], filter_applicable=["region", "date"])
 """
 KPI_CARD = """def render(dataset, filters, params):
     fig = go.Figure(go.Indicator(mode="number", value=float(dataset["amount"].sum()),
                                  title={"text": "Total sales"}, number={"prefix": "$"}))
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))  # a small tile: keep the number big
-    return HTMLResult(html=fig.to_html(include_plotlyjs="cdn"),
+    return HTMLResult(html=fig.to_html(include_plotlyjs=False),
                       used_columns=["amount"], filter_applicable=["region", "date"])
 """
 MONTHLY_TRANSFORM = """import pandas as pd
