@@ -9,12 +9,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from tilegraph.domain.policies import FULL_ACCESS, EffectiveAccess, RowCondition
-from tilegraph.store.policy_filter import (
-    policy_expression,
-    visible_batches,
-    visible_columns,
-    visible_values,
-)
+from tilegraph.store.parquet import visible_columns
+from tilegraph.store.policy_filter import policy_expression, visible_batches, visible_values
 
 DATA = pa.table(
     {
@@ -75,7 +71,7 @@ def test_visible_batches_leave_hidden_columns_out_entirely() -> None:
     table = visible_batches(pads.dataset(DATA), seen).read_all()
     assert table.column_names == ["n", "price", "day", "at", "flag"]
     assert table.column("n").to_pylist() == [1, 2]
-    assert visible_columns(DATA.schema, ("flag",)) == [
+    assert visible_columns(DATA.schema, None, ("flag",)) == [
         "region",
         "n",
         "price",

@@ -60,7 +60,8 @@ NO_ACCESS = EffectiveAccess(
 
 def _resolve(
     dataset: DatasetRecord,
-    reader: UserRecord,
+    reader_id: str,
+    attributes: Mapping[str, str | list[str]],
     policies: Sequence[DatasetPolicyRecord],
     group_ids: Sequence[str],
 ) -> EffectiveAccess:
@@ -68,9 +69,9 @@ def _resolve(
         owner_id=dataset.owner_id,
         default_access=dataset.default_access,
         policies=policies,
-        reader_id=reader.id,
+        reader_id=reader_id,
         reader_group_ids=group_ids,
-        reader_attributes=reader.attributes,
+        reader_attributes=attributes,
     )
 
 
@@ -263,7 +264,7 @@ class PolicyService:
         if policies is None:
             policies = await self.policies.of_dataset(dataset.id)
         group_ids = await self.groups.group_ids_of(reader.id) if policies else []
-        return _resolve(dataset, reader, policies, group_ids)
+        return _resolve(dataset, reader.id, reader.attributes, policies, group_ids)
 
     async def access_to(
         self, datasets: Sequence[DatasetRecord], reader_id: str, loaders: RequestLoaders
@@ -286,7 +287,7 @@ class PolicyService:
             return found | {d.id: NO_ACCESS for d in others}
         group_ids = await loaders.groups_of_user.load(reader_id) if any(policy_lists) else []
         for dataset, policies in zip(others, policy_lists, strict=True):
-            found[dataset.id] = _resolve(dataset, reader, policies, group_ids)
+            found[dataset.id] = _resolve(dataset, reader.id, reader.attributes, policies, group_ids)
         return found
 
     async def of_datasets(self, dataset_ids: Sequence[str]) -> dict[str, list[DatasetPolicyRecord]]:
@@ -328,14 +329,7 @@ class PolicyService:
             group_ids = groups
             attributes = reader.attributes if reader is not None else {}
         return {
-            dataset.id: resolve_access(
-                owner_id=dataset.owner_id,
-                default_access=dataset.default_access,
-                policies=policies,
-                reader_id=principal.user_id,
-                reader_group_ids=group_ids or (),
-                reader_attributes=attributes,
-            )
+            dataset.id: _resolve(dataset, principal.user_id, attributes, policies, group_ids or ())
             for dataset, policies in zip(foreign, found, strict=True)
         }
 

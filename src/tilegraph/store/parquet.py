@@ -110,7 +110,7 @@ def filter_expression(filters: list[ResolvedFilter], schema: pa.Schema) -> pc.Ex
         field = pc.field(flt.column)
         column_type = schema.field(flt.column).type
         if flt.kind is FilterKind.CATEGORY:
-            condition = _text_of(field, column_type).isin(list(flt.values))
+            condition = text_of(field, column_type).isin(list(flt.values))
         else:
             condition = None
             if flt.lower is not None:
@@ -127,7 +127,7 @@ def filter_expression(filters: list[ResolvedFilter], schema: pa.Schema) -> pc.Ex
     return combined
 
 
-def _text_of(field: pc.Expression, column_type: pa.DataType) -> pc.Expression:
+def text_of(field: pc.Expression, column_type: pa.DataType) -> pc.Expression:
     """A column in a scan predicate as the strings users see (as_text)."""
     if pa.types.is_timestamp(column_type):
         return pc.strftime(field.cast(pa.timestamp("s"), safe=False), format=TIMESTAMP_TEXT)

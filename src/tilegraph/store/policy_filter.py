@@ -7,7 +7,6 @@ Blocking calls: run them in a thread."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
 from functools import reduce
 from typing import Any
 
@@ -16,20 +15,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from tilegraph.domain.policies import EffectiveAccess, RowCondition
-from tilegraph.store.parquet import TIMESTAMP_TEXT, as_text
+from tilegraph.store.parquet import as_text, text_of, visible_columns
 
 NOTHING = pc.scalar(False)
 SCAN_BATCH_ROWS = 131_072
-
-
-def _text(column: str, column_type: pa.DataType) -> pc.Expression:
-    """The column's values as strings, as filter options show them."""
-    field = pc.field(column)
-    if pa.types.is_timestamp(column_type):
-        return pc.strftime(field.cast(pa.timestamp("s"), safe=False), format=TIMESTAMP_TEXT)
-    if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
-        return field
-    return field.cast(pa.string(), safe=False)
 
 
 def policy_expression(
@@ -46,19 +35,13 @@ def policy_expression(
         if not conjunct:
             return None  # holds for every row
         tests = [
-            _text(column, schema.field(column).type).isin(list(values))
+            text_of(pc.field(column), schema.field(column).type).isin(list(values))
             if column in names
             else NOTHING
             for column, values in conjunct
         ]
         alternatives.append(reduce(operator.and_, tests))
     return reduce(operator.or_, alternatives) if alternatives else NOTHING
-
-
-def visible_columns(schema: pa.Schema, hidden: Sequence[str]) -> list[str]:
-    """The dataset's columns in order, without the hidden ones."""
-    left_out = set(hidden)
-    return [name for name in schema.names if name not in left_out]
 
 
 def visible_batches(
@@ -68,7 +51,7 @@ def visible_batches(
     not in the schema at all). Read-ahead is kept small so memory stays near a batch."""
     scanner = pads.Scanner.from_dataset(
         dataset,
-        columns=visible_columns(dataset.schema, access.hidden_columns),
+        columns=visible_columns(dataset.schema, None, access.hidden_columns),
         filter=policy_expression(access.row_condition, dataset.schema),
         batch_size=batch_rows,
         batch_readahead=2,
