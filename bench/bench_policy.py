@@ -16,7 +16,6 @@ each and the ratios.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import statistics
 import sys
@@ -31,15 +30,7 @@ from tests.support.client import Api  # noqa: E402
 from tests.support.dashboards import create_dashboard, share  # noqa: E402
 
 from bench_cards import CATEGORIES, SUMMARY, Client, big_csv  # noqa: E402
-from common import (  # noqa: E402
-    ADMIN,
-    PRODUCTION,
-    QUIET_API,
-    admin_stack,
-    create_user,
-    load_line,
-    work_dir,
-)
+from common import ADMIN, create_user, load_line, run_on_stack  # noqa: E402
 
 CREATE_POLICY = """mutation($i: CreateDatasetPolicyInput!) { createDatasetPolicy(input: $i) {
   policy { id } } }"""
@@ -115,10 +106,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="timed runs of each reader")
     args = parser.parse_args()
     print(load_line(), flush=True)
-    with work_dir("bench_policy_") as work, admin_stack(work) as stack:
-        server = stack.start_api(env=QUIET_API)
-        stack.start_worker(env=PRODUCTION)
-        out = asyncio.run(api_part(server.url, server.ws_url, args, work))
+    out = run_on_stack("bench_policy_", api_part, args)
     med = statistics.median
     owner, reader, unpoliced = med(out["owner"]), med(out["reader"]), med(out["unpoliced"])
     print(load_line())

@@ -14,7 +14,6 @@ and as the run returns it (one ``<script src>`` to the API's own plotly.js), in 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.client import Api  # noqa: E402
 
 from bench_cards import Client  # noqa: E402
-from common import ADMIN, PRODUCTION, QUIET_API, admin_stack, load_line, work_dir  # noqa: E402
+from common import ADMIN, load_line, run_on_stack  # noqa: E402
 
 COLUMNS = 20
 READS_TWO = """def render(dataset, filters, params):
@@ -106,10 +105,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="timed runs of each card")
     args = parser.parse_args()
     print(load_line(), flush=True)
-    with work_dir("bench_projection_") as work, admin_stack(work) as stack:
-        server = stack.start_api(env=QUIET_API)
-        stack.start_worker(env=PRODUCTION)
-        out = asyncio.run(api_part(server.url, server.ws_url, args, work))
+    out = run_on_stack("bench_projection_", api_part, args)
     med = statistics.median
     print(load_line())
     print(f"\n(a) a card reading 2 of {COLUMNS} columns of {args.rows:,} rows, {args.runs} runs")

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -255,6 +255,19 @@ def admin_stack(work: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.close()
+
+
+def run_on_stack(
+    prefix: str,
+    part: Callable[[str, str, Any, Path], Awaitable[dict[str, Any]]],
+    args: Any,
+) -> dict[str, Any]:
+    """The test stack with one API (quiet) and one production-configured worker, and
+    `part(api_url, ws_url, args, work)` run against it; what it measured."""
+    with work_dir(prefix) as work, admin_stack(work) as stack:
+        server = stack.start_api(env=QUIET_API)
+        stack.start_worker(env=PRODUCTION)
+        return asyncio.run(part(server.url, server.ws_url, args, work))
 
 
 def stack_trees(stack: Stack, server: ApiServer) -> dict[str, list[int]]:
