@@ -156,6 +156,7 @@ class Client:
             run["dashboardId"] = dashboard_id
         data = await self.api.ok(EXECUTE, {"i": run}, token=self.token)
         execution = data["executeCard"]["execution"]
+        mutation_ms = (time.perf_counter() - started) * 1000
         if execution["status"] != "SUCCEEDED":
             op = await self.session.subscribe(FOLLOW, {"id": execution["id"]})
             async for payload in self.session.messages(op, timeout=120):
@@ -167,7 +168,7 @@ class Client:
         elapsed = (time.perf_counter() - started) * 1000
         if execution["status"] != "SUCCEEDED":
             raise RuntimeError(f"card run ended {execution}")
-        return elapsed, execution
+        return elapsed, {**execution, "mutationMs": mutation_ms}
 
 
 async def timed_card_runs(

@@ -458,6 +458,25 @@ async def test_policy_changes_and_attributes_are_audited_with_before_and_after(
         {"before": {}, "after": {"country": "fr"}},
     ]
 
+    # What readers matching no policy see is audited too; setting it unchanged is not.
+    for default in ("NONE", "NONE", "FULL"):
+        await api.ok(SET_DEFAULT, {"id": dataset_id, "d": default}, token=owner["token"])
+    defaults = await api.ok(
+        LOGS,
+        {"f": {"targetId": dataset_id, "eventType": "DATASET_DEFAULT_ACCESS_CHANGED"}},
+        token=admin_token,
+    )
+    assert [(e["node"]["user"], e["node"]["details"]) for e in defaults["auditLogs"]["edges"]] == [
+        (
+            {"id": owner["id"]},
+            {"before": {"defaultAccess": "NONE"}, "after": {"defaultAccess": "FULL"}},
+        ),
+        (
+            {"id": owner["id"]},
+            {"before": {"defaultAccess": "FULL"}, "after": {"defaultAccess": "NONE"}},
+        ),
+    ]
+
 
 async def test_deleting_a_dataset_takes_its_policies(api: Api, users: Users, worker: Any) -> None:
     owner, dataset_id = await owned_dataset(api, users)

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.conftest import Users
 from tests.integration.test_dataset_policies import (
+    DELETE,
     SET_ATTRIBUTES,
     SET_DEFAULT,
     UPDATE,
@@ -212,6 +213,52 @@ async def test_cached_results_are_kept_apart_by_what_readers_see(
     changed = await through_card(api, first, card, dashboard)
     assert seen(changed) == shown(["region", "country", "amount"], NORTH)
     assert changed["result"]["cached"] is False
+
+
+async def test_every_policy_change_holds_from_the_readers_next_run(
+    api: Api, users: Users, worker: Any, admin_token: str
+) -> None:
+    """Each run reads the dataset's policies as they stand: a created, changed or deleted
+    policy, and a deleted group, change what the very next run of the same reader gets
+    (uncached runs, so each one reads the dataset)."""
+    owner, dataset_id = await owned_dataset(api, users)
+    reader = await users.create("changing")
+    card, dashboard = await shared_card(api, owner, dataset_id, SEEN, [reader])
+
+    async def reader_sees() -> dict[str, Any]:
+        final = await run_card(api, reader["token"], card, dashboardId=dashboard, useCache=False)
+        return seen(final)
+
+    assert await reader_sees() == shown(ALL, WEST, EAST, NORTH)
+    policy = await create_policy(
+        api,
+        owner["token"],
+        dataset_id,
+        "USER",
+        reader["id"],
+        rowFilters=[{"column": "region", "values": ["west"]}],
+    )
+    assert await reader_sees() == shown(ALL, WEST)
+    await api.ok(
+        UPDATE,
+        {"i": {"id": policy["id"], "rowFilters": [{"column": "region", "values": ["east"]}]}},
+        token=owner["token"],
+    )
+    assert await reader_sees() == shown(ALL, EAST)
+    await api.ok(DELETE, {"id": policy["id"]}, token=owner["token"])
+    assert await reader_sees() == shown(ALL, WEST, EAST, NORTH)
+
+    group = await new_group(api, admin_token, [reader["id"]])
+    await create_policy(
+        api, owner["token"], dataset_id, "GROUP", group, hiddenColumns=["cost", "amount"]
+    )
+    assert await reader_sees() == shown(["region", "country"], WEST, EAST, NORTH)
+    await api.ok(
+        "mutation($id: ID!) { deleteGroup(input: {id: $id}) { deletedId } }",
+        {"id": group},
+        token=admin_token,
+    )
+    assert await reader_sees() == shown(ALL, WEST, EAST, NORTH)
 
 
 async def test_a_hidden_column_fails_the_run_without_its_values(

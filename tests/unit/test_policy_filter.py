@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from tilegraph.domain.policies import FULL_ACCESS, EffectiveAccess, RowCondition
-from tilegraph.store.parquet import visible_columns
-from tilegraph.store.policy_filter import policy_expression, visible_batches, visible_values
+from tilegraph.store.parquet import row_condition_expression, visible_columns
+from tilegraph.store.policy_filter import visible_batches, visible_values
 
 DATA = pa.table(
     {
@@ -33,13 +33,13 @@ def access(condition: RowCondition | None, hidden: tuple[str, ...] = ()) -> Effe
 
 def kept(condition: RowCondition | None) -> list[str]:
     """The `secret` of each row the condition keeps."""
-    expression = policy_expression(condition, DATA.schema)
+    expression = row_condition_expression(condition, DATA.schema)
     table = pads.dataset(DATA).to_table(filter=expression)
     return list(table.column("secret").to_pylist())
 
 
 def test_no_condition_keeps_every_row_and_an_empty_one_none() -> None:
-    assert policy_expression(None, DATA.schema) is None
+    assert row_condition_expression(None, DATA.schema) is None
     assert kept(None) == ["s1", "s2", "s3", "s4", "s5"]
     assert kept(()) == []
     assert kept(((),)) == ["s1", "s2", "s3", "s4", "s5"]  # a conjunct of nothing holds

@@ -110,6 +110,10 @@ class DatasetRecord:
     published_versions: tuple[int, ...] = ()
     revision: int = 1
     default_access: DatasetAccessDefault = DatasetAccessDefault.FULL
+    # Bumped in the same transaction as every change to the dataset's policies, so a
+    # reader's run knows from the record it reads anyway whether the policies it holds are
+    # current. 0: never had one. None: stored before this was counted (read them always).
+    policy_version: int | None = 0
 
     def data_prefix(self, version: int | None = None) -> str:
         return data_prefix(self.id, self.version if version is None else version)

@@ -29,12 +29,7 @@ from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 from tilegraph.store.card_results import CachedCard
 from tilegraph.store.cards import execution_from_item, result_event_item
-from tilegraph.store.parquet import (
-    condition_columns,
-    filter_expression,
-    keep_rows,
-    visible_columns,
-)
+from tilegraph.store.parquet import read_predicate, visible_columns
 
 log = structlog.get_logger("tilegraph.cards")
 
@@ -56,19 +51,13 @@ def _projection_may_have_failed(plan: CardRunPlan, result: SandboxResult) -> boo
 
 
 def read_input(services: Services, planned: PlannedInput) -> pa.Table:
-    """Blocking: run in a thread. Filters and projection (never a column hidden from the
-    reader) happen inside the Parquet scan; the reader's row condition right after it, on
-    the scanned batches, before anything leaves this read: rows and columns the reader may
-    not see never reach the sandbox."""
+    """Blocking: run in a thread. Filters, the reader's row condition and the projection
+    (never a column hidden from the reader) all happen inside the Parquet scan: rows and
+    columns the reader may not see never reach the sandbox."""
     scan = services.parquet.dataset(planned.data_prefix)
-    expression = filter_expression(list(planned.filters), scan.schema)
+    expression = read_predicate(list(planned.filters), planned.row_condition, scan.schema)
     columns = visible_columns(scan.schema, planned.columns, planned.hidden_columns)
-    if planned.row_condition is None:
-        return scan.to_table(columns=columns, filter=expression)
-    wanted = columns if columns is not None else scan.schema.names
-    extra = [c for c in condition_columns(planned.row_condition) if c in scan.schema.names]
-    read = scan.to_table(columns=list(dict.fromkeys([*wanted, *extra])), filter=expression)
-    return keep_rows(read, planned.row_condition).select(wanted)
+    return scan.to_table(columns=columns, filter=expression)
 
 
 def hidden_column_error(plan: CardRunPlan, error: ExecutionError) -> ExecutionError:

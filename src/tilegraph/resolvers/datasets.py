@@ -120,6 +120,7 @@ async def update_dataset(
         description=given(input.description),
         column_descriptions={c.name: given(c.description) for c in columns} if columns else None,
         default_access=given(input.default_access),
+        request_id=info.context.request_id,
     )
     return DatasetPayload(dataset=Dataset.from_record(record))
 

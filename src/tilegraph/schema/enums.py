@@ -82,6 +82,8 @@ described_enum(
         "DATASET_POLICY_UPDATED": "A dataset's owner changed a policy (details.before and "
         "details.after).",
         "DATASET_POLICY_DELETED": "A dataset's owner deleted a policy (details.before).",
+        "DATASET_DEFAULT_ACCESS_CHANGED": "A dataset's owner changed what readers matching "
+        "no policy see (details.before, details.after).",
         "USER_ATTRIBUTES_CHANGED": "An admin set a user's attributes (details.before and "
         "details.after).",
     },

@@ -94,10 +94,6 @@ class _Admission:
         )
 
 
-async def _no_datasets() -> dict[str, DatasetRecord]:
-    return {}
-
-
 def inline_sizes(records: list[CardExecutionRecord], limit: int) -> dict[str, int]:
     """The HTML sizes of the records whose events could carry their HTML."""
     sizes = {}
@@ -159,7 +155,13 @@ class CardService:
         dashboard_id: str | None = None,
         access: DashboardAccess | None = None,
     ) -> CardRecord:
-        card = await self.cards.get(card_id)
+        if dashboard_id is not None and access is not None:
+            # Through a dashboard: what its check reads is read alongside the card.
+            card, _ = await asyncio.gather(
+                self.cards.get(card_id), access.prefetch(principal.user_id, dashboard_id)
+            )
+        else:
+            card = await self.cards.get(card_id)
         if card is None or not await self.readable(principal, card, dashboard_id, access):
             raise NotFound("No such card", field="id")
         return card
@@ -360,21 +362,17 @@ class CardService:
         `partial`, the runs past the user's allowance end CANCELLED instead of refusing
         the whole request (see `_take_allowance`)."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
-        # Another owner's card reads that owner's datasets: the caller reads them as their
-        # policies say, so those are read alongside the datasets themselves.
-        lent = [d for card in cards if card.owner_id != principal.user_id for d in card.dataset_ids]
-        found, policies = await asyncio.gather(
-            self.datasets.get_many(dataset_ids) if dataset_ids else _no_datasets(),
-            self.policies.of_datasets(lent),
-        )
+        found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
         # The dashboard check already read the caller's groups: reuse them.
         group_ids = (
             await access.loaders.groups_of_user.load(principal.user_id)
             if access is not None and dashboard_id is not None
             else None
         )
+        # Another owner's card reads that owner's datasets: the caller reads them as their
+        # policies say.
         seen = await self.policies.reader_access(
-            principal, list(found.values()), group_ids=group_ids, policies=policies
+            principal, list(found.values()), group_ids=group_ids
         )
         admissions = []
         for card in cards:

@@ -388,6 +388,7 @@ class DatasetService:
         description: str | None,
         column_descriptions: dict[str, str | None] | None,
         default_access: DatasetAccessDefault | None = None,
+        request_id: str | None = None,
     ) -> DatasetRecord:
         record = await self.get_owned(principal, dataset_id)
         changes: dict[str, Any] = {"updated_at": to_iso(utcnow())}
@@ -411,9 +412,23 @@ class DatasetService:
                 for c in record.columns
             ]
         try:
-            return await self.datasets.update_metadata(record, changes)
+            updated = await self.datasets.update_metadata(record, changes)
         except Stale as exc:
             raise Conflict("The dataset changed meanwhile; try again") from exc
+        if updated.default_access is not record.default_access:
+            # Who sees a dataset changed: as much a governance event as a policy change.
+            await self.audit.record(
+                AuditEventType.DATASET_DEFAULT_ACCESS_CHANGED,
+                user_id=principal.user_id,
+                target_type="dataset",
+                target_id=record.id,
+                details={
+                    "before": {"defaultAccess": record.default_access.value},
+                    "after": {"defaultAccess": updated.default_access.value},
+                },
+                request_id=request_id,
+            )
+        return updated
 
     async def delete(
         self, principal: Principal, dataset_id: str, *, force: bool, request_id: str | None

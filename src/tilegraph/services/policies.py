@@ -253,16 +253,10 @@ class PolicyService:
 
     # ------------------------------------------------------------------ reading
 
-    async def access_of(
-        self,
-        dataset: DatasetRecord,
-        reader: UserRecord,
-        policies: list[DatasetPolicyRecord] | None = None,
-    ) -> EffectiveAccess:
+    async def access_of(self, dataset: DatasetRecord, reader: UserRecord) -> EffectiveAccess:
         """What `reader` sees of `dataset`: the resolution rule over their groups and
         attributes as stored now."""
-        if policies is None:
-            policies = await self.policies.of_dataset(dataset.id)
+        policies = (await self.policies.current_of([dataset]))[dataset.id]
         group_ids = await self.groups.group_ids_of(reader.id) if policies else []
         return _resolve(dataset, reader.id, reader.attributes, policies, group_ids)
 
@@ -279,10 +273,10 @@ class PolicyService:
         }
         if not others:
             return found
-        reader, policy_lists = await asyncio.gather(
-            loaders.users.load(reader_id),
-            loaders.policies_of_dataset.load_many([d.id for d in others]),
+        reader, current = await asyncio.gather(
+            loaders.users.load(reader_id), self.policies.current_of(others)
         )
+        policy_lists = [current[d.id] for d in others]
         if reader is None:
             return found | {d.id: NO_ACCESS for d in others}
         group_ids = await loaders.groups_of_user.load(reader_id) if any(policy_lists) else []
@@ -290,31 +284,23 @@ class PolicyService:
             found[dataset.id] = _resolve(dataset, reader.id, reader.attributes, policies, group_ids)
         return found
 
-    async def of_datasets(self, dataset_ids: Sequence[str]) -> dict[str, list[DatasetPolicyRecord]]:
-        """The policies of each dataset, read as of now."""
-        ids = list(dict.fromkeys(dataset_ids))
-        found = await asyncio.gather(*(self.policies.of_dataset(i) for i in ids))
-        return dict(zip(ids, found, strict=True))
-
     async def reader_access(
         self,
         principal: Principal,
         datasets: Sequence[DatasetRecord],
         *,
         group_ids: Sequence[str] | None = None,
-        policies: Mapping[str, list[DatasetPolicyRecord]] | None = None,
     ) -> dict[str, EffectiveAccess]:
         """What the caller sees of each of `datasets` they do not own (owners see all of
         theirs, so those are left out), resolved from policies, groups and attributes as
-        stored now. `group_ids` and `policies` (of_datasets): what the request already
-        read. The account is read only when a policy reads attributes; a caller whose
-        account cannot be read has none (fail closed)."""
+        stored now. `group_ids`: what the request already read. The account is read only
+        when a policy reads attributes; a caller whose account cannot be read has none
+        (fail closed)."""
         foreign = list({d.id: d for d in datasets if d.owner_id != principal.user_id}.values())
         if not foreign:
             return {}
-        known = policies or {}
-        missing = await self.of_datasets([d.id for d in foreign if d.id not in known])
-        found = [known[d.id] if d.id in known else missing[d.id] for d in foreign]
+        current = await self.policies.current_of(foreign)
+        found = [current[d.id] for d in foreign]
         attributes: dict[str, str | list[str]] = {}
         if any(found):
             reads_attributes = any(

@@ -37,6 +37,7 @@ def dataset_to_item(record: DatasetRecord) -> dict[str, Any]:
         "published_versions": list(record.published_versions),
         "revision": record.revision,
         "default_access": record.default_access.value,
+        "policy_version": record.policy_version,
     }
 
 
@@ -61,7 +62,12 @@ def dataset_from_item(item: dict[str, Any]) -> DatasetRecord:
         revision=int(item.get("revision", 1)),
         # Datasets stored before policies existed show every row to every reader.
         default_access=DatasetAccessDefault(item.get("default_access", "FULL")),
+        policy_version=_int_or_none(item.get("policy_version")),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if value is not None else None
 
 
 class DatasetRepository:

@@ -4,12 +4,13 @@ column projection down to the Parquet scan. Blocking calls: run them in a thread
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, reduce
 from typing import Any
 
 import pyarrow as pa
@@ -136,17 +137,39 @@ def text_of(field: pc.Expression, column_type: pa.DataType) -> pc.Expression:
     return field.cast(pa.string(), safe=False)
 
 
-_INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
+_INTEGER_TEXT = re.compile(r"0|-?[1-9][0-9]*")
+NOTHING = pc.scalar(False)
 
 
-def _one_of(column: pa.ChunkedArray, values: Sequence[str]) -> pa.ChunkedArray:
+def row_condition_expression(
+    condition: RowCondition | None, schema: pa.Schema
+) -> pc.Expression | None:
+    """The scan predicate for a reader's row condition (an OR of ANDs of column ∈ values),
+    pushed down into the Parquet read as platform filters are: None keeps every row, ()
+    none. Values compare as the strings users see; a null never matches, and a column the
+    data lacks matches nothing, so a policy fails closed."""
+    if condition is None:
+        return None
+    alternatives = [
+        reduce(operator.and_, [_one_of(column, values, schema) for column, values in conjunct])
+        if conjunct
+        else pc.scalar(True)
+        for conjunct in condition
+    ]
+    return reduce(operator.or_, alternatives) if alternatives else NOTHING
+
+
+def _one_of(column: str, values: Sequence[str], schema: pa.Schema) -> pc.Expression:
     """Where the column's value, as a string, is one of `values`. On an integer column the
     strings that are some integer's text become typed numbers (the others match nothing),
     so no string is made per row."""
-    if pa.types.is_integer(column.type):
+    if column not in schema.names:
+        return NOTHING
+    column_type = schema.field(column).type
+    if pa.types.is_integer(column_type):
         numbers = [int(v) for v in values if _INTEGER_TEXT.fullmatch(v)]
-        return pc.is_in(column, value_set=pa.array(_in_range(numbers, column.type), column.type))
-    return pc.is_in(as_text(column), value_set=pa.array(list(values), pa.string()))
+        return pc.field(column).isin(pa.array(_in_range(numbers, column_type), column_type))
+    return text_of(pc.field(column), column_type).isin(list(values))
 
 
 def _in_range(numbers: list[int], column_type: pa.DataType) -> list[int]:
@@ -161,34 +184,13 @@ def _in_range(numbers: list[int], column_type: pa.DataType) -> list[int]:
     return held
 
 
-def condition_columns(condition: RowCondition | None) -> list[str]:
-    """The columns a row condition reads."""
-    return sorted({column for conjunct in condition or () for column, _ in conjunct})
-
-
-def keep_rows(table: pa.Table, condition: RowCondition | None) -> pa.Table:
-    """The rows of `table` a reader's row condition (an OR of ANDs of column ∈ values)
-    shows. No conjunct (the reader sees no rows) keeps none, and a conjunct on a column the
-    data no longer has keeps none of its own: a policy fails closed. The table is copied
-    only when some row goes, so a policy that shows everything costs only its mask."""
-    if condition is None:
-        return table
-    names = set(table.column_names)
-    mask: pa.ChunkedArray | None = None
-    for conjunct in condition:
-        if any(column not in names for column, _ in conjunct):
-            continue
-        term: pa.ChunkedArray | None = None
-        for column, values in conjunct:
-            holds = _one_of(table.column(column), values)
-            term = holds if term is None else pc.and_(term, holds)
-        if term is not None:
-            mask = term if mask is None else pc.or_(mask, term)
-    if mask is None:
-        return table.slice(0, 0)
-    if table.num_rows and pc.all(mask).as_py():
-        return table
-    return table.filter(mask)
+def read_predicate(
+    filters: list[ResolvedFilter], row_condition: RowCondition | None, schema: pa.Schema
+) -> pc.Expression | None:
+    """A run's whole scan predicate: its platform filters and its reader's row condition."""
+    parts = [filter_expression(filters, schema), row_condition_expression(row_condition, schema)]
+    present = [p for p in parts if p is not None]
+    return reduce(operator.and_, present) if present else None
 
 
 def visible_columns(

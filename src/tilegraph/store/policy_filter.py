@@ -6,42 +6,16 @@ Blocking calls: run them in a thread."""
 
 from __future__ import annotations
 
-import operator
-from functools import reduce
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from tilegraph.domain.policies import EffectiveAccess, RowCondition
-from tilegraph.store.parquet import as_text, text_of, visible_columns
+from tilegraph.domain.policies import EffectiveAccess
+from tilegraph.store.parquet import as_text, row_condition_expression, visible_columns
 
-NOTHING = pc.scalar(False)
 SCAN_BATCH_ROWS = 131_072
-
-
-def policy_expression(
-    row_condition: RowCondition | None, schema: pa.Schema
-) -> pc.Expression | None:
-    """The scan predicate for a row condition: None keeps every row; () none; otherwise a row
-    is kept when, for some conjunct, each named column's value (as a string) is allowed.
-    A null never matches, and a column missing from `schema` matches nothing."""
-    if row_condition is None:
-        return None
-    names = set(schema.names)
-    alternatives = []
-    for conjunct in row_condition:
-        if not conjunct:
-            return None  # holds for every row
-        tests = [
-            text_of(pc.field(column), schema.field(column).type).isin(list(values))
-            if column in names
-            else NOTHING
-            for column, values in conjunct
-        ]
-        alternatives.append(reduce(operator.and_, tests))
-    return reduce(operator.or_, alternatives) if alternatives else NOTHING
 
 
 def visible_batches(
@@ -52,7 +26,7 @@ def visible_batches(
     scanner = pads.Scanner.from_dataset(
         dataset,
         columns=visible_columns(dataset.schema, None, access.hidden_columns),
-        filter=policy_expression(access.row_condition, dataset.schema),
+        filter=row_condition_expression(access.row_condition, dataset.schema),
         batch_size=batch_rows,
         batch_readahead=2,
         fragment_readahead=1,
@@ -72,7 +46,7 @@ def visible_values(
     if column in access.hidden_columns or column not in dataset.schema.names:
         return []
     table = dataset.to_table(
-        columns=[column], filter=policy_expression(access.row_condition, dataset.schema)
+        columns=[column], filter=row_condition_expression(access.row_condition, dataset.schema)
     )
     return distinct_text(table.column(column), search, limit)
 
@@ -92,5 +66,5 @@ def visible_row_count(dataset: pads.Dataset, access: EffectiveAccess) -> int:
     only)."""
     if not access.any_rows:
         return 0
-    expression = policy_expression(access.row_condition, dataset.schema)
+    expression = row_condition_expression(access.row_condition, dataset.schema)
     return int(dataset.count_rows(filter=expression))
