@@ -160,6 +160,8 @@ class Settings:
     max_event_html_bytes_per_user: int = 32 << 20
     # Days the durable S3 copy of a card result is kept (an S3 lifecycle rule).
     card_result_retention_days: int = 30
+    # Days a deleted card's, dashboard's or transform's revisions are kept (DynamoDB TTL).
+    deleted_retention_days: int = 30
     max_code_bytes: int = 256 << 10
     # Transforms and schedules.
     transform_timeout_seconds: float = 300.0

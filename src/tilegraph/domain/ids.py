@@ -19,6 +19,7 @@ PREFIXES = {
     "tex": "TransformExecution",
     "log": "AuditLog",
     "pol": "DatasetPolicy",
+    "rev": "Revision",
 }
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case

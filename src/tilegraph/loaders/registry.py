@@ -10,6 +10,7 @@ from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, Share
 from tilegraph.domain.datasets import DatasetRecord
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.policies import DatasetPolicyRecord
+from tilegraph.domain.revisions import RevisionRecord
 from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.domain.users import GroupRecord, UserRecord
 from tilegraph.loaders.lists import ListLoader
@@ -40,6 +41,10 @@ class Loaders:
     @cached_property
     def policies_of_dataset(self) -> ListLoader[DatasetPolicyRecord]:
         return ListLoader(self.repos.policies.of_dataset)
+
+    @cached_property
+    def revisions(self) -> RecordLoader[RevisionRecord]:
+        return RecordLoader(self.repos.revisions.get_many)
 
     @cached_property
     def imports(self) -> RecordLoader[ImportRecord]:

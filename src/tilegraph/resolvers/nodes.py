@@ -20,6 +20,7 @@ from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.ownership import Owned, mine
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.policies import DatasetPolicyRecord
+from tilegraph.domain.revisions import RevisionRecord
 from tilegraph.domain.transforms import TransformRunRecord
 from tilegraph.domain.users import Principal
 from tilegraph.loaders.records import RecordLoader
@@ -29,6 +30,7 @@ from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
 from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
 from tilegraph.schema.types.datasets import Dataset, DatasetImport, DatasetPolicy
+from tilegraph.schema.types.revisions import Revision
 from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
 
@@ -111,6 +113,12 @@ async def _share(info: Info, principal: Principal, share: ShareRecord) -> bool:
     return level is PermissionLevel.OWNER
 
 
+async def _revision(info: Info, principal: Principal, record: RevisionRecord) -> bool:
+    """Whoever may change the object (see RevisionService)."""
+    ctx = info.context
+    return await ctx.services.revisions.may_read(principal, ctx.access, record)
+
+
 CARD_RUN: NodeKind[CardExecutionRecord, CardExecution] = NodeKind(
     lambda loaders: loaders.card_executions, _owner, CardExecution.from_record
 )
@@ -135,6 +143,7 @@ KINDS: dict[str, NodeKind[Any, Any]] = {
     "share": NodeKind(lambda loaders: loaders.shares, _share, DashboardShare.from_record),
     "tf": NodeKind(lambda loaders: loaders.transforms, _owner, Transform.from_record),
     "tex": TRANSFORM_RUN,
+    "rev": NodeKind(lambda loaders: loaders.revisions, _revision, Revision.from_record),
 }
 
 

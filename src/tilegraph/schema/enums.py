@@ -17,6 +17,7 @@ from tilegraph.domain.errors import ErrorCode
 from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import FilterType
 from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.domain.revisions import RevisionObjectType
 from tilegraph.domain.schema_diff import SchemaChangeType
 from tilegraph.domain.transforms import TriggerType
 from tilegraph.domain.users import Role
@@ -35,6 +36,17 @@ def described_enum(
     for value in definition.values:
         value.description = values[value.name]
 
+
+described_enum(
+    RevisionObjectType,
+    name="RevisionObjectType",
+    description="What kind of object a revision is a state of.",
+    values={
+        "CARD": "A card (its code, datasets and params).",
+        "DASHBOARD": "A dashboard (its layout, filters and default view).",
+        "TRANSFORM": "A transform (its code, inputs, schedule and params).",
+    },
+)
 
 described_enum(
     Role,
@@ -84,6 +96,8 @@ described_enum(
         "DATASET_POLICY_DELETED": "A dataset's owner deleted a policy (details.before).",
         "DATASET_DEFAULT_ACCESS_CHANGED": "A dataset's owner changed what readers matching "
         "no policy see (details.before, details.after).",
+        "REVISION_RESTORED": "A card, dashboard or transform was brought back to an earlier "
+        "revision, or back from deletion (details.restoredFrom, details.revision).",
         "USER_ATTRIBUTES_CHANGED": "An admin set a user's attributes (details.before and "
         "details.after).",
     },

@@ -12,6 +12,7 @@ from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import policies as policies_r
+from tilegraph.resolvers import revisions as revisions_r
 from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only, requires_permission
@@ -144,6 +145,11 @@ class Mutation:
     delete_card = strawberry.field(
         resolver=cards_r.delete_card,
         description="Deletes one of the caller's cards; dashboards stop showing it.",
+    )
+    restore_revision = strawberry.field(
+        resolver=revisions_r.restore_revision,
+        description="Brings a card, dashboard or transform back to a revision's state, as a new "
+        "revision; a deleted one comes back with its id.",
     )
     preview_card = strawberry.field(
         resolver=cards_r.preview_card,

@@ -13,6 +13,7 @@ from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import nodes as nodes_r
+from tilegraph.resolvers import revisions as revisions_r
 from tilegraph.resolvers import transforms as transforms_r
 from tilegraph.resolvers import users as users_r
 from tilegraph.schema.access import admin_only, requires_permission
@@ -89,6 +90,11 @@ class Query:
         resolver=dashboards_r.filter_view,
         description="A filter view: the caller's own, or a shared one of a dashboard they see; "
         "NOT_FOUND otherwise.",
+    )
+    deleted_objects = strawberry.field(
+        resolver=revisions_r.deleted_objects,
+        description="Revisions of objects the caller owns that were deleted, newest first (to "
+        "undo a delete).",
     )
     transforms = strawberry.field(
         resolver=transforms_r.transforms, description="The caller's own transforms, newest first."

@@ -30,6 +30,7 @@ from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.policies import EffectiveAccess
+from tilegraph.domain.revisions import RevisionObjectType, RevisionRecord, card_snapshot
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
@@ -42,11 +43,12 @@ from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
 from tilegraph.services.policies import PolicyService
+from tilegraph.services.revision_log import RevisionLog
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
 from tilegraph.store.cards import CardRepository, execution_event
 from tilegraph.store.datasets import DatasetRepository
-from tilegraph.store.dynamo import Stale
+from tilegraph.store.dynamo import ConditionFailed, Stale
 from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.pagination import Page
 from tilegraph.store.queue import JobQueue
@@ -118,7 +120,9 @@ class CardService:
         queue_limit: QueueLimit,
         inline_html: InlineBudget,
         policies: PolicyService,
+        history: RevisionLog,
     ) -> None:
+        self.history = history
         self.settings = settings
         self.cards = cards
         self.datasets = datasets
@@ -223,7 +227,10 @@ class CardService:
             created_at=now,
             updated_at=now,
         )
-        await self.cards.create(card)
+        first = self.history.first(
+            RevisionObjectType.CARD, card.id, card.owner_id, card_snapshot(card), principal.user_id
+        )
+        await self.cards.create(card, also=[first])
         return card
 
     async def update(
@@ -255,15 +262,117 @@ class CardService:
             changes["dataset_ids"] = dataset_ids
         if params_given:
             changes["params"] = check_params(params)
+        return await self._save(principal, card, changes)
+
+    async def _save(
+        self,
+        principal: Principal,
+        card: CardRecord,
+        changes: dict[str, Any],
+        restored_from: int | None = None,
+    ) -> CardRecord:
+        """One write of the card and, when its saved state changes (or on a restore), its
+        next revision."""
+        after = card_snapshot(self.cards.applied(card, changes))
+        latest = await self.history.latest(card.id)
+        steps = []
+        if restored_from is not None or latest is None or after != latest.snapshot:
+            revision = self.history.following(
+                latest,
+                RevisionObjectType.CARD,
+                card.id,
+                card.owner_id,
+                after,
+                principal.user_id,
+                restored_from=restored_from,
+            )
+            steps.append(self.history.step(revision))
         try:
-            return await self.cards.update(card, changes)
+            return await self.cards.update(card, changes, also=steps)
         except Stale as exc:
             raise Conflict("The card changed meanwhile; try again") from exc
 
     async def delete(self, principal: Principal, card_id: str) -> str:
         card = await self.get_owned(principal, card_id)
-        await self.cards.delete(card.id)
+        steps, expires = await self.history.deleting(card.id)
+        try:
+            await self.cards.delete(card.id, also=steps)
+        except ConditionFailed as exc:
+            raise Conflict("The card changed meanwhile; try again") from exc
+        await self.history.deleted(card.id, expires)
         return card.id
+
+    async def restore(
+        self,
+        principal: Principal,
+        revision: RevisionRecord,
+        latest: RevisionRecord,
+    ) -> CardRecord:
+        """The card as `revision` had it, saved as its next revision; a deleted card comes
+        back with its id. Its owner only; BAD_USER_INPUT when a dataset it read is gone."""
+        snapshot = revision.snapshot
+        dataset_ids = list(snapshot.get("datasetIds") or [])
+        found = await self.datasets.get_many(dataset_ids)
+        missing = [
+            i for i in dataset_ids if i not in found or found[i].owner_id != principal.user_id
+        ]
+        if missing:
+            raise BadUserInput(
+                f"Revision {revision.number} reads dataset {missing[0]}, which no longer exists",
+                field="id",
+            )
+        current = await self.cards.get(revision.object_id)
+        if current is None:
+            return await self._recreate(principal, revision, latest)
+        owned(current, principal, "card")
+        changes: dict[str, Any] = {
+            "updated_at": to_iso(utcnow()),
+            "name": snapshot["name"],
+            "description": snapshot.get("description"),
+            "code": snapshot["code"],
+            "dataset_ids": dataset_ids,
+            "params": snapshot.get("params"),
+        }
+        if snapshot["code"] != current.code:
+            changes.update(
+                used_columns=[], filter_applicable=[], learned_from=None, unprojected_for=None
+            )
+        return await self._save(principal, current, changes, restored_from=revision.number)
+
+    async def _recreate(
+        self, principal: Principal, revision: RevisionRecord, latest: RevisionRecord
+    ) -> CardRecord:
+        snapshot = revision.snapshot
+        now = utcnow()
+        card = CardRecord(
+            id=revision.object_id,
+            owner_id=revision.owner_id,
+            name=snapshot["name"],
+            description=snapshot.get("description"),
+            type=CardType(snapshot.get("type", CardType.CODE.value)),
+            code=snapshot["code"],
+            dataset_ids=tuple(snapshot.get("datasetIds") or []),
+            params=snapshot.get("params"),
+            created_at=now,
+            updated_at=now,
+        )
+        steps = await self.history.undeleting(latest)
+        revision_step = self.history.step(
+            self.history.following(
+                latest,
+                RevisionObjectType.CARD,
+                card.id,
+                card.owner_id,
+                card_snapshot(card),
+                principal.user_id,
+                restored_from=revision.number,
+            )
+        )
+        try:
+            await self.cards.create(card, also=[revision_step, *steps])
+        except ConditionFailed as exc:
+            raise Conflict("The card was restored meanwhile") from exc
+        return card
 
     # ------------------------------------------------------------------ runs
 

@@ -21,14 +21,22 @@ from tilegraph.domain.filters import ColumnFilter
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.permissions import PermissionLevel
+from tilegraph.domain.revisions import (
+    RevisionObjectType,
+    RevisionRecord,
+    dashboard_snapshot,
+    filters_of,
+    layout_of,
+)
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_description, check_name
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.policies import PolicyService
+from tilegraph.services.revision_log import RevisionLog
 from tilegraph.store.dashboards import DashboardRepository
-from tilegraph.store.dynamo import Stale
+from tilegraph.store.dynamo import ConditionFailed, Stale
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
 
 
@@ -53,7 +61,9 @@ class DashboardService:
         cards: CardService,
         datasets: DatasetService,
         policies: PolicyService,
+        history: RevisionLog,
     ) -> None:
+        self.history = history
         self.dashboards = dashboards
         self.cards = cards
         self.datasets = datasets
@@ -164,8 +174,18 @@ class DashboardService:
             created_at=now,
             updated_at=now,
         )
-        await self.dashboards.create(record)
+        await self._create(principal, record)
         return record
+
+    async def _create(self, principal: Principal, record: DashboardRecord) -> None:
+        first = self.history.first(
+            RevisionObjectType.DASHBOARD,
+            record.id,
+            record.owner_id,
+            dashboard_snapshot(record),
+            principal.user_id,
+        )
+        await self.dashboards.create(record, also=[first])
 
     async def update(
         self,
@@ -209,10 +229,33 @@ class DashboardService:
             changes["default_filter_view_id"] = default_view_id
         elif clear_default_view:
             changes["default_filter_view_id"] = None
-        try:
-            return await self.dashboards.update(
-                dashboard, changes, expected_version or dashboard.version
+        return await self._save(principal, dashboard, changes)
+
+    async def _save(
+        self,
+        principal: Principal,
+        dashboard: DashboardRecord,
+        changes: dict[str, Any],
+        restored_from: int | None = None,
+    ) -> DashboardRecord:
+        """One write of the dashboard, conditional on the version read, and, when its saved
+        state changes (or on a restore), its next revision."""
+        after = dashboard_snapshot(self.dashboards.applied(dashboard, changes))
+        latest = await self.history.latest(dashboard.id)
+        steps = []
+        if restored_from is not None or latest is None or after != latest.snapshot:
+            revision = self.history.following(
+                latest,
+                RevisionObjectType.DASHBOARD,
+                dashboard.id,
+                dashboard.owner_id,
+                after,
+                principal.user_id,
+                restored_from=restored_from,
             )
+            steps.append(self.history.step(revision))
+        try:
+            return await self.dashboards.update(dashboard, changes, dashboard.version, also=steps)
         except Stale as exc:
             raise Conflict(
                 "The dashboard was changed by someone else; reload it", field="expectedVersion"
@@ -220,8 +263,72 @@ class DashboardService:
 
     async def delete(self, principal: Principal, access: DashboardAccess, dashboard_id: str) -> str:
         dashboard = await access.checked(dashboard_id)
-        await self.dashboards.delete(dashboard.id)
+        steps, expires = await self.history.deleting(dashboard.id)
+        try:
+            await self.dashboards.delete(dashboard.id, also=steps)
+        except ConditionFailed as exc:
+            raise Conflict("The dashboard changed meanwhile; try again") from exc
+        await self.history.deleted(dashboard.id, expires)
         return dashboard.id
+
+    async def restore(
+        self,
+        principal: Principal,
+        access: DashboardAccess,
+        revision: RevisionRecord,
+        latest: RevisionRecord,
+    ) -> DashboardRecord:
+        """The dashboard as `revision` had it, saved as its next revision, by an EDITOR or
+        more; a deleted one comes back with its id (without its shares and views), for its
+        owner. BAD_USER_INPUT naming a card the restorer may no longer place."""
+        snapshot = revision.snapshot
+        layout = check_layout(layout_of(snapshot))
+        filters = check_filters(filters_of(snapshot))
+        current = await access.loaders.dashboards.load(revision.object_id)
+        if current is None:
+            await self._check_layout_cards(principal, layout, None)
+            now = utcnow()
+            record = DashboardRecord(
+                id=revision.object_id,
+                owner_id=revision.owner_id,
+                name=snapshot["name"],
+                description=snapshot.get("description"),
+                layout=layout.placed_by(principal.user_id),
+                filters=filters,
+                created_at=now,
+                updated_at=now,
+            )
+            steps = await self.history.undeleting(latest)
+            revision_step = self.history.step(
+                self.history.following(
+                    latest,
+                    RevisionObjectType.DASHBOARD,
+                    record.id,
+                    record.owner_id,
+                    dashboard_snapshot(record),
+                    principal.user_id,
+                    restored_from=revision.number,
+                )
+            )
+            try:
+                await self.dashboards.create(record, also=[revision_step, *steps])
+            except ConditionFailed as exc:
+                raise Conflict("The dashboard was restored meanwhile") from exc
+            return record
+        await self._check_layout_cards(principal, layout, current)
+        view_id = snapshot.get("defaultFilterViewId")
+        if view_id is not None:  # a view deleted since is not brought back
+            view = (await self.dashboards.get_views([view_id])).get(view_id)
+            view_id = view_id if view is not None and view.is_shared else None
+        changes: dict[str, Any] = {
+            "updated_at": to_iso(utcnow()),
+            "name": snapshot["name"],
+            "description": snapshot.get("description"),
+            "layout": layout.placed_by(principal.user_id, current.layout).to_item(),
+            "filters": [f.to_item() for f in filters],
+            "default_filter_view_id": view_id,
+        }
+        return await self._save(principal, current, changes, restored_from=revision.number)
 
     async def clone(
         self, principal: Principal, access: DashboardAccess, dashboard_id: str, name: str | None
@@ -239,7 +346,7 @@ class DashboardService:
             created_at=now,
             updated_at=now,
         )
-        await self.dashboards.create(record)
+        await self._create(principal, record)
         return record
 
     # ------------------------------------------------------------------ running

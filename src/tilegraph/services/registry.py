@@ -29,6 +29,8 @@ from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
 from tilegraph.services.policies import PolicyService
 from tilegraph.services.rechecks import SharedChecks
+from tilegraph.services.revision_log import RevisionLog
+from tilegraph.services.revisions import RevisionService
 from tilegraph.services.shares import ShareService
 from tilegraph.services.transforms import TransformService
 from tilegraph.services.users import UserService
@@ -79,6 +81,7 @@ class Services:
     shares: ShareService
     filter_views: FilterViewService
     transforms: TransformService
+    revisions: RevisionService
     chat: ChatService
 
     @classmethod
@@ -152,6 +155,7 @@ class Services:
         policies = PolicyService(
             repos.policies, repos.datasets, repos.users, repos.groups, recorder
         )
+        history = RevisionLog(repos.revisions, settings)
         cards = CardService(
             settings,
             repos.cards,
@@ -163,6 +167,7 @@ class Services:
             run_allowance,
             inline_html,
             policies,
+            history,
         )
 
         async def cards_using(dataset: DatasetRecord) -> list[str]:
@@ -171,15 +176,12 @@ class Services:
 
         datasets.usage_checks.append(cards_using)
         datasets.on_delete.append(repos.policies.delete_for_dataset)
-        policies = PolicyService(
-            repos.policies, repos.datasets, repos.users, repos.groups, recorder
-        )
-        dashboards = DashboardService(repos.dashboards, cards, datasets, policies)
+        dashboards = DashboardService(repos.dashboards, cards, datasets, policies, history)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         groups.on_delete.append(repos.policies.delete_for_target)
         transforms = TransformService(
-            settings, repos.transforms, repos.datasets, queue, events, run_allowance
+            settings, repos.transforms, repos.datasets, queue, events, run_allowance, history
         )
 
         async def transforms_using(dataset: DatasetRecord) -> list[str]:
@@ -221,6 +223,7 @@ class Services:
             shares=ShareService(repos.dashboards, repos.users, repos.groups, recorder),
             filter_views=FilterViewService(repos.dashboards),
             transforms=transforms,
+            revisions=RevisionService(repos.revisions, cards, dashboards, transforms, recorder),
             chat=ChatService(settings, redis, parquet, dashboards, policies, recorder, cache_redis),
         )
 

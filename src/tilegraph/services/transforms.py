@@ -19,6 +19,7 @@ from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
+from tilegraph.domain.revisions import RevisionObjectType, RevisionRecord, transform_snapshot
 from tilegraph.domain.transforms import (
     MAX_TRANSFORM_INPUTS,
     TransformRecord,
@@ -33,9 +34,10 @@ from tilegraph.domain.validation import check_count, check_name, check_params
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
+from tilegraph.services.revision_log import RevisionLog
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
-from tilegraph.store.dynamo import Stale
+from tilegraph.store.dynamo import ConditionFailed, Stale
 from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.pagination import Page
 from tilegraph.store.queue import JobQueue
@@ -53,7 +55,9 @@ class TransformService:
         queue: JobQueue,
         events: ExecutionEvents,
         allowance: QueueLimit,
+        history: RevisionLog,
     ) -> None:
+        self.history = history
         self.settings = settings
         self.transforms = transforms
         self.datasets = datasets
@@ -142,7 +146,14 @@ class TransformService:
             next_run_at=next_run,
             params=params,
         )
-        await self.transforms.create(record)
+        first = self.history.first(
+            RevisionObjectType.TRANSFORM,
+            record.id,
+            record.owner_id,
+            transform_snapshot(record),
+            principal.user_id,
+        )
+        await self.transforms.create(record, also=[first])
         return record
 
     async def update(
@@ -176,16 +187,103 @@ class TransformService:
         if cron != record.schedule_cron or enabled != record.schedule_enabled:
             checked, enabled, next_run = self._schedule(cron, enabled)
             changes.update(schedule_cron=checked, schedule_enabled=enabled, next_run_at=next_run)
+        return await self._save(principal, record, record.with_changes(**changes))
+
+    async def _save(
+        self,
+        principal: Principal,
+        record: TransformRecord,
+        changed: TransformRecord,
+        restored_from: int | None = None,
+    ) -> TransformRecord:
+        """One write of what the owner edits, conditional on the version read, and, when
+        its saved state changes (or on a restore), its next revision."""
+        after = transform_snapshot(changed)
+        latest = await self.history.latest(record.id)
+        steps = []
+        if restored_from is not None or latest is None or after != latest.snapshot:
+            revision = self.history.following(
+                latest,
+                RevisionObjectType.TRANSFORM,
+                record.id,
+                record.owner_id,
+                after,
+                principal.user_id,
+                restored_from=restored_from,
+            )
+            steps.append(self.history.step(revision))
         try:
-            return await self.transforms.save(record.with_changes(**changes), record.version)
+            return await self.transforms.save(changed, record.version, also=steps)
         except Stale as exc:
             raise Conflict("The transform changed meanwhile; try again") from exc
 
     async def delete(self, principal: Principal, transform_id: str) -> str:
         """The output dataset stays: it belongs to the owner, like any other dataset."""
         record = await self.get_owned(principal, transform_id)
-        await self.transforms.delete(record.id)
+        steps, expires = await self.history.deleting(record.id)
+        try:
+            await self.transforms.delete(record.id, also=steps)
+        except ConditionFailed as exc:
+            raise Conflict("The transform changed meanwhile; try again") from exc
+        await self.history.deleted(record.id, expires)
         return record.id
+
+    async def restore(
+        self, principal: Principal, revision: RevisionRecord, latest: RevisionRecord
+    ) -> TransformRecord:
+        """The transform as `revision` had it, saved as its next revision; a deleted one
+        comes back with its id. Its owner only; BAD_USER_INPUT when an input is gone."""
+        snapshot = revision.snapshot
+        inputs = list(snapshot.get("inputDatasetIds") or [])
+        found = await self.datasets.get_many(inputs)
+        missing = [i for i in inputs if i not in found or found[i].owner_id != principal.user_id]
+        if missing:
+            raise BadUserInput(
+                f"Revision {revision.number} reads dataset {missing[0]}, which no longer exists",
+                field="id",
+            )
+        cron, enabled, next_run = self._schedule(
+            snapshot.get("scheduleCron"), bool(snapshot.get("scheduleEnabled"))
+        )
+        fields: dict[str, Any] = {
+            "name": snapshot["name"],
+            "input_dataset_ids": tuple(inputs),
+            "code": snapshot["code"],
+            "params": snapshot.get("params"),
+            "schedule_cron": cron,
+            "schedule_enabled": enabled,
+            "next_run_at": next_run,
+            "updated_at": utcnow(),
+        }
+        current = await self.transforms.get(revision.object_id)
+        if current is not None:
+            owned(current, principal, "transform")
+            return await self._save(
+                principal, current, current.with_changes(**fields), restored_from=revision.number
+            )
+        record = TransformRecord(
+            id=revision.object_id,
+            owner_id=revision.owner_id,
+            created_at=utcnow(),
+            **fields,
+        )
+        steps = await self.history.undeleting(latest)
+        revision_step = self.history.step(
+            self.history.following(
+                latest,
+                RevisionObjectType.TRANSFORM,
+                record.id,
+                record.owner_id,
+                transform_snapshot(record),
+                principal.user_id,
+                restored_from=revision.number,
+            )
+        )
+        try:
+            await self.transforms.create(record, also=[revision_step, *steps])
+        except ConditionFailed as exc:
+            raise Conflict("The transform was restored meanwhile") from exc
+        return record
 
     async def execute(self, principal: Principal, transform_id: str) -> TransformRunRecord:
         record = await self.get_owned(principal, transform_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRecord, CardType
@@ -124,8 +125,9 @@ class CardRepository:
         self.db = db
         self.executions = ExecutionTable(db, EXECUTIONS)
 
-    async def create(self, card: CardRecord) -> None:
-        await self.db.put_new(CARDS, card_to_item(card))
+    async def create(self, card: CardRecord, also: Sequence[dict[str, Any]] = ()) -> None:
+        """`also`: transaction steps written with it (its first revision)."""
+        await self.db.put_new(CARDS, card_to_item(card), also=also)
 
     async def get(self, card_id: str) -> CardRecord | None:
         if not card_id.startswith("card_"):
@@ -158,14 +160,26 @@ class CardRepository:
         )
         return [card_from_item(i) for i in items]
 
-    async def update(self, card: CardRecord, changes: dict[str, Any]) -> CardRecord:
+    async def update(
+        self, card: CardRecord, changes: dict[str, Any], also: Sequence[dict[str, Any]] = ()
+    ) -> CardRecord:
+        """Conditional on the version read; `also`: steps of the same transaction."""
         try:
             item = await self.db.update(
-                CARDS, {"id": card.id}, set_values=changes, expected_version=card.version
+                CARDS,
+                {"id": card.id},
+                set_values=changes,
+                expected_version=card.version,
+                also=also,
             )
         except ConditionFailed as exc:
             raise Stale(card.id) from exc
         return card_from_item(item)
+
+    @staticmethod
+    def applied(card: CardRecord, changes: dict[str, Any]) -> CardRecord:
+        """The card as `update` with these changes will store it."""
+        return card_from_item({**card_to_item(card), **changes, "version": card.version + 1})
 
     async def learn_columns(
         self,
@@ -196,8 +210,9 @@ class CardRepository:
                 bump_version=False,
             )
 
-    async def delete(self, card_id: str) -> None:
-        await self.db.delete(CARDS, {"id": card_id})
+    async def delete(self, card_id: str, also: Sequence[dict[str, Any]] = ()) -> None:
+        """`also`: steps of the same transaction (ConditionFailed when the card is gone)."""
+        await self.db.delete(CARDS, {"id": card_id}, also=also)
 
     async def create_executions(self, records: list[CardExecutionRecord]) -> None:
         """Every record of one admission in as few writes as DynamoDB allows."""

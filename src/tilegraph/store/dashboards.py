@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
@@ -113,8 +114,9 @@ class DashboardRepository:
 
     # ---------------------------------------------------------------- dashboards
 
-    async def create(self, record: DashboardRecord) -> None:
-        await self.db.put_new(DASHBOARDS, dashboard_to_item(record))
+    async def create(self, record: DashboardRecord, also: Sequence[dict[str, Any]] = ()) -> None:
+        """`also`: transaction steps written with it (its first revision)."""
+        await self.db.put_new(DASHBOARDS, dashboard_to_item(record), also=also)
 
     async def get_many(self, ids: list[str]) -> dict[str, DashboardRecord]:
         wanted = [i for i in ids if i.startswith("dash_")]
@@ -131,22 +133,38 @@ class DashboardRepository:
         return [dashboard_from_item(i) for i in items]
 
     async def update(
-        self, record: DashboardRecord, changes: dict[str, Any], expected_version: int
+        self,
+        record: DashboardRecord,
+        changes: dict[str, Any],
+        expected_version: int,
+        also: Sequence[dict[str, Any]] = (),
     ) -> DashboardRecord:
+        """Conditional on `expected_version`; `also`: steps of the same transaction."""
         try:
             item = await self.db.update(
-                DASHBOARDS, {"id": record.id}, set_values=changes, expected_version=expected_version
+                DASHBOARDS,
+                {"id": record.id},
+                set_values=changes,
+                expected_version=expected_version,
+                also=also,
             )
         except ConditionFailed as exc:
             raise Stale(record.id) from exc
         return dashboard_from_item(item)
 
-    async def delete(self, dashboard_id: str) -> None:
+    @staticmethod
+    def applied(record: DashboardRecord, changes: dict[str, Any]) -> DashboardRecord:
+        """The dashboard as `update` with these changes will store it."""
+        item = {**dashboard_to_item(record), **changes, "version": record.version + 1}
+        return dashboard_from_item(item)
+
+    async def delete(self, dashboard_id: str, also: Sequence[dict[str, Any]] = ()) -> None:
+        """Its shares and views go first; `also`: steps of the dashboard's own delete."""
         shares = await self.shares_of(dashboard_id)
         views = await self.views_of(dashboard_id)
         await self.db.batch_delete(SHARES, [{"id": s.id} for s in shares])
         await self.db.batch_delete(VIEWS, [{"id": v.id} for v in views])
-        await self.db.delete(DASHBOARDS, {"id": dashboard_id})
+        await self.db.delete(DASHBOARDS, {"id": dashboard_id}, also=also)
 
     # ---------------------------------------------------------------- shares
 

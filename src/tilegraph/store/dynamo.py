@@ -171,14 +171,18 @@ class Dynamo:
             _raise_too_large(exc)
             _raise_condition(exc)
 
-    async def put_new(self, table: str, item: dict[str, Any]) -> None:
-        """Insert; ConditionFailed when an item with the same key exists."""
-        await self.put(
-            table,
-            item,
-            condition="attribute_not_exists(#k)",
-            names={"#k": self.spec(table).hash_key},
-        )
+    async def put_new(
+        self, table: str, item: dict[str, Any], *, also: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Insert; ConditionFailed when an item with the same key exists. `also`: more
+        transact_write steps that succeed or fail with this one."""
+        condition = "attribute_not_exists(#k)"
+        names = {"#k": self.spec(table).hash_key}
+        if also:
+            step = {"put": table, "item": item, "condition": condition, "names": names}
+            await self.transact_write([step, *also])
+            return
+        await self.put(table, item, condition=condition, names=names)
 
     async def update(
         self,
@@ -193,9 +197,11 @@ class Dynamo:
         values: dict[str, Any] | None = None,
         bump_version: bool = True,
         append: dict[str, list[Any]] | None = None,
+        also: Sequence[dict[str, Any]] = (),
     ) -> dict[str, Any]:
         """SET/REMOVE attributes and append to lists (`append`, in the same write); with
-        `expected_version`, only if `version` still matches.
+        `expected_version`, only if `version` still matches. `also`: more transact_write
+        steps that succeed or fail with this one (the item is then read back).
 
         The item must exist. Returns the item as stored after the update.
         """
@@ -245,6 +251,13 @@ class Dynamo:
         if attr_values:
             request["ExpressionAttributeValues"] = attr_values
             _fits(attr_values)  # what is set alone must fit; the rest DynamoDB judges
+        if also:
+            del request["ReturnValues"]
+            await self.transact_write([{"raw": {"Update": request}}, *also])
+            stored = await self.get(table, key)
+            if stored is None:  # deleted between the write and the read
+                raise ConditionFailed(f"{table} item is gone")
+            return stored
         try:
             response = await self.client.update_item(**request)
         except ClientError as exc:
@@ -260,7 +273,23 @@ class Dynamo:
         condition: str | None = None,
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
+        also: Sequence[dict[str, Any]] = (),
     ) -> dict[str, Any] | None:
+        """The item as it was, None when there was none. With `also` (more transact_write
+        steps that succeed or fail with this one) the item must exist (ConditionFailed
+        otherwise) and None is returned."""
+        if also:
+            names = {**(names or {}), "#dk": self.spec(table).hash_key}
+            exists = "attribute_exists(#dk)"
+            step = {
+                "delete": table,
+                "key": key,
+                "condition": f"{exists} AND ({condition})" if condition else exists,
+                "names": names,
+                "values": values,
+            }
+            await self.transact_write([step, *also])
+            return None
         request: dict[str, Any] = {
             "TableName": self.name(table),
             "Key": to_item(key),
@@ -312,10 +341,14 @@ class Dynamo:
     async def transact_write(self, operations: list[dict[str, Any]]) -> None:
         """Operations in the low-level TransactItems shape, with plain Python values:
         {"put": table, "item": {...}, "condition"?: ...} | {"delete": table, "key": {...}} |
-        {"check": table, "key": {...}, "condition": ...}. ConditionFailed when any check loses."""
+        {"check": table, "key": {...}, "condition": ...} | {"update": table, "key": {...},
+        "expression": ...} | {"raw": a TransactItem already in the low-level shape}.
+        ConditionFailed when any check loses."""
         items: list[dict[str, Any]] = []
         for op in operations:
-            if "put" in op:
+            if "raw" in op:
+                items.append(op["raw"])
+            elif "put" in op:
                 entry: dict[str, Any] = {
                     "TableName": self.name(op["put"]),
                     "Item": _fits(to_item(op["item"])),

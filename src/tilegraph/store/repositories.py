@@ -12,6 +12,7 @@ from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
 from tilegraph.store.imports import ImportRepository
 from tilegraph.store.policies import PolicyRepository
+from tilegraph.store.revisions import RevisionRepository
 from tilegraph.store.revocations import RevocationRepository
 from tilegraph.store.transforms import TransformRepository
 from tilegraph.store.users import UserRepository
@@ -29,6 +30,7 @@ class Repositories:
     transforms: TransformRepository
     revocations: RevocationRepository
     policies: PolicyRepository
+    revisions: RevisionRepository
 
     @classmethod
     def over(cls, db: Dynamo) -> Repositories:
@@ -43,4 +45,5 @@ class Repositories:
             transforms=TransformRepository(db),
             revocations=RevocationRepository(db),
             policies=PolicyRepository(db),
+            revisions=RevisionRepository(db),
         )

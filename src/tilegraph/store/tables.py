@@ -112,6 +112,18 @@ TABLES: dict[str, TableSpec] = {
             "started",
             indexes=(IndexSpec("by_id", "id"), _active_index()),
         ),
+        # Every saved state of a card, dashboard or transform, by object and number; the
+        # last revision of a deleted object is in the sparse by_deleted_owner index.
+        TableSpec(
+            "revisions",
+            "object_id",
+            "seq",
+            indexes=(
+                IndexSpec("by_id", "id"),
+                IndexSpec("by_deleted_owner", "deleted_owner", "deleted_at"),
+            ),
+            ttl_attribute="expires_at",
+        ),
         # Revoked token ids, until their token would have expired anyway.
         TableSpec("revoked_tokens", "jti", ttl_attribute="expires_at"),
         TableSpec(

@@ -4,6 +4,7 @@ keyed by transform and start time."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
@@ -142,8 +143,9 @@ class TransformRepository:
 
     # ---------------------------------------------------------------- transforms
 
-    async def create(self, record: TransformRecord) -> None:
-        await self.db.put_new(TRANSFORMS, transform_to_item(record))
+    async def create(self, record: TransformRecord, also: Sequence[dict[str, Any]] = ()) -> None:
+        """`also`: transaction steps written with it (its first revision)."""
+        await self.db.put_new(TRANSFORMS, transform_to_item(record), also=also)
 
     async def get(self, transform_id: str) -> TransformRecord | None:
         if not transform_id.startswith("tf_"):
@@ -178,27 +180,34 @@ class TransformRepository:
         )
         return [transform_from_item(i) for i in items]
 
-    async def save(self, record: TransformRecord, expected_version: int) -> TransformRecord:
+    async def save(
+        self, record: TransformRecord, expected_version: int, also: Sequence[dict[str, Any]] = ()
+    ) -> TransformRecord:
         """Write what its owner edits, if nobody changed it meanwhile. The fields the system
         keeps (run lock, output dataset) are not written back from a possibly stale copy;
         the scheduler's advance bumps the version, so a stale `next_run_at` fails here
-        instead of bringing a due run back."""
+        instead of bringing a due run back. `also`: steps of the same transaction."""
         item = transform_to_item(record)
         edited = {key: item[key] for key in _OWNER_EDITED}
         try:
             stored = await self.db.update(
-                TRANSFORMS, {"id": record.id}, set_values=edited, expected_version=expected_version
+                TRANSFORMS,
+                {"id": record.id},
+                set_values=edited,
+                expected_version=expected_version,
+                also=also,
             )
         except ConditionFailed as exc:
             raise Stale(record.id) from exc
         return transform_from_item(stored)
 
-    async def delete(self, transform_id: str) -> None:
+    async def delete(self, transform_id: str, also: Sequence[dict[str, Any]] = ()) -> None:
+        """Its runs go first; `also`: steps of the transform's own delete."""
         items = await self.db.query_all(RUNS, KeyCondition("transform_id", transform_id))
         await self.db.batch_delete(
             RUNS, [{"transform_id": transform_id, "started": i["started"]} for i in items]
         )
-        await self.db.delete(TRANSFORMS, {"id": transform_id})
+        await self.db.delete(TRANSFORMS, {"id": transform_id}, also=also)
 
     async def due(self, now_iso: str) -> list[TransformRecord]:
         """Enabled schedules whose next run is at or before now (a Query, never a Scan)."""

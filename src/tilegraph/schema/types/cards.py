@@ -11,12 +11,14 @@ from tilegraph.context import Info
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRecord
 from tilegraph.domain.filters import ColumnFilter
 from tilegraph.domain.ownership import only_owner
+from tilegraph.schema.connections import After, Connection, First
 from tilegraph.schema.enums import CardType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import Execution, ExecutionError
+from tilegraph.schema.types.revisions import Revision, revisions_of_owned
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given
 
@@ -86,6 +88,14 @@ class Card(Node):
     @classmethod
     def maybe(cls, record: CardRecord | None) -> Card | None:
         return cls.from_record(record) if record is not None else None
+
+    @field(description="Newest first. The card's owner only.")
+    async def revisions(
+        self, info: Info, first: First = 20, after: After = strawberry.UNSET
+    ) -> Connection[Revision]:
+        return await revisions_of_owned(
+            info, self.record.owner_id, self.record.id, first, given(after)
+        )
 
     @field(description="The card's code: its owner's only (FORBIDDEN for anyone else).")
     def code(self, info: Info) -> str:

@@ -24,6 +24,7 @@ from tilegraph.domain.dashboards import (
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.permissions import PermissionLevel as DomainPermissionLevel
 from tilegraph.schema.access import requires_permission
+from tilegraph.schema.connections import After, Connection, First
 from tilegraph.schema.enums import FilterType, PermissionLevel, ShareTargetType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
@@ -36,6 +37,7 @@ from tilegraph.schema.types.cards import (
     ColumnFilterInput,
 )
 from tilegraph.schema.types.datasets import VALUE_LIMIT, VALUE_SEARCH, Dataset
+from tilegraph.schema.types.revisions import Revision, revisions_of
 from tilegraph.schema.types.users import Group, User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
 
@@ -232,6 +234,15 @@ class Dashboard(Node):
     async def shares(self, info: Info) -> list[DashboardShare]:
         shares = await info.context.loaders.shares_of_dashboard.load(self.record.id)
         return [DashboardShare.from_record(s) for s in sorted(shares, key=lambda s: s.created_at)]
+
+    @field(
+        description="Newest first. EDITOR or more.",
+        extensions=requires_permission(DomainPermissionLevel.EDITOR),
+    )
+    async def revisions(
+        self, info: Info, first: First = 20, after: After = strawberry.UNSET
+    ) -> Connection[Revision]:
+        return await revisions_of(info, self.record.id, first, given(after))
 
     @field(description="The caller's own views plus the shared ones.")
     async def filter_views(self, info: Info) -> list[FilterView]:

@@ -16,6 +16,7 @@ from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
 from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import Execution, ExecutionError
+from tilegraph.schema.types.revisions import Revision, revisions_of_owned
 from tilegraph.schema.types.users import User, load_owner
 from tilegraph.schema.values import given, page_size
 
@@ -94,6 +95,14 @@ class Transform(Node):
     )
     async def output_dataset(self, info: Info) -> Dataset | None:
         return await load_dataset(info, self.record.output_dataset_id)
+
+    @field(description="Newest first. The transform's owner only.")
+    async def revisions(
+        self, info: Info, first: First = 20, after: After = strawberry.UNSET
+    ) -> Connection[Revision]:
+        return await revisions_of_owned(
+            info, self.record.owner_id, self.record.id, first, given(after)
+        )
 
     @field(description="The transform's runs, manual and scheduled, newest first.")
     async def executions(
