@@ -317,6 +317,7 @@ OPERATIONS: list[Operation] = [
         )
         for what, selection in [
             ("card code", "code"),
+            ("card revisions", "revisions { totalCount nodes { snapshot } }"),
             ("dataset rows", "datasets { preview(limit: 5) { totalRows } }"),
             ("dataset values", 'datasets { columnValues(column: "region") }'),
             ("dataset source", "datasets { sourceConfig }"),
@@ -334,6 +335,18 @@ OPERATIONS: list[Operation] = [
             "executeDashboard",
         ),
     ),
+    (
+        "read dashboard revisions",
+        "EDITOR",
+        lambda w: _call(
+            w,
+            "query($id: ID!) { dashboard(id: $id) { revisions { totalCount nodes { snapshot } } } }",
+            {"id": w.dashboard_id},
+            "dashboard",
+        ),
+    ),
+    ("read a dashboard revision by id", "EDITOR", lambda w: _dashboard_revision_node(w)),
+    ("restore a dashboard revision", "EDITOR", lambda w: _restore_dashboard(w)),
     (
         "remove share",
         "OWNER",
@@ -442,6 +455,37 @@ async def _runs_see_own_rows(w: World) -> str:
         if final["status"] != "SUCCEEDED" or final["result"]["html"] != rows:
             return f"saw {final['status']} {final['result']}"
     return "OK"
+
+
+async def _first_dashboard_revision(w: World) -> str:
+    data = await w.api.ok(
+        "query($id: ID!) { dashboard(id: $id) { revisions { nodes { id } } } }",
+        {"id": w.dashboard_id},
+        token=w.owner["token"],
+    )
+    return str(data["dashboard"]["revisions"]["nodes"][-1]["id"])
+
+
+async def _dashboard_revision_node(w: World) -> str:
+    """A VIEWER is told a dashboard revision does not exist, as node(id:) says of anything
+    hidden; counted as the FORBIDDEN of the dashboard's own field."""
+    response = await w.api.post(
+        "query($id: ID!) { node(id: $id) { id ... on Revision { snapshot } } }",
+        {"id": await _first_dashboard_revision(w)},
+        token=w.caller["token"],
+    )
+    if response.errors and response.code == "NOT_FOUND" and await _sees(w):
+        return "FORBIDDEN"
+    return outcome(response, "node")
+
+
+async def _restore_dashboard(w: World) -> str:
+    return await _call(
+        w,
+        "mutation($id: ID!) { restoreRevision(input: {id: $id}) { revision { number } } }",
+        {"id": await _first_dashboard_revision(w)},
+        "restoreRevision",
+    )
 
 
 async def _sees(w: World) -> bool:
