@@ -273,20 +273,14 @@ class CardService:
     ) -> CardRecord:
         """One write of the card and, when its saved state changes (or on a restore), its
         next revision."""
-        after = card_snapshot(self.cards.applied(card, changes))
-        latest = await self.history.latest(card.id)
-        steps = []
-        if restored_from is not None or latest is None or after != latest.snapshot:
-            revision = self.history.following(
-                latest,
-                RevisionObjectType.CARD,
-                card.id,
-                card.owner_id,
-                after,
-                principal.user_id,
-                restored_from=restored_from,
-            )
-            steps.append(self.history.step(revision))
+        steps = await self.history.saving(
+            RevisionObjectType.CARD,
+            card.id,
+            card.owner_id,
+            card_snapshot(self.cards.applied(card, changes)),
+            principal.user_id,
+            restored_from=restored_from,
+        )
         try:
             return await self.cards.update(card, changes, also=steps)
         except Stale as exc:
@@ -356,20 +350,11 @@ class CardService:
             created_at=now,
             updated_at=now,
         )
-        steps = await self.history.undeleting(latest)
-        revision_step = self.history.step(
-            self.history.following(
-                latest,
-                RevisionObjectType.CARD,
-                card.id,
-                card.owner_id,
-                card_snapshot(card),
-                principal.user_id,
-                restored_from=revision.number,
-            )
+        steps = await self.history.recreating(
+            latest, card_snapshot(card), principal.user_id, restored_from=revision.number
         )
         try:
-            await self.cards.create(card, also=[revision_step, *steps])
+            await self.cards.create(card, also=steps)
         except ConditionFailed as exc:
             raise Conflict("The card was restored meanwhile") from exc
         return card

@@ -240,20 +240,14 @@ class DashboardService:
     ) -> DashboardRecord:
         """One write of the dashboard, conditional on the version read, and, when its saved
         state changes (or on a restore), its next revision."""
-        after = dashboard_snapshot(self.dashboards.applied(dashboard, changes))
-        latest = await self.history.latest(dashboard.id)
-        steps = []
-        if restored_from is not None or latest is None or after != latest.snapshot:
-            revision = self.history.following(
-                latest,
-                RevisionObjectType.DASHBOARD,
-                dashboard.id,
-                dashboard.owner_id,
-                after,
-                principal.user_id,
-                restored_from=restored_from,
-            )
-            steps.append(self.history.step(revision))
+        steps = await self.history.saving(
+            RevisionObjectType.DASHBOARD,
+            dashboard.id,
+            dashboard.owner_id,
+            dashboard_snapshot(self.dashboards.applied(dashboard, changes)),
+            principal.user_id,
+            restored_from=restored_from,
+        )
         try:
             return await self.dashboards.update(dashboard, changes, dashboard.version, also=steps)
         except Stale as exc:
@@ -298,20 +292,11 @@ class DashboardService:
                 created_at=now,
                 updated_at=now,
             )
-            steps = await self.history.undeleting(latest)
-            revision_step = self.history.step(
-                self.history.following(
-                    latest,
-                    RevisionObjectType.DASHBOARD,
-                    record.id,
-                    record.owner_id,
-                    dashboard_snapshot(record),
-                    principal.user_id,
-                    restored_from=revision.number,
-                )
+            steps = await self.history.recreating(
+                latest, dashboard_snapshot(record), principal.user_id, restored_from=revision.number
             )
             try:
-                await self.dashboards.create(record, also=[revision_step, *steps])
+                await self.dashboards.create(record, also=steps)
             except ConditionFailed as exc:
                 raise Conflict("The dashboard was restored meanwhile") from exc
             return record

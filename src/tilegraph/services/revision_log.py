@@ -34,17 +34,7 @@ class RevisionLog:
     ) -> dict[str, Any]:
         """The step that records an object's creation as revision 1."""
         return self.revisions.append_step(
-            RevisionRecord(
-                id=new_id("rev"),
-                object_type=object_type,
-                object_id=object_id,
-                owner_id=owner_id,
-                number=1,
-                snapshot=snapshot,
-                changes=(),
-                author_id=author_id,
-                created_at=utcnow(),
-            )
+            self.following(None, object_type, object_id, owner_id, snapshot, author_id)
         )
 
     def following(
@@ -73,11 +63,57 @@ class RevisionLog:
             restored_from=restored_from,
         )
 
+    async def saving(
+        self,
+        object_type: RevisionObjectType,
+        object_id: str,
+        owner_id: str,
+        snapshot: dict[str, Any],
+        author_id: str,
+        *,
+        restored_from: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The steps an update adds: the next revision, when the saved state changes (a
+        restore always makes one)."""
+        latest = await self.revisions.latest(object_id)
+        if restored_from is None and latest is not None and latest.snapshot == snapshot:
+            return []
+        revision = self.following(
+            latest,
+            object_type,
+            object_id,
+            owner_id,
+            snapshot,
+            author_id,
+            restored_from=restored_from,
+        )
+        return [self.revisions.append_step(revision)]
+
+    async def recreating(
+        self,
+        latest: RevisionRecord,
+        snapshot: dict[str, Any],
+        author_id: str,
+        *,
+        restored_from: int,
+    ) -> list[dict[str, Any]]:
+        """The steps that bring a deleted object back: its next revision, and its last one
+        taken off the deleted list. Its history stops expiring first, so a restore that
+        then fails only keeps history longer."""
+        await self.revisions.set_expiry(latest.object_id, None)
+        revision = self.following(
+            latest,
+            latest.object_type,
+            latest.object_id,
+            latest.owner_id,
+            snapshot,
+            author_id,
+            restored_from=restored_from,
+        )
+        return [self.revisions.append_step(revision), self.revisions.undeleted_step(latest)]
+
     async def latest(self, object_id: str) -> RevisionRecord | None:
         return await self.revisions.latest(object_id)
-
-    def step(self, record: RevisionRecord) -> dict[str, Any]:
-        return self.revisions.append_step(record)
 
     def expires(self, deleted_at: datetime) -> datetime:
         return expiry(deleted_at, self.settings.deleted_retention_days)
@@ -95,10 +131,3 @@ class RevisionLog:
         """After a delete's transaction: the rest of its history expires with it (should
         this fail, history is only kept longer)."""
         await self.revisions.set_expiry(object_id, expires)
-
-    async def undeleting(self, latest: RevisionRecord) -> list[dict[str, Any]]:
-        """Before a restore recreates a deleted object: its history stops expiring (done
-        first, so a restore that then fails only keeps history longer), and the steps
-        that take it off the deleted list."""
-        await self.revisions.set_expiry(latest.object_id, None)
-        return [self.revisions.undeleted_step(latest)]

@@ -198,20 +198,14 @@ class TransformService:
     ) -> TransformRecord:
         """One write of what the owner edits, conditional on the version read, and, when
         its saved state changes (or on a restore), its next revision."""
-        after = transform_snapshot(changed)
-        latest = await self.history.latest(record.id)
-        steps = []
-        if restored_from is not None or latest is None or after != latest.snapshot:
-            revision = self.history.following(
-                latest,
-                RevisionObjectType.TRANSFORM,
-                record.id,
-                record.owner_id,
-                after,
-                principal.user_id,
-                restored_from=restored_from,
-            )
-            steps.append(self.history.step(revision))
+        steps = await self.history.saving(
+            RevisionObjectType.TRANSFORM,
+            record.id,
+            record.owner_id,
+            transform_snapshot(changed),
+            principal.user_id,
+            restored_from=restored_from,
+        )
         try:
             return await self.transforms.save(changed, record.version, also=steps)
         except Stale as exc:
@@ -267,20 +261,11 @@ class TransformService:
             created_at=utcnow(),
             **fields,
         )
-        steps = await self.history.undeleting(latest)
-        revision_step = self.history.step(
-            self.history.following(
-                latest,
-                RevisionObjectType.TRANSFORM,
-                record.id,
-                record.owner_id,
-                transform_snapshot(record),
-                principal.user_id,
-                restored_from=revision.number,
-            )
+        steps = await self.history.recreating(
+            latest, transform_snapshot(record), principal.user_id, restored_from=revision.number
         )
         try:
-            await self.transforms.create(record, also=[revision_step, *steps])
+            await self.transforms.create(record, also=steps)
         except ConditionFailed as exc:
             raise Conflict("The transform was restored meanwhile") from exc
         return record
