@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.conftest import Users
-from tests.support.cards import create_card, render
+from tests.support.cards import create_card, render, run_card
 from tests.support.client import Api
 from tests.support.dashboards import create_dashboard, share
 from tests.support.datasets import csv_bytes, follow_import, import_and_wait
@@ -215,6 +215,28 @@ async def test_placements_follow_layout_changes_and_deletes(
     assert ids(graph) == {c.card} and graph["hiddenCount"] == 1
 
 
+async def test_placements_of_a_layout_too_big_for_one_transaction(
+    api: Api, users: Users, worker: Any
+) -> None:
+    """100 cards and the dashboard are 101 writes, past DynamoDB's 100 per transaction:
+    the placements are written around the dashboard's own write, and still follow it."""
+    c = await build_chain(api, users)
+    token = c.owner["token"]
+    many = [c.card] + [
+        await create_card(api, token, render("return 'x'"), [c.output], name=f"m{i}")
+        for i in range(99)
+    ]
+    big = (await create_dashboard(api, token, name="big", card_ids=many))["id"]
+    for card_id in (many[0], many[-1]):
+        graph = await lineage(api, token, card_id, direction="DOWNSTREAM", depth=1)
+        assert ids(graph) - {card_id} >= {big}
+    await api.ok(LAYOUT, {"d": big, "items": []}, token=token)
+    graph = await lineage(api, token, many[-1], direction="DOWNSTREAM", depth=1)
+    assert ids(graph) == {many[-1]}
+    graph = await lineage(api, token, c.card, direction="DOWNSTREAM", depth=1)
+    assert ids(graph) == {c.card, c.dashboard}
+
+
 async def test_a_reimport_plan_names_what_reads_a_removed_column(
     api: Api, users: Users, worker: Any, s3: Any, source_bucket: str
 ) -> None:
@@ -238,6 +260,18 @@ async def test_a_reimport_plan_names_what_reads_a_removed_column(
 
     breaks = await create_card(api, token, render('return str(dataset["gone"].sum())'), [dataset])
     keeps = await create_card(api, token, render('return str(dataset["v"].sum())'), [dataset])
+    # Names no column in its code; its run declares what it read, and that counts too.
+    declares = await create_card(
+        api,
+        token,
+        render(
+            "picked = [c for c in dataset.columns if c.startswith('go')]\n"
+            "return HTMLResult('x', used_columns=picked)"
+        ),
+        [dataset],
+    )
+    ran = await run_card(api, token, declares)
+    assert ran["result"]["usedColumns"] == ["gone"], ran
     transform = await create_transform(api, token, "result = df_0[['region', 'gone']]", [dataset])
     run = await run_transform(api, token, transform["id"])
     assert run["status"] == "SUCCEEDED", run
@@ -253,7 +287,7 @@ async def test_a_reimport_plan_names_what_reads_a_removed_column(
     plan = (await api.ok(PLAN, {"id": dataset}, token=token))["planDatasetReimport"]
     assert plan["changes"] == [{"columnName": "gone", "changeType": "REMOVED"}]
     impact = plan["impact"]
-    assert {c["id"] for c in impact["cards"]} == {breaks, downstream}
+    assert {c["id"] for c in impact["cards"]} == {breaks, declares, downstream}
     assert {t["id"] for t in impact["transforms"]} == {transform["id"]}
     assert safe_transform["id"] not in {t["id"] for t in impact["transforms"]}
     assert {d["id"] for d in impact["dashboards"]} == {shows_breaking, shows_downstream}
