@@ -215,6 +215,35 @@ async def test_placements_follow_layout_changes_and_deletes(
     assert ids(graph) == {c.card} and graph["hiddenCount"] == 1
 
 
+async def test_placements_follow_restores(api: Api, users: Users, worker: Any) -> None:
+    """Restoring a layout, or a deleted dashboard, writes its placements back with it."""
+    c = await build_chain(api, users)
+    token = c.owner["token"]
+
+    async def showing() -> set[str]:
+        graph = await lineage(api, token, c.card, direction="DOWNSTREAM", depth=1)
+        return ids(graph) - {c.card}
+
+    await api.ok(LAYOUT, {"d": c.dashboard, "items": []}, token=token)
+    assert await showing() == set()
+    history = await api.ok(
+        "query($d: ID!) { dashboard(id: $d) { revisions { nodes { id number } } } }",
+        {"d": c.dashboard},
+        token=token,
+    )
+    first = next(r for r in history["dashboard"]["revisions"]["nodes"] if r["number"] == 1)
+    restore = "mutation($i: RestoreRevisionInput!) { restoreRevision(input: $i) { node { id } } }"
+    await api.ok(restore, {"i": {"id": first["id"]}}, token=token)
+    assert await showing() == {c.dashboard}
+
+    await api.ok(DELETE, {"d": c.dashboard}, token=token)
+    assert await showing() == set()
+    deleted = await api.ok("query { deletedObjects { nodes { id objectId } } }", token=token)
+    last = next(r for r in deleted["deletedObjects"]["nodes"] if r["objectId"] == c.dashboard)
+    await api.ok(restore, {"i": {"id": last["id"]}}, token=token)
+    assert await showing() == {c.dashboard}
+
+
 async def test_placements_of_a_layout_too_big_for_one_transaction(
     api: Api, users: Users, worker: Any
 ) -> None:
