@@ -324,6 +324,7 @@ OPERATIONS: list[Operation] = [
         ]
     ),
     ("read filter values", "VIEWER", lambda w: _filter_values(w)),
+    ("read lineage", "VIEWER", lambda w: _lineage(w)),
     ("ask the chatbot", "VIEWER", lambda w: _chat(w)),
     (
         "execute dashboard",
@@ -377,6 +378,26 @@ async def _chat(w: World) -> str:
         return str(events[0]["errors"][0]["extensions"]["code"])
     reply = answer(events)
     return "OK" if reply == f"data has {w.rows} rows." else f"answer {reply!r}"
+
+
+async def _lineage(w: World) -> str:
+    """The dashboard's lineage lists it and the card it lends to VIEWERs and more; the
+    dataset behind the card is the card owner's: listed for them, only counted for others."""
+    response = await w.api.post(
+        "query($id: ID!) { lineage(id: $id) { nodes { id } hiddenCount } }",
+        {"id": w.dashboard_id},
+        token=w.caller["token"],
+    )
+    if response.errors:
+        return str(response.code)
+    graph = response.data["lineage"]
+    listed = [n["id"] for n in graph["nodes"]]
+    lent = listed[:2] == [w.dashboard_id, w.card_id]
+    if w.caller["id"] == w.owner["id"]:
+        ok = lent and len(listed) == 3 and listed[2].startswith("ds_") and graph["hiddenCount"] == 0
+    else:
+        ok = lent and len(listed) == 2 and graph["hiddenCount"] == 1
+    return "OK" if ok else f"saw {graph}"
 
 
 async def _filter_values(w: World) -> str:

@@ -93,3 +93,35 @@ class Loaders:
     @cached_property
     def groups_of_user(self) -> ListLoader[str]:
         return ListLoader(self.repos.groups.group_ids_of)
+
+    # ---------------------------------------------------------------- lineage
+
+    @cached_property
+    def cards_using_dataset(self) -> ListLoader[CardRecord]:
+        """By dataset id: its owner's cards that read it (a card reads only its owner's
+        datasets); the datasets are read through `datasets`, so once per request."""
+
+        async def fetch(dataset_id: str) -> list[CardRecord]:
+            dataset = await self.datasets.load(dataset_id)
+            if dataset is None:
+                return []
+            return await self.repos.cards.using_dataset(dataset.owner_id, dataset_id)
+
+        return ListLoader(fetch)
+
+    @cached_property
+    def transforms_using_dataset(self) -> ListLoader[TransformRecord]:
+        """By dataset id: its owner's transforms that read it."""
+
+        async def fetch(dataset_id: str) -> list[TransformRecord]:
+            dataset = await self.datasets.load(dataset_id)
+            if dataset is None:
+                return []
+            return await self.repos.transforms.using_dataset(dataset.owner_id, dataset_id)
+
+        return ListLoader(fetch)
+
+    @cached_property
+    def dashboards_showing_card(self) -> ListLoader[str]:
+        """By card id: the ids of the dashboards whose layout holds it, whoever owns them."""
+        return ListLoader(self.repos.placements.dashboards_showing)

@@ -19,11 +19,11 @@ from tilegraph.schema.types.datasets import (
     DatasetPayload,
     ImportDatasetFromS3Input,
     ReimportDatasetInput,
-    ReimportPlan,
     SchemaChange,
     UpdateDatasetInput,
     UploadDatasetInput,
 )
+from tilegraph.schema.types.lineage import ReimportPlan
 from tilegraph.schema.values import given, page_size
 
 
@@ -156,6 +156,8 @@ async def plan_dataset_reimport(
         changes=[SchemaChange.from_record(c) for c in plan.changes],
         new_row_count=plan.new_row_count,
         new_column_count=plan.new_column_count,
+        dataset=plan.dataset,
+        change_records=plan.changes,
     )
 
 

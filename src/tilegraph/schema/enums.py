@@ -16,6 +16,7 @@ from tilegraph.domain.datasets import ColumnType, DatasetAccessDefault, DatasetS
 from tilegraph.domain.errors import ErrorCode
 from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import FilterType
+from tilegraph.domain.lineage import LineageDirection, LineageRelation
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.revisions import RevisionObjectType
 from tilegraph.domain.schema_diff import SchemaChangeType
@@ -244,6 +245,30 @@ described_enum(
         "logs.",
     },
 )
+described_enum(
+    LineageRelation,
+    name="LineageRelation",
+    description="How two objects of a lineage graph are linked; an edge points the way the "
+    "data flows.",
+    values={
+        "INPUT_OF": "A dataset is an input of a transform.",
+        "PRODUCES": "A transform produces a dataset.",
+        "READ_BY": "A card reads a dataset.",
+        "SHOWN_ON": "A card is laid out on a dashboard.",
+    },
+)
+described_enum(
+    LineageDirection,
+    name="LineageDirection",
+    description="Which way a lineage graph is walked from its root.",
+    values={
+        "UPSTREAM": "Towards what the root is made from: dashboard → card → dataset → "
+        "transform → dataset.",
+        "DOWNSTREAM": "Towards what is made from the root: dataset → transform → dataset → "
+        "card → dashboard.",
+        "BOTH": "Upstream and downstream, each from the root (it never turns back).",
+    },
+)
 
 __all__ = [
     "AuditEventType",
@@ -255,6 +280,8 @@ __all__ = [
     "ExecutionErrorCode",
     "ExecutionStatus",
     "FilterType",
+    "LineageDirection",
+    "LineageRelation",
     "PermissionLevel",
     "Role",
     "SchemaChangeType",

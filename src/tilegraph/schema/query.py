@@ -12,6 +12,7 @@ from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
+from tilegraph.resolvers import lineage as lineage_r
 from tilegraph.resolvers import nodes as nodes_r
 from tilegraph.resolvers import revisions as revisions_r
 from tilegraph.resolvers import transforms as transforms_r
@@ -109,4 +110,10 @@ class Query:
     )
     audit_logs = strawberry.field(
         resolver=audit_r.audit_logs, extensions=admin_only(), description="Newest first."
+    )
+    lineage = strawberry.field(
+        resolver=lineage_r.lineage,
+        description="The graph around a dataset, transform, card or dashboard, `depth` hops "
+        "each way (1..10). NOT_FOUND when there is no such object or the caller may not see "
+        "it (as node(id:)); BAD_USER_INPUT on `depth` outside 1..10.",
     )

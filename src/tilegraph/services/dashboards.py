@@ -19,6 +19,7 @@ from tilegraph.domain.dashboards import (
 from tilegraph.domain.errors import BadUserInput, Conflict
 from tilegraph.domain.filters import ColumnFilter
 from tilegraph.domain.ids import new_id
+from tilegraph.domain.lineage import placement_changes
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.revisions import (
@@ -38,6 +39,7 @@ from tilegraph.services.revision_log import RevisionLog
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.dynamo import ConditionFailed, Stale
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
+from tilegraph.store.placements import PlacementRepository, placement_ops
 
 
 def _cursor(record: DashboardRecord) -> str:
@@ -62,8 +64,10 @@ class DashboardService:
         datasets: DatasetService,
         policies: PolicyService,
         history: RevisionLog,
+        placements: PlacementRepository,
     ) -> None:
         self.history = history
+        self.placements = placements
         self.dashboards = dashboards
         self.cards = cards
         self.datasets = datasets
@@ -185,7 +189,14 @@ class DashboardService:
             dashboard_snapshot(record),
             principal.user_id,
         )
-        await self.dashboards.create(record, also=[first])
+        await self._write_new(record, [first])
+
+    async def _write_new(self, record: DashboardRecord, steps: list[dict[str, Any]]) -> None:
+        """The new dashboard with `steps` (its revision) and its cards' placements."""
+        placed = placement_ops(record.id, placement_changes([], record.layout.card_ids))
+        await self.placements.written_with(
+            placed, steps, lambda also: self.dashboards.create(record, also=also)
+        )
 
     async def update(
         self,
@@ -240,16 +251,24 @@ class DashboardService:
     ) -> DashboardRecord:
         """One write of the dashboard, conditional on the version read, and, when its saved
         state changes (or on a restore), its next revision."""
+        saved = self.dashboards.applied(dashboard, changes)
         steps = await self.history.saving(
             RevisionObjectType.DASHBOARD,
             dashboard.id,
             dashboard.owner_id,
-            dashboard_snapshot(self.dashboards.applied(dashboard, changes)),
+            dashboard_snapshot(saved),
             principal.user_id,
             restored_from=restored_from,
         )
+        moved = placement_changes(dashboard.layout.card_ids, saved.layout.card_ids)
         try:
-            return await self.dashboards.update(dashboard, changes, dashboard.version, also=steps)
+            return await self.placements.written_with(
+                placement_ops(dashboard.id, moved),
+                steps,
+                lambda also: self.dashboards.update(
+                    dashboard, changes, dashboard.version, also=also
+                ),
+            )
         except Stale as exc:
             raise Conflict(
                 "The dashboard was changed by someone else; reload it", field="expectedVersion"
@@ -258,8 +277,11 @@ class DashboardService:
     async def delete(self, principal: Principal, access: DashboardAccess, dashboard_id: str) -> str:
         dashboard = await access.checked(dashboard_id)
         steps, expires = await self.history.deleting(dashboard.id)
+        removed = placement_ops(dashboard.id, placement_changes(dashboard.layout.card_ids, []))
         try:
-            await self.dashboards.delete(dashboard.id, also=steps)
+            await self.placements.written_with(
+                removed, steps, lambda also: self.dashboards.delete(dashboard.id, also=also)
+            )
         except ConditionFailed as exc:
             raise Conflict("The dashboard changed meanwhile; try again") from exc
         await self.history.deleted(dashboard.id, expires)
@@ -296,7 +318,7 @@ class DashboardService:
                 latest, dashboard_snapshot(record), principal.user_id, restored_from=revision.number
             )
             try:
-                await self.dashboards.create(record, also=steps)
+                await self._write_new(record, steps)
             except ConditionFailed as exc:
                 raise Conflict("The dashboard was restored meanwhile") from exc
             return record

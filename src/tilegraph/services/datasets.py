@@ -68,6 +68,7 @@ class Preview:
 
 @dataclass(frozen=True)
 class ReimportPlan:
+    dataset: DatasetRecord
     changes: list[SchemaChange]
     new_row_count: int
     new_column_count: int
@@ -503,7 +504,10 @@ class DatasetService:
             )
         new_columns = [ColumnSpec.from_item(c) for c in result["columns"]]
         return ReimportPlan(
-            diff_schemas(record.columns, new_columns), int(result["row_count"]), len(new_columns)
+            record,
+            diff_schemas(record.columns, new_columns),
+            int(result["row_count"]),
+            len(new_columns),
         )
 
     async def reimport(

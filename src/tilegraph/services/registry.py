@@ -27,6 +27,7 @@ from tilegraph.services.datasets import DatasetService
 from tilegraph.services.executions import ExecutionService
 from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
+from tilegraph.services.lineage import LineageService
 from tilegraph.services.policies import PolicyService
 from tilegraph.services.rechecks import SharedChecks
 from tilegraph.services.revision_log import RevisionLog
@@ -83,6 +84,7 @@ class Services:
     transforms: TransformService
     revisions: RevisionService
     chat: ChatService
+    lineage: LineageService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -176,7 +178,9 @@ class Services:
 
         datasets.usage_checks.append(cards_using)
         datasets.on_delete.append(repos.policies.delete_for_dataset)
-        dashboards = DashboardService(repos.dashboards, cards, datasets, policies, history)
+        dashboards = DashboardService(
+            repos.dashboards, cards, datasets, policies, history, repos.placements
+        )
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         groups.on_delete.append(repos.policies.delete_for_target)
@@ -225,6 +229,7 @@ class Services:
             transforms=transforms,
             revisions=RevisionService(repos.revisions, cards, dashboards, transforms, recorder),
             chat=ChatService(settings, redis, parquet, dashboards, policies, recorder, cache_redis),
+            lineage=LineageService(),
         )
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
 from tilegraph.store.imports import ImportRepository
+from tilegraph.store.placements import PlacementRepository
 from tilegraph.store.policies import PolicyRepository
 from tilegraph.store.revisions import RevisionRepository
 from tilegraph.store.revocations import RevocationRepository
@@ -31,6 +32,7 @@ class Repositories:
     revocations: RevocationRepository
     policies: PolicyRepository
     revisions: RevisionRepository
+    placements: PlacementRepository
 
     @classmethod
     def over(cls, db: Dynamo) -> Repositories:
@@ -46,4 +48,5 @@ class Repositories:
             revocations=RevocationRepository(db),
             policies=PolicyRepository(db),
             revisions=RevisionRepository(db),
+            placements=PlacementRepository(db),
         )

@@ -81,6 +81,8 @@ TABLES: dict[str, TableSpec] = {
             indexes=(IndexSpec("by_card", "card_id", "queued_at"), _active_index()),
         ),
         TableSpec("dashboards", "id", indexes=(_owner_index(),)),
+        # Which dashboards show a card (store.placements): written with the dashboard.
+        TableSpec("card_placements", "card_id", "dashboard_id"),
         TableSpec(
             "dashboard_shares",
             "id",

@@ -411,18 +411,6 @@ class SchemaChange:
         )
 
 
-@strawberry.type(
-    description="What re-importing an S3 dataset would change, found by reading the file now."
-)
-class ReimportPlan:
-    has_schema_changes: bool = strawberry.field(
-        description="True when `changes` is not empty: reimportDataset then needs force."
-    )
-    changes: list[SchemaChange] = strawberry.field(description="One entry per changed column.")
-    new_row_count: int = strawberry.field(description="Rows the file has now.")
-    new_column_count: int = strawberry.field(description="Columns the file has now.")
-
-
 @strawberry.input(
     description="A CSV file to make a dataset of, sent as a part of a GraphQL multipart request."
 )
