@@ -1,4 +1,5 @@
-"""`tilegraph dev | serve | worker | schema | create-admin | aws-emulator`."""
+"""`tilegraph dev | serve | worker | schema | create-admin | import | export | apply |
+aws-emulator`."""
 
 from __future__ import annotations
 
@@ -127,11 +128,33 @@ def cmd_schedule_tick(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    return args.token or os.environ.get("TILEGRAPH_TOKEN")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tilegraph.local.importer import run_import
 
-    token = args.token or os.environ.get("TILEGRAPH_TOKEN")
-    return run_import(Path(args.file), args.name, args.server, token, args.email)
+    return run_import(Path(args.file), args.name, args.server, _token(args), args.email)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tilegraph.local.workspace import run_export
+
+    return run_export(Path(args.directory), args.server, _token(args), args.email)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from tilegraph.local.workspace import run_apply
+
+    return run_apply(
+        Path(args.directory),
+        args.server,
+        _token(args),
+        args.email,
+        dry_run=args.dry_run,
+        prune=args.prune,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -162,6 +185,15 @@ def cmd_aws_emulator(args: argparse.Namespace) -> int:
 
     serve(args.host, args.port, Path(args.state_file) if args.state_file else None)
     return 0
+
+
+def _client_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a command that talks to a running server finds it and signs in."""
+    parser.add_argument("--server", default="http://127.0.0.1:8000")
+    parser.add_argument("--token", help="a token; defaults to TILEGRAPH_TOKEN")
+    parser.add_argument(
+        "--email", help="sign in with this email instead of a token (asks the password)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,10 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
     upload = sub.add_parser("import", help="upload a CSV through the API and follow its import")
     upload.add_argument("file")
     upload.add_argument("--name", required=True)
-    upload.add_argument("--server", default="http://127.0.0.1:8000")
-    upload.add_argument("--token", help="a token; defaults to TILEGRAPH_TOKEN")
-    upload.add_argument("--email", help="sign in with this email instead of a token")
+    _client_arguments(upload)
     upload.set_defaults(func=cmd_import)
+
+    export = sub.add_parser(
+        "export", help="write your cards, transforms and dashboards as files to DIRECTORY"
+    )
+    export.add_argument("directory")
+    _client_arguments(export)
+    export.set_defaults(func=cmd_export)
+
+    apply = sub.add_parser(
+        "apply", help="make the server's cards, transforms and dashboards match DIRECTORY"
+    )
+    apply.add_argument("directory")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    apply.add_argument(
+        "--prune", action="store_true", help="delete what has a workspace key but no file"
+    )
+    _client_arguments(apply)
+    apply.set_defaults(func=cmd_apply)
 
     ticker = sub.add_parser(
         "schedule-tick", help="queue due scheduled transforms once (workers do this every minute)"

@@ -38,6 +38,8 @@ class CardRecord:
     # The code for which a run projected to the learned columns failed and succeeded with
     # every column: that code reads columns it does not declare, so it is never projected.
     unprojected_for: str | None = None
+    # Matches the object with its files in a workspace directory; unique per owner.
+    workspace_key: str | None = None
     version: int = 1
 
     def with_changes(self, **changes: Any) -> CardRecord:

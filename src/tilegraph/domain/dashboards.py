@@ -142,6 +142,8 @@ class DashboardRecord:
     created_at: datetime
     updated_at: datetime
     default_filter_view_id: str | None = None
+    # Matches the object with its files in a workspace directory; unique per owner.
+    workspace_key: str | None = None
     version: int = 1
 
     def with_changes(self, **changes: Any) -> DashboardRecord:

@@ -36,6 +36,8 @@ class TransformRecord:
     output_dataset_id: str | None = None
     running_execution_id: str | None = None
     params: dict[str, Any] | None = None
+    # Matches the object with its files in a workspace directory; unique per owner.
+    workspace_key: str | None = None
     version: int = 1
 
     def with_changes(self, **changes: Any) -> TransformRecord:

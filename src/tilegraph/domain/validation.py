@@ -12,6 +12,11 @@ from tilegraph.domain.errors import BadUserInput
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+# A card's, transform's or dashboard's key in a workspace directory (`tilegraph export`): it
+# names the object's files, so it is spelled the same way on every file system.
+WORKSPACE_KEY = re.compile(r"^[a-z0-9_-]{1,100}$")
+MAX_WORKSPACE_KEY_CHARS = 100
+
 
 def check_email(email: str, *, field: str = "email") -> str:
     cleaned = email.strip()
@@ -27,6 +32,16 @@ def check_name(name: str, *, field: str = "name", max_length: int = 200) -> str:
     if len(cleaned) > max_length:
         raise BadUserInput(f"The name must be at most {max_length} characters", field=field)
     return cleaned
+
+
+def check_workspace_key(key: str | None, *, field: str = "workspaceKey") -> str | None:
+    if key is not None and not WORKSPACE_KEY.match(key):
+        raise BadUserInput(
+            f"A workspace key is 1 to {MAX_WORKSPACE_KEY_CHARS} lower-case letters, digits, "
+            "'-' and '_'",
+            field=field,
+        )
+    return key
 
 
 def check_count(items: Sized, limit: int, *, field: str, what: str) -> None:

@@ -4,10 +4,8 @@ then follow the import over the GraphQL subscription until it ends."""
 from __future__ import annotations
 
 import asyncio
-import getpass
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,12 +25,13 @@ from rich.progress import (
 from rich.text import Text
 from websockets.typing import Subprotocol
 
+from tilegraph.local.api_client import ApiError, sign_in
+
 UPLOAD = """mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) {
   dataset { id } import { id status } } }"""
 FOLLOW = """subscription($id: ID!) { datasetImport(id: $id) {
   status progress rowsProcessed bytesProcessed error { code message line }
   dataset { id version rowCount } } }"""
-LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token } }"
 
 
 class ImportError_(RuntimeError):
@@ -65,23 +64,6 @@ class _AverageSpeed(ProgressColumn):
         if not task.completed or elapsed <= 0:
             return Text("")
         return Text(f"{task.completed / elapsed / 1e6:.1f} MB/s", style="progress.data.speed")
-
-
-def _token(server: str, token: str | None, email: str | None) -> str:
-    if token:
-        return token
-    if not email:
-        raise ImportError_("Give --token (or TILEGRAPH_TOKEN), or --email to sign in")
-    password = os.environ.get("TILEGRAPH_PASSWORD") or getpass.getpass(f"Password for {email}: ")
-    response = httpx.post(
-        f"{server}/graphql",
-        json={"query": LOGIN, "variables": {"i": {"email": email, "password": password}}},
-        timeout=30,
-    )
-    body = response.json()
-    if body.get("errors"):
-        raise ImportError_(body["errors"][0]["message"])
-    return str(body["data"]["login"]["token"])
 
 
 def _upload(server: str, token: str, path: Path, name: str, progress: Progress) -> str:
@@ -172,7 +154,7 @@ def run_import(path: Path, name: str, server: str, token: str | None, email: str
     try:
         if not path.is_file():
             raise ImportError_(f"{path} is not a file")
-        token = _token(server, token, email)
+        token = sign_in(server, token, email)
         columns = [
             TextColumn("{task.description}"),
             BarColumn(),
@@ -186,7 +168,13 @@ def run_import(path: Path, name: str, server: str, token: str | None, email: str
         with Progress(*columns, transient=False) as progress:
             import_id = _upload(server, token, path, name, progress)
             final = asyncio.run(_follow(server, token, import_id, size, progress))
-    except (ImportError_, httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
+    except (
+        ImportError_,
+        ApiError,
+        httpx.HTTPError,
+        OSError,
+        websockets.WebSocketException,
+    ) as exc:
         print(f"tilegraph import: {exc}", file=sys.stderr)
         return 1
     status = final.get("status")

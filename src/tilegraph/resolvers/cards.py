@@ -79,6 +79,7 @@ async def create_card(
         code=input.code,
         dataset_ids=[str(i) for i in input.dataset_ids],
         params=_params(input.params),
+        workspace_key=given(input.workspace_key),
     )
     return CardPayload(card=Card.from_record(record))
 
@@ -100,6 +101,8 @@ async def update_card(
         dataset_ids=[str(i) for i in dataset_ids] if dataset_ids is not None else None,
         params=_params(input.params),
         params_given=input.params is not strawberry.UNSET,
+        workspace_key=given(input.workspace_key),
+        workspace_key_given=input.workspace_key is not strawberry.UNSET,
     )
     return CardPayload(card=Card.from_record(record))
 

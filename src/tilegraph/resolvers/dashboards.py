@@ -73,6 +73,7 @@ async def create_dashboard(
         description=given(input.description),
         layout=layout.to_layout() if layout is not None else None,
         filters=filter_records(input.filters),
+        workspace_key=given(input.workspace_key),
     )
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 
@@ -98,6 +99,8 @@ async def update_dashboard(
         default_view_id=str(default_view) if given(default_view) else None,
         clear_default_view=default_view is None,
         expected_version=given(input.expected_version),
+        workspace_key=given(input.workspace_key),
+        workspace_key_given=input.workspace_key is not strawberry.UNSET,
     )
     return DashboardPayload(dashboard=Dashboard.from_record(record))
 

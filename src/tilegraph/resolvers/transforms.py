@@ -70,6 +70,7 @@ async def create_transform(
         schedule_cron=given(input.schedule_cron),
         schedule_enabled=input.schedule_enabled,
         params=given(input.params),
+        workspace_key=given(input.workspace_key),
     )
     return TransformPayload(transform=Transform.from_record(record))
 
@@ -93,6 +94,8 @@ async def update_transform(
         schedule_enabled=given(input.schedule_enabled),
         params=given(input.params),
         params_given=input.params is not strawberry.UNSET,
+        workspace_key=given(input.workspace_key),
+        workspace_key_given=input.workspace_key is not strawberry.UNSET,
     )
     return TransformPayload(transform=Transform.from_record(record))
 

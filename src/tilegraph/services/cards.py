@@ -44,6 +44,7 @@ from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
 from tilegraph.services.policies import PolicyService
 from tilegraph.services.revision_log import RevisionLog
+from tilegraph.services.workspace_keys import unique_workspace_key
 from tilegraph.settings import Settings
 from tilegraph.store.card_results import CachedCard, CardResults
 from tilegraph.store.cards import CardRepository, execution_event
@@ -206,6 +207,7 @@ class CardService:
         code: str,
         dataset_ids: list[str],
         params: dict[str, Any] | None,
+        workspace_key: str | None = None,
     ) -> CardRecord:
         name = check_name(name)
         description = check_description(description)
@@ -214,6 +216,7 @@ class CardService:
         if card_type is CardType.CODE and not dataset_ids:
             raise BadUserInput("A code card needs at least one dataset", field="datasetIds")
         await self._own_datasets(principal, dataset_ids)
+        workspace_key = await self._unique_key(principal.user_id, workspace_key, None)
         now = utcnow()
         card = CardRecord(
             id=new_id("card"),
@@ -226,6 +229,7 @@ class CardService:
             params=params,
             created_at=now,
             updated_at=now,
+            workspace_key=workspace_key,
         )
         first = self.history.first(
             RevisionObjectType.CARD, card.id, card.owner_id, card_snapshot(card), principal.user_id
@@ -244,7 +248,10 @@ class CardService:
         dataset_ids: list[str] | None,
         params: dict[str, Any] | None,
         params_given: bool,
+        workspace_key: str | None = None,
+        workspace_key_given: bool = False,
     ) -> CardRecord:
+        """``workspace_key_given`` with ``workspace_key`` None clears the key."""
         card = await self.get_owned(principal, card_id)
         changes: dict[str, Any] = {"updated_at": to_iso(utcnow())}
         if name is not None:
@@ -262,6 +269,8 @@ class CardService:
             changes["dataset_ids"] = dataset_ids
         if params_given:
             changes["params"] = check_params(params)
+        if workspace_key_given and workspace_key != card.workspace_key:
+            changes["workspace_key"] = await self._unique_key(card.owner_id, workspace_key, card.id)
         return await self._save(principal, card, changes)
 
     async def _save(
@@ -285,6 +294,14 @@ class CardService:
             return await self.cards.update(card, changes, also=steps)
         except Stale as exc:
             raise Conflict("The card changed meanwhile; try again") from exc
+
+    async def _unique_key(self, owner_id: str, key: str | None, card_id: str | None) -> str | None:
+        return await unique_workspace_key(
+            key,
+            lambda k: self.cards.with_workspace_key(owner_id, k),
+            this_id=card_id,
+            what="card",
+        )
 
     async def delete(self, principal: Principal, card_id: str) -> str:
         card = await self.get_owned(principal, card_id)

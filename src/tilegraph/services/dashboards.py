@@ -36,6 +36,7 @@ from tilegraph.services.cards import CardService
 from tilegraph.services.datasets import DatasetService
 from tilegraph.services.policies import PolicyService
 from tilegraph.services.revision_log import RevisionLog
+from tilegraph.services.workspace_keys import unique_workspace_key
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.dynamo import ConditionFailed, Stale
 from tilegraph.store.pagination import Page, decode_cursor, encode_cursor
@@ -164,9 +165,11 @@ class DashboardService:
         description: str | None,
         layout: Layout | None,
         filters: list[FilterDefinition] | None,
+        workspace_key: str | None = None,
     ) -> DashboardRecord:
         layout = check_layout(layout or Layout()).placed_by(principal.user_id)
         await self._check_layout_cards(principal, layout, None)
+        workspace_key = await self._unique_key(principal.user_id, workspace_key, None)
         now = utcnow()
         record = DashboardRecord(
             id=new_id("dash"),
@@ -177,6 +180,7 @@ class DashboardService:
             filters=check_filters(filters or []),
             created_at=now,
             updated_at=now,
+            workspace_key=workspace_key,
         )
         await self._create(principal, record)
         return record
@@ -211,7 +215,11 @@ class DashboardService:
         default_view_id: str | None,
         clear_default_view: bool,
         expected_version: int | None,
+        workspace_key: str | None = None,
+        workspace_key_given: bool = False,
     ) -> DashboardRecord:
+        """``workspace_key_given`` with ``workspace_key`` None clears the key; it is unique
+        among the dashboard owner's dashboards, whoever (an EDITOR) sets it."""
         dashboard = await access.checked(dashboard_id)
         if expected_version is not None and expected_version != dashboard.version:
             raise Conflict(
@@ -240,6 +248,10 @@ class DashboardService:
             changes["default_filter_view_id"] = default_view_id
         elif clear_default_view:
             changes["default_filter_view_id"] = None
+        if workspace_key_given and workspace_key != dashboard.workspace_key:
+            changes["workspace_key"] = await self._unique_key(
+                dashboard.owner_id, workspace_key, dashboard.id
+            )
         return await self._save(principal, dashboard, changes)
 
     async def _save(
@@ -273,6 +285,16 @@ class DashboardService:
             raise Conflict(
                 "The dashboard was changed by someone else; reload it", field="expectedVersion"
             ) from exc
+
+    async def _unique_key(
+        self, owner_id: str, key: str | None, dashboard_id: str | None
+    ) -> str | None:
+        return await unique_workspace_key(
+            key,
+            lambda k: self.dashboards.with_workspace_key(owner_id, k),
+            this_id=dashboard_id,
+            what="dashboard",
+        )
 
     async def delete(self, principal: Principal, access: DashboardAccess, dashboard_id: str) -> str:
         dashboard = await access.checked(dashboard_id)

@@ -35,6 +35,7 @@ from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
 from tilegraph.services.revision_log import RevisionLog
+from tilegraph.services.workspace_keys import unique_workspace_key
 from tilegraph.settings import Settings
 from tilegraph.store.datasets import DatasetRepository
 from tilegraph.store.dynamo import ConditionFailed, Stale
@@ -127,10 +128,12 @@ class TransformService:
         schedule_cron: str | None,
         schedule_enabled: bool,
         params: Any = None,
+        workspace_key: str | None = None,
     ) -> TransformRecord:
         name = check_name(name)
         params = check_params(params)
         await self._check_inputs(principal, input_dataset_ids)
+        workspace_key = await self._unique_key(principal.user_id, workspace_key, None)
         cron, enabled, next_run = self._schedule(schedule_cron, schedule_enabled)
         now = utcnow()
         record = TransformRecord(
@@ -145,6 +148,7 @@ class TransformService:
             schedule_enabled=enabled,
             next_run_at=next_run,
             params=params,
+            workspace_key=workspace_key,
         )
         first = self.history.first(
             RevisionObjectType.TRANSFORM,
@@ -169,8 +173,10 @@ class TransformService:
         schedule_enabled: bool | None,
         params: Any = None,
         params_given: bool = False,
+        workspace_key: str | None = None,
+        workspace_key_given: bool = False,
     ) -> TransformRecord:
-        """``params_given`` with ``params`` None clears them."""
+        """``params_given`` with ``params`` None clears them; likewise the workspace key."""
         record = await self.get_owned(principal, transform_id)
         changes: dict[str, object] = {"updated_at": utcnow()}
         if name is not None:
@@ -182,6 +188,10 @@ class TransformService:
             changes["code"] = self._check_code(code)
         if params_given:
             changes["params"] = check_params(params)
+        if workspace_key_given and workspace_key != record.workspace_key:
+            changes["workspace_key"] = await self._unique_key(
+                record.owner_id, workspace_key, record.id
+            )
         cron = schedule_cron if cron_given else record.schedule_cron
         enabled = record.schedule_enabled if schedule_enabled is None else schedule_enabled
         if cron != record.schedule_cron or enabled != record.schedule_enabled:
@@ -210,6 +220,16 @@ class TransformService:
             return await self.transforms.save(changed, record.version, also=steps)
         except Stale as exc:
             raise Conflict("The transform changed meanwhile; try again") from exc
+
+    async def _unique_key(
+        self, owner_id: str, key: str | None, transform_id: str | None
+    ) -> str | None:
+        return await unique_workspace_key(
+            key,
+            lambda k: self.transforms.with_workspace_key(owner_id, k),
+            this_id=transform_id,
+            what="transform",
+        )
 
     async def delete(self, principal: Principal, transform_id: str) -> str:
         """The output dataset stays: it belongs to the owner, like any other dataset."""

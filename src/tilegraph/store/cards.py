@@ -35,6 +35,7 @@ def card_to_item(card: CardRecord) -> dict[str, Any]:
         "created_at": to_iso(card.created_at),
         "updated_at": to_iso(card.updated_at),
         "version": card.version,
+        "workspace_key": card.workspace_key,
     }
 
 
@@ -55,6 +56,7 @@ def card_from_item(item: dict[str, Any]) -> CardRecord:
         learned_from=item.get("learned_from"),
         unprojected_for=item.get("unprojected_for"),
         version=int(item.get("version", 1)),
+        workspace_key=item.get("workspace_key"),
     )
 
 
@@ -157,6 +159,15 @@ class CardRepository:
             KeyCondition("owner_id", owner_id),
             index="by_owner",
             flt=Filter("contains(#fd, :fd)", {"#fd": "dataset_ids"}, {":fd": dataset_id}),
+        )
+        return [card_from_item(i) for i in items]
+
+    async def with_workspace_key(self, owner_id: str, key: str) -> list[CardRecord]:
+        items = await self.db.query_all(
+            CARDS,
+            KeyCondition("owner_id", owner_id),
+            index="by_owner",
+            flt=Filter("#wk = :wk", {"#wk": "workspace_key"}, {":wk": key}),
         )
         return [card_from_item(i) for i in items]
 

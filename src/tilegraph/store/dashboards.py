@@ -15,7 +15,7 @@ from tilegraph.domain.dashboards import (
     ShareTargetType,
 )
 from tilegraph.domain.permissions import PermissionLevel
-from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition, Stale
+from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition, Stale
 
 DASHBOARDS = "dashboards"
 SHARES = "dashboard_shares"
@@ -34,6 +34,7 @@ def dashboard_to_item(record: DashboardRecord) -> dict[str, Any]:
         "created_at": to_iso(record.created_at),
         "updated_at": to_iso(record.updated_at),
         "version": record.version,
+        "workspace_key": record.workspace_key,
     }
 
 
@@ -49,6 +50,7 @@ def dashboard_from_item(item: dict[str, Any]) -> DashboardRecord:
         updated_at=from_iso(item["updated_at"]),
         default_filter_view_id=item.get("default_filter_view_id"),
         version=int(item.get("version", 1)),
+        workspace_key=item.get("workspace_key"),
     )
 
 
@@ -129,6 +131,15 @@ class DashboardRepository:
     async def owned_by(self, owner_id: str) -> list[DashboardRecord]:
         items = await self.db.query_all(
             DASHBOARDS, KeyCondition("owner_id", owner_id), index="by_owner", forward=False
+        )
+        return [dashboard_from_item(i) for i in items]
+
+    async def with_workspace_key(self, owner_id: str, key: str) -> list[DashboardRecord]:
+        items = await self.db.query_all(
+            DASHBOARDS,
+            KeyCondition("owner_id", owner_id),
+            index="by_owner",
+            flt=Filter("#wk = :wk", {"#wk": "workspace_key"}, {":wk": key}),
         )
         return [dashboard_from_item(i) for i in items]
 

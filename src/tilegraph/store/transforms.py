@@ -34,6 +34,7 @@ _OWNER_EDITED = (
     "next_run_at",
     "schedule_shard",
     "updated_at",
+    "workspace_key",
 )
 
 
@@ -56,6 +57,7 @@ def transform_to_item(record: TransformRecord) -> dict[str, Any]:
         "created_at": to_iso(record.created_at),
         "updated_at": to_iso(record.updated_at),
         "version": record.version,
+        "workspace_key": record.workspace_key,
     }
 
 
@@ -76,6 +78,7 @@ def transform_from_item(item: dict[str, Any]) -> TransformRecord:
         created_at=from_iso(item["created_at"]),
         updated_at=from_iso(item["updated_at"]),
         version=int(item.get("version", 1)),
+        workspace_key=item.get("workspace_key"),
     )
 
 
@@ -177,6 +180,15 @@ class TransformRepository:
             KeyCondition("owner_id", owner_id),
             index="by_owner",
             flt=Filter("contains(#fi, :fi)", {"#fi": "input_dataset_ids"}, {":fi": dataset_id}),
+        )
+        return [transform_from_item(i) for i in items]
+
+    async def with_workspace_key(self, owner_id: str, key: str) -> list[TransformRecord]:
+        items = await self.db.query_all(
+            TRANSFORMS,
+            KeyCondition("owner_id", owner_id),
+            index="by_owner",
+            flt=Filter("#wk = :wk", {"#wk": "workspace_key"}, {":wk": key}),
         )
         return [transform_from_item(i) for i in items]
 

@@ -16,6 +16,7 @@ from tilegraph.schema.enums import CardType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
+from tilegraph.schema.types.common import WORKSPACE_KEY, WORKSPACE_KEY_FIELD
 from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.revisions import Revision, revisions_of_owned
@@ -68,6 +69,7 @@ class Card(Node):
     filter_applicable: list[str] = strawberry.field(description=FILTER_APPLICABLE)
     created_at: datetime = strawberry.field(description="When the card was created.")
     updated_at: datetime = strawberry.field(description="When the card was last changed.")
+    workspace_key: str | None = strawberry.field(description=WORKSPACE_KEY_FIELD)
     record: strawberry.Private[CardRecord]
 
     @classmethod
@@ -82,6 +84,7 @@ class Card(Node):
             filter_applicable=list(record.filter_applicable),
             created_at=record.created_at,
             updated_at=record.updated_at,
+            workspace_key=record.workspace_key,
             record=record,
         )
 
@@ -206,6 +209,9 @@ class CreateCardInput:
         description=CARD_DATASETS + " A CODE card needs at least one."
     )
     params: JSON | None = strawberry.field(default=strawberry.UNSET, description=CARD_PARAMS)
+    workspace_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description=WORKSPACE_KEY
+    )
 
 
 @strawberry.input(description="Changes to one of the caller's cards; fields left out stay.")
@@ -224,6 +230,9 @@ class UpdateCardInput:
     )
     params: JSON | None = strawberry.field(
         default=strawberry.UNSET, description=CARD_PARAMS + " Null clears them."
+    )
+    workspace_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description=WORKSPACE_KEY + " Null clears it."
     )
 
 

@@ -31,3 +31,14 @@ class CancelExecutionInput:
     id: strawberry.ID = strawberry.field(
         description="A CardExecution, TransformExecution or DatasetImport id."
     )
+
+
+WORKSPACE_KEY = (
+    "Matches the object with its files in a workspace directory (`tilegraph export` and "
+    "`tilegraph apply`): 1 to 100 lower-case letters, digits, '-' and '_' (BAD_USER_INPUT "
+    "otherwise), unique among the owner's objects of this kind (CONFLICT otherwise)."
+)
+WORKSPACE_KEY_FIELD = (
+    "Matches the object with its files in a workspace directory (`tilegraph export` and "
+    "`tilegraph apply`); unique among the owner's objects of this kind; null when none is set."
+)

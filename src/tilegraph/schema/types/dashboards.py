@@ -36,6 +36,7 @@ from tilegraph.schema.types.cards import (
     CardExecution,
     ColumnFilterInput,
 )
+from tilegraph.schema.types.common import WORKSPACE_KEY, WORKSPACE_KEY_FIELD
 from tilegraph.schema.types.datasets import VALUE_LIMIT, VALUE_SEARCH, Dataset
 from tilegraph.schema.types.revisions import Revision, revisions_of
 from tilegraph.schema.types.users import Group, User, load_owner, load_user
@@ -154,6 +155,7 @@ class Dashboard(Node):
     )
     created_at: datetime = strawberry.field(description="When the dashboard was created.")
     updated_at: datetime = strawberry.field(description="When the dashboard was last changed.")
+    workspace_key: str | None = strawberry.field(description=WORKSPACE_KEY_FIELD)
     record: strawberry.Private[DashboardRecord]
 
     @classmethod
@@ -165,6 +167,7 @@ class Dashboard(Node):
             version=record.version,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            workspace_key=record.workspace_key,
             record=record,
         )
 
@@ -408,6 +411,9 @@ class CreateDashboardInput:
     filters: list[FilterDefinitionInput] | None = strawberry.field(
         default=strawberry.UNSET, description=FILTERS_INPUT
     )
+    workspace_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description=WORKSPACE_KEY
+    )
 
 
 @strawberry.input(description="Changes to a dashboard (EDITOR or more); fields left out stay.")
@@ -432,6 +438,11 @@ class UpdateDashboardInput:
         default=strawberry.UNSET,
         description="When given and not equal to the stored version, the update fails with "
         "CONFLICT.",
+    )
+    workspace_key: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=WORKSPACE_KEY + " The owner's dashboards are those of the dashboard's "
+        "owner, whoever (an EDITOR) sets it. Null clears it.",
     )
 
 

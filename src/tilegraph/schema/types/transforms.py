@@ -14,6 +14,7 @@ from tilegraph.schema.enums import TriggerType
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
+from tilegraph.schema.types.common import WORKSPACE_KEY, WORKSPACE_KEY_FIELD
 from tilegraph.schema.types.datasets import Dataset, load_dataset
 from tilegraph.schema.types.executions import Execution, ExecutionError
 from tilegraph.schema.types.revisions import Revision, revisions_of_owned
@@ -60,6 +61,7 @@ class Transform(Node):
     )
     created_at: datetime = strawberry.field(description="When the transform was created.")
     updated_at: datetime = strawberry.field(description="When the transform was last changed.")
+    workspace_key: str | None = strawberry.field(description=WORKSPACE_KEY_FIELD)
     record: strawberry.Private[TransformRecord]
 
     @classmethod
@@ -74,6 +76,7 @@ class Transform(Node):
             next_run_at=record.next_run_at if record.schedule_enabled else None,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            workspace_key=record.workspace_key,
             record=record,
         )
 
@@ -163,6 +166,9 @@ class CreateTransformInput:
     )
     schedule_enabled: bool = strawberry.field(default=False, description=SCHEDULE_ENABLED)
     params: JSON | None = strawberry.field(default=strawberry.UNSET, description=TRANSFORM_PARAMS)
+    workspace_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description=WORKSPACE_KEY
+    )
 
 
 @strawberry.input(description="Changes to one of the caller's transforms; fields left out stay.")
@@ -181,6 +187,9 @@ class UpdateTransformInput:
     )
     params: JSON | None = strawberry.field(
         default=strawberry.UNSET, description=TRANSFORM_PARAMS + " Null clears them."
+    )
+    workspace_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description=WORKSPACE_KEY + " Null clears it."
     )
 
 
