@@ -81,6 +81,7 @@ async def test_card_changes_make_revisions_and_a_restore_brings_the_old_card_bac
         "code": SAYS,
         "datasetIds": [data],
         "params": {"word": "one"},
+        "workspaceKey": None,
     }
     assert changed(second) == {"params": ({"word": "one"}, {"word": "two"})}
     assert changed(newest) == {"name": ("first", "third"), "code": (SAYS, new_code)}
@@ -333,3 +334,28 @@ async def test_a_deleted_objects_history_expires_after_the_retention_and_a_resto
     listed = (await api.ok(DELETED, token=token))["deletedObjects"]["nodes"]
     assert other not in {r["objectId"] for r in listed}
     assert (await api.fail(RESTORE, {"i": {"id": gone["id"]}}, token=token)).code == "NOT_FOUND"
+
+
+async def test_a_restore_brings_the_workspace_key_back_unless_another_object_took_it(
+    api: Api, users: Users, worker: Any
+) -> None:
+    owner = await users.create("keyed-history")
+    token = owner["token"]
+    data = await dataset(api, token)
+    card = await create_card(api, token, SAYS, [data], params={"word": "w"})
+    await api.ok(UPDATE_CARD, {"i": {"id": card, "workspaceKey": "sales-total"}}, token=token)
+    newest, first = await card_revisions(api, token, card)
+    assert changed(newest) == {"workspaceKey": (None, "sales-total")}
+    await api.ok(UPDATE_CARD, {"i": {"id": card, "workspaceKey": "renamed"}}, token=token)
+    other = await create_card(api, token, SAYS, [data], params={"word": "w"})
+    await api.ok(UPDATE_CARD, {"i": {"id": other, "workspaceKey": "sales-total"}}, token=token)
+    taken = await api.fail(RESTORE, {"i": {"id": newest["id"]}}, token=token)
+    assert taken.code == "CONFLICT" and taken.error["extensions"]["field"] == "workspaceKey"
+    await api.ok(UPDATE_CARD, {"i": {"id": other, "workspaceKey": None}}, token=token)
+    await api.ok(RESTORE, {"i": {"id": newest["id"]}}, token=token)
+    key = await api.ok(
+        "query($id: ID!) { node(id: $id) { ... on Card { workspaceKey } } }",
+        {"id": card},
+        token=token,
+    )
+    assert key["node"]["workspaceKey"] == "sales-total"

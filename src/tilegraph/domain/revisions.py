@@ -82,6 +82,7 @@ def card_snapshot(card: CardRecord) -> dict[str, Any]:
         "code": card.code,
         "datasetIds": list(card.dataset_ids),
         "params": card.params,
+        "workspaceKey": card.workspace_key,
     }
 
 
@@ -94,6 +95,7 @@ def transform_snapshot(transform: TransformRecord) -> dict[str, Any]:
         "scheduleCron": transform.schedule_cron,
         "scheduleEnabled": transform.schedule_enabled,
         "params": transform.params,
+        "workspaceKey": transform.workspace_key,
     }
 
 
@@ -126,6 +128,7 @@ def dashboard_snapshot(dashboard: DashboardRecord) -> dict[str, Any]:
         "layout": layout_snapshot(dashboard.layout),
         "filters": [filter_snapshot(f) for f in dashboard.filters],
         "defaultFilterViewId": dashboard.default_filter_view_id,
+        "workspaceKey": dashboard.workspace_key,
     }
 
 

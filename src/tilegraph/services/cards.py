@@ -333,8 +333,11 @@ class CardService:
                 field="id",
             )
         current = await self.cards.get(revision.object_id)
+        key = await self._unique_key(
+            revision.owner_id, snapshot.get("workspaceKey"), revision.object_id
+        )
         if current is None:
-            return await self._recreate(principal, revision, latest)
+            return await self._recreate(principal, revision, latest, key)
         owned(current, principal, "card")
         changes: dict[str, Any] = {
             "updated_at": to_iso(utcnow()),
@@ -343,6 +346,7 @@ class CardService:
             "code": snapshot["code"],
             "dataset_ids": dataset_ids,
             "params": snapshot.get("params"),
+            "workspace_key": key,
         }
         if snapshot["code"] != current.code:
             changes.update(
@@ -351,7 +355,11 @@ class CardService:
         return await self._save(principal, current, changes, restored_from=revision.number)
 
     async def _recreate(
-        self, principal: Principal, revision: RevisionRecord, latest: RevisionRecord
+        self,
+        principal: Principal,
+        revision: RevisionRecord,
+        latest: RevisionRecord,
+        workspace_key: str | None,
     ) -> CardRecord:
         snapshot = revision.snapshot
         now = utcnow()
@@ -366,6 +374,7 @@ class CardService:
             params=snapshot.get("params"),
             created_at=now,
             updated_at=now,
+            workspace_key=workspace_key,
         )
         steps = await self.history.recreating(
             latest, card_snapshot(card), principal.user_id, restored_from=revision.number

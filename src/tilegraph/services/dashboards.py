@@ -323,6 +323,9 @@ class DashboardService:
         layout = check_layout(layout_of(snapshot))
         filters = check_filters(filters_of(snapshot))
         current = await access.loaders.dashboards.load(revision.object_id)
+        key = await self._unique_key(
+            revision.owner_id, snapshot.get("workspaceKey"), revision.object_id
+        )
         if current is None:
             await self._check_layout_cards(principal, layout, None)
             now = utcnow()
@@ -335,6 +338,7 @@ class DashboardService:
                 filters=filters,
                 created_at=now,
                 updated_at=now,
+                workspace_key=key,
             )
             steps = await self.history.recreating(
                 latest, dashboard_snapshot(record), principal.user_id, restored_from=revision.number
@@ -356,6 +360,7 @@ class DashboardService:
             "layout": layout.placed_by(principal.user_id, current.layout).to_item(),
             "filters": [f.to_item() for f in filters],
             "default_filter_view_id": view_id,
+            "workspace_key": key,
         }
         return await self._save(principal, current, changes, restored_from=revision.number)
 

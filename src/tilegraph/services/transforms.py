@@ -260,6 +260,9 @@ class TransformService:
             snapshot.get("scheduleCron"), bool(snapshot.get("scheduleEnabled"))
         )
         fields: dict[str, Any] = {
+            "workspace_key": await self._unique_key(
+                revision.owner_id, snapshot.get("workspaceKey"), revision.object_id
+            ),
             "name": snapshot["name"],
             "input_dataset_ids": tuple(inputs),
             "code": snapshot["code"],
