@@ -344,7 +344,7 @@ async def test_a_restore_brings_the_workspace_key_back_unless_another_object_too
     data = await dataset(api, token)
     card = await create_card(api, token, SAYS, [data], params={"word": "w"})
     await api.ok(UPDATE_CARD, {"i": {"id": card, "workspaceKey": "sales-total"}}, token=token)
-    newest, first = await card_revisions(api, token, card)
+    newest, _ = await card_revisions(api, token, card)
     assert changed(newest) == {"workspaceKey": (None, "sales-total")}
     await api.ok(UPDATE_CARD, {"i": {"id": card, "workspaceKey": "renamed"}}, token=token)
     other = await create_card(api, token, SAYS, [data], params={"word": "w"})

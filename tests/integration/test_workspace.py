@@ -393,6 +393,32 @@ async def test_a_dashboard_changed_after_the_plan_is_reported_as_a_conflict(
     assert [d["name"] for d in owned["dashboards"]["nodes"]] == ["Renamed meanwhile"]
 
 
+async def test_a_card_changed_after_the_plan_is_reported_as_a_conflict(
+    stack: Stack, api: Api, users: Users, worker: Any, tmp_path: Path
+) -> None:
+    owner = await users.create("workspace")
+    built = await build_workspace(api, owner["token"])
+    directory = tmp_path / "ws"
+    await Cli(stack, api.base_url, owner["token"]).ok("export", str(directory))
+    note_file = directory / "cards/read-me.html"
+    note_file.write_text("<p>Figures are in $.</p>")
+
+    with GraphQLClient(api.base_url, owner["token"]) as client:
+        plan = await asyncio.to_thread(plan_apply, client, read_workspace(directory), prune=False)
+        assert [s.describe() for s in plan.changes] == ["card read-me: update (code)"]
+        await api.ok(
+            UPDATE_CARD,
+            {"i": {"id": built["cards"][2], "name": "Renamed meanwhile"}},
+            token=owner["token"],
+        )
+        out = io.StringIO()
+        assert await asyncio.to_thread(carry_out, plan, out) == 1
+    assert "card read-me: update failed: CONFLICT:" in out.getvalue(), out.getvalue()
+    owned = await api.ok(OWNED, token=owner["token"])
+    (note,) = [c for c in owned["cards"]["nodes"] if c["id"] == built["cards"][2]]
+    assert note["name"] == "Renamed meanwhile" and note["code"] == "<p>Figures are in €.</p>"
+
+
 async def test_cards_of_other_users_on_a_dashboard_stay_where_they_are(
     stack: Stack, api: Api, users: Users, worker: Any, tmp_path: Path
 ) -> None:

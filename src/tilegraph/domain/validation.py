@@ -8,7 +8,7 @@ from collections.abc import Sequence, Sized
 from typing import Any
 
 from tilegraph.domain.datasets import DEFAULT_NULL_VALUES, MAX_NULL_VALUE_CHARS, MAX_NULL_VALUES
-from tilegraph.domain.errors import BadUserInput
+from tilegraph.domain.errors import BadUserInput, Conflict
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -42,6 +42,15 @@ def check_workspace_key(key: str | None, *, field: str = "workspaceKey") -> str 
             field=field,
         )
     return key
+
+
+def check_expected_version(expected: int | None, current: int, what: str) -> None:
+    """An update that names the version it read is refused once the object moved on."""
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"The {what} is at version {current}, not {expected}; reload it",
+            field="expectedVersion",
+        )
 
 
 def check_count(items: Sized, limit: int, *, field: str, what: str) -> None:

@@ -6,8 +6,8 @@ filter views by name within their dashboard. Datasets are referenced by name and
 created or changed here. Apply plans first (create / update with the fields that differ /
 unchanged, and what the server holds that the directory does not), prints the plan, and
 only then changes anything: cards and transforms before the dashboards that show them,
-deletions (with --prune) last. Dashboard updates carry the version the plan was made
-from, so a dashboard changed meanwhile fails with CONFLICT instead of being overwritten."""
+deletions (with --prune) last. Every update carries the version the plan was made from,
+so an object changed meanwhile fails with CONFLICT instead of being overwritten."""
 
 from __future__ import annotations
 
@@ -43,10 +43,11 @@ ME = "{ me { id } }"
 DATASETS = f"""query($after: String) {{ datasets(first: 100, after: $after) {{
   nodes {{ id name }} {PAGE} }} }}"""
 CARDS = f"""query($after: String) {{ cards(first: 50, after: $after) {{
-  nodes {{ id name description type code params workspaceKey createdAt datasets {{ id name }} }}
+  nodes {{ id name description type code params workspaceKey version createdAt
+    datasets {{ id name }} }}
   {PAGE} }} }}"""
 TRANSFORMS = f"""query($after: String) {{ transforms(first: 50, after: $after) {{
-  nodes {{ id name code params scheduleCron scheduleEnabled workspaceKey createdAt
+  nodes {{ id name code params scheduleCron scheduleEnabled workspaceKey version createdAt
     inputDatasets {{ id name }} }}
   {PAGE} }} }}"""
 DASHBOARDS = f"""query($after: String) {{ dashboards(first: 100, after: $after) {{
@@ -246,9 +247,11 @@ def export_workspace(client: GraphQLClient, directory: Path, out: TextIO) -> int
         for node in nodes:
             if node["workspaceKey"] is None:
                 key = keys[kind][node["id"]]
-                update: dict[str, Any] = {"id": node["id"], "workspaceKey": key}
-                if kind == "dashboard":
-                    update["expectedVersion"] = node["version"]
+                update: dict[str, Any] = {
+                    "id": node["id"],
+                    "workspaceKey": key,
+                    "expectedVersion": node["version"],
+                }
                 client.call(UPDATE[kind], {"i": update})
                 print(f"{kind} {node['name']!r}: set its workspace key to {key!r}", file=out)
     touched = write_workspace(directory, workspace)
@@ -391,6 +394,7 @@ class _Planner:
                 continue
             update = {
                 "id": node["id"],
+                "expectedVersion": node["version"],
                 **{
                     CARD_INPUTS[f]: datasets if f == "datasets" else getattr(spec, f)
                     for f in changed
@@ -446,6 +450,7 @@ class _Planner:
                 continue
             update = {
                 "id": node["id"],
+                "expectedVersion": node["version"],
                 **{
                     TRANSFORM_INPUTS[f]: inputs if f == "inputs" else getattr(spec, f)
                     for f in changed

@@ -103,6 +103,7 @@ async def update_card(
         params_given=input.params is not strawberry.UNSET,
         workspace_key=given(input.workspace_key),
         workspace_key_given=input.workspace_key is not strawberry.UNSET,
+        expected_version=given(input.expected_version),
     )
     return CardPayload(card=Card.from_record(record))
 

@@ -96,6 +96,7 @@ async def update_transform(
         params_given=input.params is not strawberry.UNSET,
         workspace_key=given(input.workspace_key),
         workspace_key_given=input.workspace_key is not strawberry.UNSET,
+        expected_version=given(input.expected_version),
     )
     return TransformPayload(transform=Transform.from_record(record))
 

@@ -36,6 +36,7 @@ from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
     check_count,
     check_description,
+    check_expected_version,
     check_name,
     check_params,
 )
@@ -250,9 +251,11 @@ class CardService:
         params_given: bool,
         workspace_key: str | None = None,
         workspace_key_given: bool = False,
+        expected_version: int | None = None,
     ) -> CardRecord:
         """``workspace_key_given`` with ``workspace_key`` None clears the key."""
         card = await self.get_owned(principal, card_id)
+        check_expected_version(expected_version, card.version, "card")
         changes: dict[str, Any] = {"updated_at": to_iso(utcnow())}
         if name is not None:
             changes["name"] = check_name(name)

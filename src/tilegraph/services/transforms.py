@@ -30,7 +30,12 @@ from tilegraph.domain.transforms import (
     started_key,
 )
 from tilegraph.domain.users import Principal
-from tilegraph.domain.validation import check_count, check_name, check_params
+from tilegraph.domain.validation import (
+    check_count,
+    check_expected_version,
+    check_name,
+    check_params,
+)
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.services.allowance import take_places
@@ -175,9 +180,11 @@ class TransformService:
         params_given: bool = False,
         workspace_key: str | None = None,
         workspace_key_given: bool = False,
+        expected_version: int | None = None,
     ) -> TransformRecord:
         """``params_given`` with ``params`` None clears them; likewise the workspace key."""
         record = await self.get_owned(principal, transform_id)
+        check_expected_version(expected_version, record.version, "transform")
         changes: dict[str, object] = {"updated_at": utcnow()}
         if name is not None:
             changes["name"] = check_name(name)

@@ -69,6 +69,10 @@ class Card(Node):
     filter_applicable: list[str] = strawberry.field(description=FILTER_APPLICABLE)
     created_at: datetime = strawberry.field(description="When the card was created.")
     updated_at: datetime = strawberry.field(description="When the card was last changed.")
+    version: int = strawberry.field(
+        description="Changes with every save; pass it as expectedVersion to update only what "
+        "you read."
+    )
     workspace_key: str | None = strawberry.field(description=WORKSPACE_KEY_FIELD)
     record: strawberry.Private[CardRecord]
 
@@ -84,6 +88,7 @@ class Card(Node):
             filter_applicable=list(record.filter_applicable),
             created_at=record.created_at,
             updated_at=record.updated_at,
+            version=record.version,
             workspace_key=record.workspace_key,
             record=record,
         )
@@ -233,6 +238,10 @@ class UpdateCardInput:
     )
     workspace_key: str | None = strawberry.field(
         default=strawberry.UNSET, description=WORKSPACE_KEY + " Null clears it."
+    )
+    expected_version: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The card's version as read; CONFLICT when it changed since.",
     )
 
 

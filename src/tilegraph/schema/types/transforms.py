@@ -61,6 +61,10 @@ class Transform(Node):
     )
     created_at: datetime = strawberry.field(description="When the transform was created.")
     updated_at: datetime = strawberry.field(description="When the transform was last changed.")
+    version: int = strawberry.field(
+        description="Changes with every save; pass it as expectedVersion to update only what "
+        "you read."
+    )
     workspace_key: str | None = strawberry.field(description=WORKSPACE_KEY_FIELD)
     record: strawberry.Private[TransformRecord]
 
@@ -76,6 +80,7 @@ class Transform(Node):
             next_run_at=record.next_run_at if record.schedule_enabled else None,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            version=record.version,
             workspace_key=record.workspace_key,
             record=record,
         )
@@ -190,6 +195,11 @@ class UpdateTransformInput:
     )
     workspace_key: str | None = strawberry.field(
         default=strawberry.UNSET, description=WORKSPACE_KEY + " Null clears it."
+    )
+    expected_version: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The transform's version as read; CONFLICT when it changed since (its "
+        "schedule moving on counts as a change).",
     )
 
 
