@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tilegraph.local.moto_transactions import patch_transactions
 from tilegraph.local.wal import WriteAheadLog, fsync_dir, read_records
 
 SNAPSHOT_LOG_BYTES = 64 << 20  # compact once the log has grown by this much...
@@ -89,9 +90,11 @@ def _patch_moto() -> None:
     `-<parts>` suffix real S3 adds. botocore then checks it as a whole-object checksum on
     every GetObject and fails (FlexibleChecksumError), so imports of such files broke; with
     the suffix botocore knows it is composite and skips it, as against S3. Also keeps
-    objects in memory (see _KEY_BUFFER_BYTES), including those loaded from a snapshot."""
+    objects in memory (see _KEY_BUFFER_BYTES), including those loaded from a snapshot.
+    TransactWriteItems backs up only the items it writes (moto_transactions.py)."""
     from moto.s3 import models
 
+    patch_transactions()
     if getattr(models.FakeMultipart, "_tilegraph_patched", False):
         return
     original_complete = models.FakeMultipart.complete
