@@ -20,6 +20,7 @@ from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import STATE_TTL_SECONDS, ExecutionEvents
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
+from tilegraph.services.card_tables import CardTableService
 from tilegraph.services.cards import CardService
 from tilegraph.services.chat import ChatService
 from tilegraph.services.dashboards import DashboardService
@@ -75,6 +76,7 @@ class Services:
     executions: ExecutionService
     bus: EventBus
     card_results: CardResults
+    card_tables: CardTableService
     inline_html: InlineBudget
     run_allowance: QueueLimit
     cards: CardService
@@ -220,6 +222,7 @@ class Services:
             executions=executions,
             bus=EventBus(settings.redis_url, outage_grace=settings.subscription_outage_seconds),
             card_results=card_results,
+            card_tables=CardTableService(card_results),
             inline_html=inline_html,
             run_allowance=run_allowance,
             cards=cards,
