@@ -8,7 +8,7 @@ import csv
 import io
 import secrets
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +22,7 @@ from tests.support.cards import create_card, render
 from tests.support.client import Api
 from tests.support.datasets import csv_bytes, import_and_wait
 from tests.support.inprocess import InProcess
+from tests.support.stack import Stack
 
 RESULT = """result { html cached metrics table { columns rowCount rows(limit: 2) downloadUrl } }
   error { code message }"""
@@ -191,6 +192,42 @@ async def test_an_empty_table_and_empty_metrics_are_kept_empty(
     table = final["result"]["table"]
     assert table["columns"] == ["amount"] and table["rowCount"] == 0 and table["rows"] == []
     assert (await download(table["downloadUrl"])).text.splitlines() == ['"amount"']
+
+
+async def test_xlsx_refuses_more_rows_than_a_sheet_holds(
+    api: Api, owner: dict[str, str], sales: str
+) -> None:
+    code = render(
+        'return HTMLResult(html="x", table=pd.DataFrame({"n": np.zeros(1_048_576, "int8")}))'
+    )
+    execution_id, final = await run(
+        api, owner["token"], await create_card(api, owner["token"], code, [sales])
+    )
+    assert final["status"] == "SUCCEEDED" and final["result"]["table"]["rowCount"] == 1_048_576
+    response = await table_of(api, owner["token"], execution_id, format="XLSX")
+    assert response.code == "BAD_USER_INPUT" and response.error["extensions"]["field"] == "format"
+    assert "at most 1048575" in response.error["message"]
+
+
+async def test_a_table_no_longer_stored_is_not_found(
+    api: Api, owner: dict[str, str], sales: str, s3: Any, stack: Stack
+) -> None:
+    """Once the S3 copy has expired (here: deleted) the table says so instead of failing."""
+    code = render('return HTMLResult(html="x", table=pd.DataFrame({"n": [1, 2]}))')
+    card_id = await create_card(api, owner["token"], code, [sales])
+    started = datetime.now(UTC).replace(microsecond=0)
+    execution_id, final = await run(api, owner["token"], card_id)
+    assert final["status"] == "SUCCEEDED", final
+    bucket = stack.env["TILEGRAPH_BUCKET"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="card-results/")["Contents"]
+    ours = [o["Key"] for o in listed if ".table." in o["Key"] and o["LastModified"] >= started]
+    assert ours  # this run's table (other tests' tables are older and stay)
+    for key in ours:
+        s3.delete_object(Bucket=bucket, Key=key)
+    for variables in ({"limit": 1}, {"format": "CSV"}, {"format": "PARQUET"}):
+        response = await table_of(api, owner["token"], execution_id, **variables)
+        assert response.code == "NOT_FOUND", response.body
+        assert "no longer stored" in response.error["message"]
 
 
 async def test_a_stranger_cannot_read_anothers_result_table(
