@@ -206,6 +206,8 @@ async def test_xlsx_refuses_more_rows_than_a_sheet_holds(
     assert final["status"] == "SUCCEEDED" and final["result"]["table"]["rowCount"] == 1_048_576
     response = await table_of(api, owner["token"], execution_id, format="XLSX")
     assert response.code == "BAD_USER_INPUT" and response.error["extensions"]["field"] == "format"
+    first = await table_of(api, owner["token"], execution_id, limit=1000, format="PARQUET")
+    assert first.data["execution"]["result"]["table"]["rows"] == [[0]] * 1000
     assert "at most 1048575" in response.error["message"]
 
 

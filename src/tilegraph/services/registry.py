@@ -145,7 +145,9 @@ class Services:
                 )
             )
         )
-        card_results = CardResults(cache_redis, objects, settings.card_cache_ttl_seconds)
+        card_results = CardResults(
+            cache_redis, objects, settings.card_cache_ttl_seconds, parquet.filesystem
+        )
         # One allowance of unfinished runs per user: card runs and manual transform runs.
         run_allowance = QueueLimit(
             redis, prefix="card:queued", limit=settings.max_queued_cards_per_user

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.fs as pafs
 from botocore.exceptions import ClientError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -100,10 +101,18 @@ async def ensure_result_expiry(s3: Any, bucket: str, days: int) -> None:
 
 
 class CardResults:
-    def __init__(self, redis: Redis, objects: ObjectStore, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        objects: ObjectStore,
+        ttl_seconds: int,
+        filesystem: pafs.FileSystem | None = None,
+    ) -> None:
         self.redis = redis
         self.objects = objects
         self.ttl = ttl_seconds
+        # Reads a table's first rows by range requests, not the whole object.
+        self.filesystem = filesystem
 
     async def bound_problem(self, main: Redis) -> str | None:
         """Why the cache is not bounded apart from the main Redis, or None when it is."""
@@ -182,12 +191,25 @@ class CardResults:
         return await asyncio.to_thread(table_files.from_parquet, body)
 
     async def first_rows(self, cache_key: str, limit: int) -> list[list[Any]] | None:
-        """The table's first `limit` rows as Python values, None when it is gone."""
+        """The table's first `limit` rows as Python values, None when it is gone. Only the
+        footer and the first row group are fetched (the table is written in small ones)."""
+        key = table_key(cache_key, TableFormat.PARQUET)
+        if self.filesystem is None:
+            try:
+                body = await self.objects.get_bytes(key)
+            except ObjectMissing:
+                return None
+            return await asyncio.to_thread(table_files.first_rows, pa.BufferReader(body), limit)
+        path = f"{self.objects.bucket}/{key}"
         try:
-            body = await self.objects.get_bytes(table_key(cache_key, TableFormat.PARQUET))
-        except ObjectMissing:
+            return await asyncio.to_thread(self._first_rows_of, path, limit)
+        except FileNotFoundError:
             return None
-        return await asyncio.to_thread(table_files.first_rows, body, limit)
+
+    def _first_rows_of(self, path: str, limit: int) -> list[list[Any]]:
+        assert self.filesystem is not None
+        with self.filesystem.open_input_file(path) as source:
+            return table_files.first_rows(source, limit)
 
     async def table_download(
         self, cache_key: str, table_format: TableFormat, filename: str, expires_in: int

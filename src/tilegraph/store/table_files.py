@@ -21,11 +21,13 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 _XLSX_BATCH_ROWS = 10_000
+# More than the most rows `CardTable.rows` returns, so its read takes one row group.
+ROW_GROUP_ROWS = 10_000
 
 
 def to_parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     return sink.getvalue()
 
 
@@ -33,11 +35,11 @@ def from_parquet(body: bytes) -> pa.Table:
     return pq.read_table(pa.BufferReader(body))
 
 
-def first_rows(body: bytes, limit: int) -> list[list[Any]]:
+def first_rows(source: pa.NativeFile, limit: int) -> list[list[Any]]:
     """The first `limit` rows, row-major, as Python values; reads only as many row groups
     as it needs."""
     rows: list[list[Any]] = []
-    parquet = pq.ParquetFile(pa.BufferReader(body))
+    parquet = pq.ParquetFile(source)
     for batch in parquet.iter_batches(batch_size=limit):
         head = batch.slice(0, limit - len(rows))
         columns = [column.to_pylist() for column in head.columns]
