@@ -143,6 +143,9 @@ class Settings:
     card_timeout_seconds: float = 10.0
     card_memory_bytes: int = 4 << 30
     card_output_max_bytes: int = 5 << 20
+    # A card's table (HTMLResult.table) as an Arrow IPC stream; past it the run fails
+    # OUTPUT_TOO_LARGE.
+    card_table_max_bytes: int = 16 << 20
     # The address people's browsers reach the API at: card HTML loads plotly.js from it
     # (absolute, so a chart draws inside a sandboxed srcdoc iframe). `tilegraph dev` sets it.
     public_url: str = "http://127.0.0.1:8000"
@@ -232,6 +235,8 @@ class Settings:
             raise SettingsError("TILEGRAPH_LOGIN_BACKOFF_SECONDS and _MAX_SECONDS must be > 0")
         if not 4 <= self.bcrypt_rounds <= 16:
             raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
+        if self.card_table_max_bytes < 1:
+            raise SettingsError("TILEGRAPH_CARD_TABLE_MAX_BYTES must be at least 1")
         if self.card_result_retention_days < 1:
             raise SettingsError("TILEGRAPH_CARD_RESULT_RETENTION_DAYS must be at least 1")
         return self

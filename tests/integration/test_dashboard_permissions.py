@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import Users
@@ -98,6 +99,12 @@ def outcome(response: Response, path: str) -> str:
     return "OK" if data is not None else "NULL"
 
 
+# The card of every world: its HTML, metrics and table all show what its reader may see.
+CARD_CODE = render(
+    "return HTMLResult(html=str(len(dataset)), metrics={'rows': len(dataset)}, table=dataset)"
+)
+
+
 @pytest.fixture(scope="module")
 async def dataset(api: Api, users: Users, worker: Any) -> tuple[dict[str, str], str]:
     owner = await users.create("matrix-owner")
@@ -111,9 +118,7 @@ async def dataset(api: Api, users: Users, worker: Any) -> tuple[dict[str, str], 
 async def build_world(
     api: Api, users: Users, admin_token: str, relation: str, owner: dict[str, str], dataset_id: str
 ) -> World:
-    card_id = await create_card(
-        api, owner["token"], render("return str(len(dataset))"), [dataset_id]
-    )
+    card_id = await create_card(api, owner["token"], CARD_CODE, [dataset_id])
     dash = await create_dashboard(
         api,
         owner["token"],
@@ -292,6 +297,7 @@ OPERATIONS: list[Operation] = [
         ),
     ),
     ("card runs read the caller's rows", "VIEWER", lambda w: _runs_see_own_rows(w)),
+    ("a run's metrics and table are the caller's", "VIEWER", lambda w: _run_outputs(w)),
     (
         "read card via dashboard",
         "VIEWER",
@@ -475,6 +481,40 @@ async def _runs_see_own_rows(w: World) -> str:
         final = (await follow_card(w.api, token, execution_id))[-1]
         if final["status"] != "SUCCEEDED" or final["result"]["html"] != rows:
             return f"saw {final['status']} {final['result']}"
+    return "OK"
+
+
+RUN_OUTPUTS = """query($id: ID!) { execution(id: $id) { ... on CardExecution { result {
+  metrics table { columns rowCount rows(limit: 10) downloadUrl } } } } }"""
+
+
+async def _run_outputs(w: World) -> str:
+    """A run through the dashboard returns metrics and a table of the rows and columns the
+    caller may see (its CSV link too); nobody else may read that run's table, not even the
+    card's owner."""
+    token = w.caller["token"]
+    run = await w.api.post(RUN_CARD_VIA, {"c": w.card_id, "d": w.dashboard_id}, token=token)
+    if run.errors:
+        return str(run.code)
+    execution_id = run.data["executeCard"]["execution"]["id"]
+    final = (await follow_card(w.api, token, execution_id))[-1]
+    if final["status"] != "SUCCEEDED":
+        return f"run {final['status']}"
+    result = (await w.api.ok(RUN_OUTPUTS, {"id": execution_id}, token=token))["execution"]["result"]
+    table = result["table"]
+    columns = ["region", "v"] if w.regions else ["v"]
+    if result["metrics"] != {"rows": w.rows} or table["columns"] != columns:
+        return f"saw {result}"
+    if table["rowCount"] != w.rows or len(table["rows"]) != w.rows:
+        return f"saw {table}"
+    async with httpx.AsyncClient() as plain:  # no token: the link is enough
+        download = await plain.get(table["downloadUrl"])
+    if download.status_code != 200 or len(download.text.splitlines()) != w.rows + 1:
+        return f"download {download.status_code} {download.text!r}"
+    if w.caller is not w.owner:
+        other = await w.api.post(RUN_OUTPUTS, {"id": execution_id}, token=w.owner["token"])
+        if not other.errors or other.code != "NOT_FOUND":
+            return f"the card's owner read the caller's run: {other.body}"
     return "OK"
 
 

@@ -49,6 +49,17 @@ def test_card_results_have_a_cache_redis_and_a_retention() -> None:
         Settings.from_env({**dev, "TILEGRAPH_CARD_RESULT_RETENTION_DAYS": "0"})
 
 
+def test_card_tables_have_a_size_cap() -> None:
+    dev = {"TILEGRAPH_ENV": "dev"}
+    assert Settings.from_env(dev).card_table_max_bytes == 16 << 20
+    assert (
+        Settings.from_env({**dev, "TILEGRAPH_CARD_TABLE_MAX_BYTES": "1000"}).card_table_max_bytes
+        == 1000
+    )
+    with pytest.raises(SettingsError, match="TILEGRAPH_CARD_TABLE_MAX_BYTES"):
+        Settings.from_env({**dev, "TILEGRAPH_CARD_TABLE_MAX_BYTES": "0"})
+
+
 def test_the_compose_stack_restarts_what_exits_and_lets_workers_hand_runs_back() -> None:
     """Every service of docker-compose.yml comes back after a crash and is health-checked;
     a worker is given longer to stop than its grace period, so it can hand its runs back."""

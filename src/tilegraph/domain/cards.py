@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tilegraph.domain.card_outputs import Metrics, TableSummary
 from tilegraph.domain.executions import ExecutionError, ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan
 
@@ -57,9 +58,13 @@ class CardResultRecord:
     # The HTML itself, when the record came with it (a cache hit, or the terminal event of
     # a run); never stored with the execution record, whose HTML lives under `cache_key`.
     html: str | None = None
+    # What render() returned besides the HTML: its metrics, and the summary of its table
+    # (whose rows are stored under `cache_key` too).
+    metrics: Metrics | None = None
+    table: TableSummary | None = None
 
     def to_item(self) -> dict[str, Any]:
-        return {
+        item: dict[str, Any] = {
             "cache_key": self.cache_key,
             "used_columns": list(self.used_columns),
             "filter_applicable": list(self.filter_applicable),
@@ -67,6 +72,11 @@ class CardResultRecord:
             "cached": self.cached,
             "execution_time_ms": self.execution_time_ms,
         }
+        if self.metrics is not None:
+            item["metrics"] = dict(self.metrics)
+        if self.table is not None:
+            item["table"] = self.table.to_item()
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> CardResultRecord:
@@ -78,6 +88,8 @@ class CardResultRecord:
             cached=bool(item.get("cached", False)),
             execution_time_ms=float(item.get("execution_time_ms", 0.0)),
             html=item.get("html"),
+            metrics=dict(item["metrics"]) if item.get("metrics") is not None else None,
+            table=TableSummary.from_item(item["table"]) if item.get("table") else None,
         )
 
     def with_html(self, html: str | None) -> CardResultRecord:

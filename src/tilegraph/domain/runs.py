@@ -109,12 +109,16 @@ class RunLimits:
     timeout_seconds: float
     memory_bytes: int
     output_max_bytes: int
+    # The card's table (HTMLResult.table) as an Arrow stream; plans made before tables
+    # existed get the default.
+    table_max_bytes: int = 16 << 20
 
     def to_item(self) -> dict[str, Any]:
         return {
             "timeout_seconds": float(self.timeout_seconds),
             "memory_bytes": self.memory_bytes,
             "output_max_bytes": self.output_max_bytes,
+            "table_max_bytes": self.table_max_bytes,
         }
 
     @classmethod
@@ -123,6 +127,7 @@ class RunLimits:
             timeout_seconds=float(item["timeout_seconds"]),
             memory_bytes=int(item["memory_bytes"]),
             output_max_bytes=int(item["output_max_bytes"]),
+            table_max_bytes=int(item.get("table_max_bytes", 16 << 20)),
         )
 
 

@@ -125,7 +125,7 @@ def _fallback_tmp(config: ChildConfig) -> str:
 def _apply_limits(limits: dict[str, Any]) -> None:
     cpu = max(1, int(limits["cpu_seconds"]))
     file_bytes = int(limits["max_file_bytes"])
-    output_room = int(limits["max_output_bytes"]) + (1 << 20)
+    output_room = int(limits["max_output_bytes"]) + int(limits["max_table_bytes"]) + (1 << 20)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU first, SIGKILL a second later
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, max(file_bytes, output_room)))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -211,16 +211,49 @@ def _too_large(what: str, size: int, limit: int) -> runner.JobError:
     )
 
 
-def _write_card(out_fd: int, result: runner.CardResult, limit: int) -> dict[str, Any]:
+def _ipc_size(table: Any) -> int:
+    import pyarrow as pa
+
+    counter = pa.MockOutputStream()
+    with pa.ipc.new_stream(counter, table.schema) as writer:
+        writer.write_table(table)
+    return int(counter.size())
+
+
+def _write_ipc(out_fd: int, table: Any) -> None:
+    import pyarrow as pa
+
+    with (
+        os.fdopen(out_fd, "wb", buffering=0, closefd=False) as sink,
+        pa.ipc.new_stream(sink, table.schema) as writer,
+    ):
+        writer.write_table(table)
+
+
+def _write_card(
+    out_fd: int, result: runner.CardResult, limit: int, table_limit: int
+) -> dict[str, Any]:
+    """The HTML, then (aligned) the table as an Arrow IPC stream; metrics go in the reply."""
     data = result.html.encode("utf-8", "replace")
     if len(data) > limit:
         raise _too_large("card's HTML", len(data), limit)
+    table_length = None
+    if result.table is not None:
+        table_length = _ipc_size(result.table)
+        if table_length > table_limit:
+            raise _too_large("card's table (HTMLResult.table)", table_length, table_limit)
+    length = _write_all(out_fd, data)
+    if result.table is not None:
+        _write_all(out_fd, b"\0" * (protocol.table_offset(length) - length))
+        _write_ipc(out_fd, result.table)
     reply = {
         "ok": True,
         "kind": "card",
-        "length": _write_all(out_fd, data),
+        "length": length,
         "used_columns": result.used_columns,
         "filter_applicable": result.filter_applicable,
+        "metrics": result.metrics,
+        "table_length": table_length,
     }
     if len(protocol.encode(reply)) > MAX_REPLY_JSON:
         raise runner.JobError(runner.BAD_RESULT, "used_columns / filter_applicable are too long")
@@ -228,19 +261,10 @@ def _write_card(out_fd: int, result: runner.CardResult, limit: int) -> dict[str,
 
 
 def _write_transform(out_fd: int, table: Any, limit: int) -> dict[str, Any]:
-    import pyarrow as pa
-
-    counter = pa.MockOutputStream()
-    with pa.ipc.new_stream(counter, table.schema) as writer:
-        writer.write_table(table)
-    size = int(counter.size())
+    size = _ipc_size(table)
     if size > limit:
         raise _too_large("transform's result", size, limit)
-    with (
-        os.fdopen(out_fd, "wb", buffering=0, closefd=False) as sink,
-        pa.ipc.new_stream(sink, table.schema) as writer,
-    ):
-        writer.write_table(table)
+    _write_ipc(out_fd, table)
     return {"ok": True, "kind": "transform", "length": size, "rows": table.num_rows}
 
 
@@ -305,7 +329,7 @@ def _run(job: dict[str, Any], fds: list[int], config: ChildConfig) -> dict[str, 
     resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # room for the output memfd
     cap = int(limits["max_output_bytes"])
     if kind == "card":
-        return _write_card(out_fd, result, cap)
+        return _write_card(out_fd, result, cap, int(limits["max_table_bytes"]))
     return _write_transform(out_fd, result, cap)
 
 

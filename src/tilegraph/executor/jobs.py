@@ -37,6 +37,8 @@ class CardOutput:
     html: str
     used_columns: list[str]
     filter_applicable: list[str]
+    metrics: dict[str, int | float] | None = None
+    table: pa.Table | None = None
 
 
 @dataclass(frozen=True)

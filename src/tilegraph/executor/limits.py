@@ -25,6 +25,8 @@ class SandboxLimits:
     max_file_bytes: int
     max_open_files: int
     max_output_bytes: int
+    # A card's table (HTMLResult.table) as an Arrow IPC stream, beside its HTML.
+    max_table_bytes: int = 16 * MiB
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -40,7 +42,12 @@ class SandboxLimits:
 
 
 def job_limits(
-    wall_seconds: float, memory_bytes: int, output_bytes: int, *, file_bytes: int
+    wall_seconds: float,
+    memory_bytes: int,
+    output_bytes: int,
+    *,
+    file_bytes: int,
+    table_bytes: int = 16 * MiB,
 ) -> SandboxLimits:
     """Limits for one kind of job from its settings; the rest are the same for every job."""
     return SandboxLimits(
@@ -51,8 +58,9 @@ def job_limits(
         max_file_bytes=file_bytes,
         max_open_files=256,
         max_output_bytes=output_bytes,
+        max_table_bytes=table_bytes,
     )
 
 
 CARD_LIMITS = job_limits(10.0, 4 * GiB, 5 * MiB, file_bytes=64 * MiB)
-"""DESIGN.md defaults for cards: 10 s, 5 MB of HTML."""
+"""DESIGN.md defaults for cards: 10 s, 5 MB of HTML (and a 16 MiB table)."""

@@ -29,6 +29,15 @@ _ANC_SPACE = socket.CMSG_SPACE(MAX_FDS_PER_FRAME * array.array("i").itemsize)
 
 Message = dict[str, Any]
 
+# In a card's output memfd the table (an Arrow IPC stream) starts at the first multiple of
+# this after the HTML, so the worker maps its buffers aligned.
+TABLE_ALIGNMENT = 64
+
+
+def table_offset(html_length: int) -> int:
+    """Where a card's table starts in its output memfd, after ``html_length`` bytes of HTML."""
+    return -(-html_length // TABLE_ALIGNMENT) * TABLE_ALIGNMENT
+
 
 class ProtocolError(Exception):
     """The peer sent something that is not a well-formed frame (or too much of it)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import linecache
+import math
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -71,6 +72,9 @@ class HTMLResult:
     html: str
     used_columns: list[str] = field(default_factory=list)
     filter_applicable: list[str] = field(default_factory=list)
+    # Named numbers ({"total": 42.5}) and a DataFrame, stored with the result.
+    metrics: dict[str, int | float] | None = None
+    table: Any = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class CardResult:
     html: str
     used_columns: list[str]
     filter_applicable: list[str]
+    metrics: dict[str, int | float] | None = None
+    table: pa.Table | None = None
 
 
 class JobError(Exception):
@@ -264,17 +270,92 @@ def _str_list(value: object, what: str) -> list[str]:
     return list(value)
 
 
-def _checked_result(html: object, used: object, applicable: object, shape: str) -> CardResult:
+# The same rules as tilegraph.domain.card_outputs (which the worker applies again).
+MAX_METRICS = 100
+MAX_METRIC_NAME_CHARS = 100
+MAX_METRIC_INT = 2**63 - 1
+MAX_TABLE_COLUMNS = 256
+MAX_TABLE_COLUMN_NAME_BYTES = 4096
+
+
+def _metric_value(name: str, number: object) -> int | float:
+    if isinstance(number, np.generic) and not isinstance(number, np.bool_):
+        number = number.item()  # numpy scalars (what .sum() gives) count as numbers
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise JobError(
+            BAD_RESULT,
+            f"Metric {name!r} must be a number (int or float), not {type(number).__name__}",
+        )
+    if isinstance(number, int):
+        if abs(number) > MAX_METRIC_INT:
+            raise JobError(BAD_RESULT, f"Metric {name!r} is too large for an integer (64 bits)")
+        return int(number)
+    if not math.isfinite(number):
+        raise JobError(BAD_RESULT, f"Metric {name!r} must be a finite number, not {number!r}")
+    magnitude = abs(number)
+    if magnitude > 1e125 or 0 < magnitude < 1e-130:
+        raise JobError(
+            BAD_RESULT,
+            f"Metric {name!r} is out of range: {number!r} (magnitudes from 1e-130 to 1e125, or 0)",
+        )
+    return float(number)
+
+
+def _metrics(value: object, what: str) -> dict[str, int | float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise JobError(
+            BAD_RESULT, f"{what} must be a dict of name → number, not {type(value).__name__}"
+        )
+    if len(value) > MAX_METRICS:
+        raise JobError(
+            BAD_RESULT, f"{what} has {len(value)} entries; at most {MAX_METRICS} are allowed"
+        )
+    checked: dict[str, int | float] = {}
+    for name, number in value.items():
+        if not isinstance(name, str) or not name or len(name) > MAX_METRIC_NAME_CHARS:
+            raise JobError(
+                BAD_RESULT,
+                f"Metric name {name!r} must be a non-empty string of at most "
+                f"{MAX_METRIC_NAME_CHARS} characters",
+            )
+        checked[name] = _metric_value(name, number)
+    return checked
+
+
+def _card_table(value: object, what: str) -> pa.Table | None:
+    if value is None:
+        return None
+    table = table_from_frame(value, what)
+    total = sum(len(name.encode()) for name in table.column_names)
+    if table.num_columns > MAX_TABLE_COLUMNS or total > MAX_TABLE_COLUMN_NAME_BYTES:
+        raise JobError(
+            BAD_RESULT,
+            f"{what} has {table.num_columns} columns whose names take {total} bytes; a card's "
+            f"table may have at most {MAX_TABLE_COLUMNS} columns whose names take at most "
+            f"{MAX_TABLE_COLUMN_NAME_BYTES} bytes together",
+        )
+    return table
+
+
+def _checked_result(fields: Mapping[str, object], shape: str) -> CardResult:
     """``shape`` names the fields the way the card wrote them, e.g. ``HTMLResult.{}``."""
+    html = fields.get("html")
     if not isinstance(html, str):
         raise JobError(
             BAD_RESULT, f"{shape.format('html')} must be a string, not {type(html).__name__}"
         )
     return CardResult(
         html,
-        _str_list(used, shape.format("used_columns")),
-        _str_list(applicable, shape.format("filter_applicable")),
+        _str_list(fields.get("used_columns"), shape.format("used_columns")),
+        _str_list(fields.get("filter_applicable"), shape.format("filter_applicable")),
+        _metrics(fields.get("metrics"), shape.format("metrics")),
+        _card_table(fields.get("table"), shape.format("table")),
     )
+
+
+_RESULT_FIELDS = ("html", "used_columns", "filter_applicable", "metrics", "table")
 
 
 def card_result(value: object) -> CardResult:
@@ -283,25 +364,19 @@ def card_result(value: object) -> CardResult:
     if isinstance(value, str):
         return CardResult(value, [], [])
     if isinstance(value, dict) and "html" in value:
-        return _checked_result(
-            value["html"],
-            value.get("used_columns"),
-            value.get("filter_applicable"),
-            "render()['{}']",
-        )
+        return _checked_result(value, "render()['{}']")
     try:
-        html = getattr(value, "html", None)
-        used = getattr(value, "used_columns", None)
-        applicable = getattr(value, "filter_applicable", None)
+        fields = {name: getattr(value, name, None) for name in _RESULT_FIELDS}
     except Exception:
-        html = None
-    if html is None or isinstance(value, bytes | bytearray):
+        fields = {}
+    if fields.get("html") is None or isinstance(value, bytes | bytearray):
         raise JobError(
             BAD_RESULT,
             "render() must return an HTML string or HTMLResult(html=..., used_columns=[...], "
-            f"filter_applicable=[...]), not {type(value).__name__}",
+            f"filter_applicable=[...], metrics={{...}}, table=<DataFrame>), not "
+            f"{type(value).__name__}",
         )
-    return _checked_result(html, used, applicable, "HTMLResult.{}")
+    return _checked_result(fields, "HTMLResult.{}")
 
 
 def run_card(
@@ -356,7 +431,9 @@ def run_transform(
 _ALLOWED_TYPES = "integers, floats, booleans, dates, datetimes and strings"
 
 
-def _normalise(array: pa.Array | pa.ChunkedArray, name: str) -> pa.Array | pa.ChunkedArray:
+def _normalise(
+    array: pa.Array | pa.ChunkedArray, name: str, card_field: str | None
+) -> pa.Array | pa.ChunkedArray:
     kind = array.type
     if pa.types.is_dictionary(kind):
         array = array.cast(kind.value_type)
@@ -377,21 +454,26 @@ def _normalise(array: pa.Array | pa.ChunkedArray, name: str) -> pa.Array | pa.Ch
         or pa.types.is_large_string(kind)
     ):
         return array
-    raise JobError(
-        BAD_RESULT,
-        f"Column '{name}' has unsupported type {kind}; a transform may only produce "
-        f"{_ALLOWED_TYPES}.",
-    )
+    if card_field:
+        message = (
+            f"Column '{name}' of {card_field} has unsupported type {kind}; a card's table may "
+            f"only hold {_ALLOWED_TYPES}."
+        )
+    else:
+        message = (
+            f"Column '{name}' has unsupported type {kind}; a transform may only produce "
+            f"{_ALLOWED_TYPES}."
+        )
+    raise JobError(BAD_RESULT, message)
 
 
-def table_from_frame(value: object) -> pa.Table:
-    """Convert the transform's DataFrame column by column, naming the first bad column."""
+def table_from_frame(value: object, card_field: str | None = None) -> pa.Table:
+    """Convert a transform's DataFrame (or, with ``card_field`` naming where the card put it,
+    a card's table) column by column, naming the first bad column."""
     if not isinstance(value, pd.DataFrame):
         hint = " (use .to_frame() on a Series)" if isinstance(value, pd.Series) else ""
-        raise JobError(
-            BAD_RESULT,
-            f"A transform must produce a pandas DataFrame, not {type(value).__name__}{hint}",
-        )
+        what = f"{card_field} must be" if card_field else "A transform must produce"
+        raise JobError(BAD_RESULT, f"{what} a pandas DataFrame, not {type(value).__name__}{hint}")
     names = [str(column) for column in value.columns]
     seen: set[str] = set()
     for name in names:
@@ -411,7 +493,7 @@ def table_from_frame(value: object) -> pa.Table:
                 f"Column '{name}' cannot be stored ({type(exc).__name__}: {_safe_str(exc)}); "
                 f"a column must hold only one kind of value: {_ALLOWED_TYPES}.",
             ) from None
-        arrays.append(_normalise(array, name))
+        arrays.append(_normalise(array, name, card_field))
     if not arrays:
         return pa.table({})
     return pa.Table.from_arrays(arrays, names=names)

@@ -14,12 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from tilegraph.domain.executions import ExecutionErrorCode
+from tilegraph.domain.card_outputs import CardOutputError, check_metrics, check_table_columns
+from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode
 
 from .jobs import CardJob, CardOutput, TransformJob, TransformOutput, filters_to_wire
 from .limits import SandboxLimits
 from .outcome import Outcome, error
-from .protocol import close_fds
+from .protocol import close_fds, table_offset
 
 _THREAD_WRITE_BYTES = 4 * 1024 * 1024  # serialise inputs bigger than this off the event loop
 
@@ -118,16 +119,18 @@ def _read_card_html(fd: int, length: int) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _read_transform_table(fd: int, length: int) -> pa.Table:
-    """Zero-copy: the table's buffers point into a read-only map of the memfd.
+def _read_transform_table(fd: int, length: int, offset: int = 0) -> pa.Table:
+    """Zero-copy: the table's buffers point into a read-only map of the memfd (the stream's
+    ``length`` bytes from ``offset``).
 
     The bytes come from an untrusted process, so the table is fully validated (offsets,
     UTF-8, lengths) before anything in the worker touches its values.
     """
     if length == 0:
         raise ValueError("empty result stream")
-    view = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ)
-    table = pa.ipc.open_stream(pa.py_buffer(view)).read_all()
+    view = mmap.mmap(fd, offset + length, mmap.MAP_SHARED, mmap.PROT_READ)
+    stream = pa.py_buffer(view).slice(offset, length)
+    table = pa.ipc.open_stream(stream).read_all()
     table.validate(full=True)
     for column in table.schema:
         if not any(check(column.type) for check in _ALLOWED):
@@ -147,16 +150,58 @@ def read_output(reply: dict[str, Any], kind: str, out_fd: int, limits: SandboxLi
             f"The result is {length} bytes; the limit is {limits.max_output_bytes}.",
         )
     if kind == "card":
-        used = reply.get("used_columns") or []
-        applicable = reply.get("filter_applicable") or []
-        if not (_is_str_list(used) and _is_str_list(applicable)):
-            return None, error(ExecutionErrorCode.BAD_RESULT, "Malformed column lists.")
-        return CardOutput(_read_card_html(out_fd, length), list(used), list(applicable)), None
+        return _read_card(reply, out_fd, length, size, limits)
     try:
         table = _read_transform_table(out_fd, length)
     except (ValueError, OSError, pa.ArrowException) as exc:
         return None, error(ExecutionErrorCode.BAD_RESULT, f"Unreadable result table: {exc}")
     return TransformOutput(table), None
+
+
+def _read_card(
+    reply: dict[str, Any], out_fd: int, length: int, size: int, limits: SandboxLimits
+) -> Outcome:
+    """The HTML, then the table (if any) at its aligned offset; metrics from the reply."""
+    used = reply.get("used_columns") or []
+    applicable = reply.get("filter_applicable") or []
+    if not (_is_str_list(used) and _is_str_list(applicable)):
+        return None, error(ExecutionErrorCode.BAD_RESULT, "Malformed column lists.")
+    try:
+        metrics = check_metrics(reply.get("metrics"))
+    except CardOutputError as exc:
+        return None, error(ExecutionErrorCode.BAD_RESULT, str(exc))
+    table_length = reply.get("table_length")
+    table, problem = None, None
+    if table_length is not None:
+        table, problem = _read_card_table(out_fd, length, table_length, size, limits)
+    if problem is not None:
+        return None, problem
+    html = _read_card_html(out_fd, length)
+    return CardOutput(html, list(used), list(applicable), metrics, table), None
+
+
+def _read_card_table(
+    out_fd: int, html_length: int, table_length: object, size: int, limits: SandboxLimits
+) -> tuple[pa.Table | None, ExecutionError | None]:
+    offset = table_offset(html_length)
+    if not isinstance(table_length, int) or isinstance(table_length, bool) or table_length <= 0:
+        return None, error(ExecutionErrorCode.BAD_RESULT, "The sandbox returned no usable table.")
+    if table_length > limits.max_table_bytes:
+        return None, error(
+            ExecutionErrorCode.OUTPUT_TOO_LARGE,
+            f"The card's table (HTMLResult.table) is {table_length} bytes; the limit is "
+            f"{limits.max_table_bytes}.",
+        )
+    if offset + table_length > size:
+        return None, error(ExecutionErrorCode.BAD_RESULT, "The sandbox returned no usable table.")
+    try:
+        table = _read_transform_table(out_fd, table_length, offset)
+        check_table_columns(table.column_names)
+    except CardOutputError as exc:
+        return None, error(ExecutionErrorCode.BAD_RESULT, str(exc))
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        return None, error(ExecutionErrorCode.BAD_RESULT, f"Unreadable card table: {exc}")
+    return table, None
 
 
 def _is_str_list(value: object) -> bool:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import structlog
 
 from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.card_outputs import TableSummary
 from tilegraph.domain.cards import CardResultRecord
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.runs import CardRunPlan, PlannedInput
@@ -40,6 +41,7 @@ def sandbox_limits(plan: CardRunPlan) -> SandboxLimits:
         plan.limits.memory_bytes,
         plan.limits.output_max_bytes,
         file_bytes=64 << 20,
+        table_bytes=plan.limits.table_max_bytes,
     )
 
 
@@ -111,13 +113,23 @@ class CardRunner:
                 used_columns=[c for c in output.used_columns if c not in hidden],
                 filter_applicable=[c for c in output.filter_applicable if c not in hidden],
             )
+        table = output.table
+        summary = (
+            TableSummary(tuple(table.column_names), table.num_rows) if table is not None else None
+        )
         # The cached copy and what the code used are independent writes: do them together.
         writes = [
             services.card_results.store(
                 plan.cache_key,
                 CachedCard(
-                    output.html, output.used_columns, output.filter_applicable, result.duration_ms
+                    output.html,
+                    output.used_columns,
+                    output.filter_applicable,
+                    result.duration_ms,
+                    output.metrics,
+                    summary,
                 ),
+                table,
             )
         ]
         learns = output.used_columns or output.filter_applicable or reads_undeclared
@@ -142,6 +154,8 @@ class CardRunner:
             plan.ignored_filters,
             False,
             result.duration_ms,
+            metrics=output.metrics,
+            table=summary,
         )
         # The final event carries the HTML itself (within its user's budget of inline HTML);
         # the stored record only its key.

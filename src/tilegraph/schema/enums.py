@@ -10,6 +10,7 @@ from enum import Enum
 import strawberry
 
 from tilegraph.domain.audit import AuditEventType
+from tilegraph.domain.card_outputs import TableFormat
 from tilegraph.domain.cards import CardType
 from tilegraph.domain.dashboards import ShareTargetType
 from tilegraph.domain.datasets import ColumnType, DatasetAccessDefault, DatasetSourceType
@@ -195,6 +196,16 @@ described_enum(
     },
 )
 described_enum(
+    TableFormat,
+    name="TableFormat",
+    description="A file format a card's table downloads as.",
+    values={
+        "CSV": "Comma-separated text with a header row (UTF-8).",
+        "XLSX": "An Excel workbook with one sheet (at most 1,048,575 rows).",
+        "PARQUET": "Apache Parquet, typed columns as stored.",
+    },
+)
+described_enum(
     ShareTargetType,
     name="ShareTargetType",
     description="Who a dashboard share is for.",
@@ -286,6 +297,7 @@ __all__ = [
     "Role",
     "SchemaChangeType",
     "ShareTargetType",
+    "TableFormat",
     "TriggerType",
     "described_enum",
 ]

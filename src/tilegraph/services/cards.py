@@ -95,6 +95,8 @@ class _Admission:
             cached=True,
             execution_time_ms=hit.execution_time_ms,
             html=hit.html,
+            metrics=hit.metrics,
+            table=hit.table,
         )
 
 
@@ -418,6 +420,7 @@ class CardService:
                     settings.card_timeout_seconds,
                     settings.card_memory_bytes,
                     settings.card_output_max_bytes,
+                    settings.card_table_max_bytes,
                 ),
                 access=access,
             )

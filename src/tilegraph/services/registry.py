@@ -20,6 +20,7 @@ from tilegraph.events.inline import InlineBudget
 from tilegraph.events.publisher import STATE_TTL_SECONDS, ExecutionEvents
 from tilegraph.services.audit import AuditService
 from tilegraph.services.auth import AuthService
+from tilegraph.services.card_tables import CardTableService
 from tilegraph.services.cards import CardService
 from tilegraph.services.chat import ChatService
 from tilegraph.services.dashboards import DashboardService
@@ -75,6 +76,7 @@ class Services:
     executions: ExecutionService
     bus: EventBus
     card_results: CardResults
+    card_tables: CardTableService
     inline_html: InlineBudget
     run_allowance: QueueLimit
     cards: CardService
@@ -143,7 +145,9 @@ class Services:
                 )
             )
         )
-        card_results = CardResults(cache_redis, objects, settings.card_cache_ttl_seconds)
+        card_results = CardResults(
+            cache_redis, objects, settings.card_cache_ttl_seconds, parquet.filesystem
+        )
         # One allowance of unfinished runs per user: card runs and manual transform runs.
         run_allowance = QueueLimit(
             redis, prefix="card:queued", limit=settings.max_queued_cards_per_user
@@ -220,6 +224,7 @@ class Services:
             executions=executions,
             bus=EventBus(settings.redis_url, outage_grace=settings.subscription_outage_seconds),
             card_results=card_results,
+            card_tables=CardTableService(card_results),
             inline_html=inline_html,
             run_allowance=run_allowance,
             cards=cards,

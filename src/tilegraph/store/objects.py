@@ -132,6 +132,43 @@ class ObjectStore:
             handle.close()
         return total
 
+    async def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
+        await self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    async def get_bytes(self, key: str) -> bytes:
+        """A whole (small) object; ObjectMissing when it cannot be read."""
+        try:
+            response = await self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise ObjectMissing(key) from exc
+        body = response["Body"]
+        try:
+            data: bytes = await body.read()
+            return data
+        finally:
+            body.close()
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError:
+            return False
+        return True
+
+    async def presigned_download(self, key: str, *, filename: str, expires_in: int) -> str:
+        """A GET link anyone holding it may follow until it expires (no token), that saves
+        the object as `filename`."""
+        url: str = await self.s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
+
     async def delete(self, key: str) -> None:
         await self.s3.delete_object(Bucket=self.bucket, Key=key)
 

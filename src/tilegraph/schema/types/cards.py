@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -12,7 +12,7 @@ from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardResultRe
 from tilegraph.domain.filters import ColumnFilter
 from tilegraph.domain.ownership import only_owner
 from tilegraph.schema.connections import After, Connection, First
-from tilegraph.schema.enums import CardType
+from tilegraph.schema.enums import CardType, TableFormat
 from tilegraph.schema.fields import field
 from tilegraph.schema.node import Node
 from tilegraph.schema.scalars import JSON
@@ -126,6 +126,42 @@ class Card(Node):
         return await load_owner(info, self.record.owner_id)
 
 
+ROWS_LIMIT = Annotated[
+    int | None,
+    strawberry.argument(description="How many rows, from the first: 1 to 1,000 (null: 100)."),
+]
+TABLE_FORMAT = Annotated[
+    TableFormat | None,
+    strawberry.argument(description="The file format of the download (null: CSV)."),
+]
+
+
+@strawberry.type(
+    description="The table a card returned with its HTML (HTMLResult(table=...)), stored with "
+    "the result."
+)
+class CardTable:
+    columns: list[str] = strawberry.field(description="The table's column names, in order.")
+    row_count: int = strawberry.field(description="How many rows the whole table has.")
+    result: strawberry.Private[CardResultRecord]
+
+    @field(description="The first rows, row-major, JSON-encoded per cell (at most 1,000).")
+    async def rows(self, info: Info, limit: ROWS_LIMIT = 100) -> list[list[JSON | None]]:
+        rows = await info.context.services.card_tables.rows(
+            self.result, 100 if limit is None else limit
+        )
+        return [[JSON(cell) if cell is not None else None for cell in row] for row in rows]
+
+    @field(
+        description="A link that downloads the whole table, valid for 15 minutes; no token "
+        "needed to follow it."
+    )
+    async def download_url(self, info: Info, format: TABLE_FORMAT = TableFormat.CSV) -> str:
+        return await info.context.services.card_tables.download_url(
+            self.result, format or TableFormat.CSV
+        )
+
+
 @strawberry.type(description="What a successful card run produced.")
 class CardResult:
     used_columns: list[str] = strawberry.field(
@@ -144,6 +180,12 @@ class CardResult:
     ignored_filters: list[str] = strawberry.field(
         description="Filters on columns the card's datasets lack: ignored, and named here."
     )
+    metrics: JSON | None = strawberry.field(
+        description="Numbers the card returned (HTMLResult(metrics={...})): name → number."
+    )
+    table: CardTable | None = strawberry.field(
+        description="The table the card returned (HTMLResult(table=...)); null when none."
+    )
     record: strawberry.Private[CardResultRecord]
 
     @classmethod
@@ -154,6 +196,16 @@ class CardResult:
             cached=record.cached,
             execution_time_ms=record.execution_time_ms,
             ignored_filters=list(record.ignored_filters),
+            metrics=JSON(record.metrics) if record.metrics is not None else None,
+            table=(
+                CardTable(
+                    columns=list(record.table.columns),
+                    row_count=record.table.row_count,
+                    result=record,
+                )
+                if record.table is not None
+                else None
+            ),
             record=record,
         )
 
