@@ -59,7 +59,7 @@ return {"html": f"<ul>{items}</ul>", "used_columns": ["category", "amount"],
 """)
 TODAYS_MESSAGE = (
     "render() must return an HTML string or HTMLResult(html=..., used_columns=[...], "
-    "filter_applicable=[...]), not {}"
+    "filter_applicable=[...], metrics={{...}}, table=<DataFrame>), not {}"
 )
 BAD_RESULTS = {
     "a number": ("return 42", TODAYS_MESSAGE.format("int")),
