@@ -12,6 +12,8 @@ from typing import Any
 
 from tilegraph.domain.cards import CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterDefinition, Layout, LayoutItem
+from tilegraph.domain.datasets import DatasetRecord
+from tilegraph.domain.errors import BadUserInput
 from tilegraph.domain.transforms import TransformRecord
 
 
@@ -63,6 +65,17 @@ def field_changes(
         for name in names
         if before.get(name) != after.get(name)
     )
+
+
+def check_datasets_remain(
+    number: int, dataset_ids: list[str], found: Mapping[str, DatasetRecord], owner_id: str
+) -> None:
+    """A restore of revision `number` needs every dataset it read, still its owner's."""
+    missing = [i for i in dataset_ids if i not in found or found[i].owner_id != owner_id]
+    if missing:
+        raise BadUserInput(
+            f"Revision {number} reads dataset {missing[0]}, which no longer exists", field="id"
+        )
 
 
 def expiry(deleted_at: datetime, retention_days: int) -> datetime:

@@ -30,7 +30,12 @@ from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.policies import EffectiveAccess
-from tilegraph.domain.revisions import RevisionObjectType, RevisionRecord, card_snapshot
+from tilegraph.domain.revisions import (
+    RevisionObjectType,
+    RevisionRecord,
+    card_snapshot,
+    check_datasets_remain,
+)
 from tilegraph.domain.runs import CardRunPlan, Learned, RunLimits, plan_card_run
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
@@ -329,14 +334,7 @@ class CardService:
         snapshot = revision.snapshot
         dataset_ids = list(snapshot.get("datasetIds") or [])
         found = await self.datasets.get_many(dataset_ids)
-        missing = [
-            i for i in dataset_ids if i not in found or found[i].owner_id != principal.user_id
-        ]
-        if missing:
-            raise BadUserInput(
-                f"Revision {revision.number} reads dataset {missing[0]}, which no longer exists",
-                field="id",
-            )
+        check_datasets_remain(revision.number, dataset_ids, found, principal.user_id)
         current = await self.cards.get(revision.object_id)
         key = await self._unique_key(
             revision.owner_id, snapshot.get("workspaceKey"), revision.object_id

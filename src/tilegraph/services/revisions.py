@@ -16,6 +16,7 @@ from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.revisions import RevisionObjectType, RevisionRecord
 from tilegraph.domain.transforms import TransformRecord
 from tilegraph.domain.users import Principal
+from tilegraph.domain.validation import check_expected_version
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.cards import CardService
 from tilegraph.services.dashboards import DashboardService
@@ -103,13 +104,15 @@ class RevisionService:
         record: CardRecord | DashboardRecord | TransformRecord
         if revision.object_type is RevisionObjectType.DASHBOARD:
             current = await access.loaders.dashboards.load(revision.object_id)
-            _check_version(expected_version, current.version if current else latest.number)
+            check_expected_version(
+                expected_version, current.version if current else latest.number, "dashboard"
+            )
             record = await self.dashboards.restore(principal, access, revision, latest)
         elif revision.object_type is RevisionObjectType.CARD:
-            _check_version(expected_version, latest.number)
+            check_expected_version(expected_version, latest.number, "card")
             record = await self.cards.restore(principal, revision, latest)
         else:
-            _check_version(expected_version, latest.number)
+            check_expected_version(expected_version, latest.number, "transform")
             record = await self.transforms.restore(principal, revision, latest)
         made = await self.revisions.latest(revision.object_id)
         if made is None or made.number <= latest.number:
@@ -128,11 +131,3 @@ class RevisionService:
             request_id=request_id,
         )
         return Restored(made, record)
-
-
-def _check_version(expected: int | None, current: int) -> None:
-    if expected is not None and expected != current:
-        raise Conflict(
-            f"The object is at version {current}, not {expected}; reload it",
-            field="expectedVersion",
-        )

@@ -19,7 +19,12 @@ from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
-from tilegraph.domain.revisions import RevisionObjectType, RevisionRecord, transform_snapshot
+from tilegraph.domain.revisions import (
+    RevisionObjectType,
+    RevisionRecord,
+    check_datasets_remain,
+    transform_snapshot,
+)
 from tilegraph.domain.transforms import (
     MAX_TRANSFORM_INPUTS,
     TransformRecord,
@@ -257,12 +262,7 @@ class TransformService:
         snapshot = revision.snapshot
         inputs = list(snapshot.get("inputDatasetIds") or [])
         found = await self.datasets.get_many(inputs)
-        missing = [i for i in inputs if i not in found or found[i].owner_id != principal.user_id]
-        if missing:
-            raise BadUserInput(
-                f"Revision {revision.number} reads dataset {missing[0]}, which no longer exists",
-                field="id",
-            )
+        check_datasets_remain(revision.number, inputs, found, principal.user_id)
         cron, enabled, next_run = self._schedule(
             snapshot.get("scheduleCron"), bool(snapshot.get("scheduleEnabled"))
         )
