@@ -34,6 +34,7 @@ from tilegraph.local.workspace_files import (
     WorkspaceFileError,
     assign_keys,
     changed_fields,
+    filter_fields,
     read_workspace,
     write_workspace,
 )
@@ -512,17 +513,7 @@ class _Planner:
 
     @staticmethod
     def _filters(spec: DashboardSpec) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": f.id,
-                "type": f.type,
-                "column": f.column,
-                "label": f.label,
-                "multiSelect": f.multi_select,
-                "options": list(f.options) if f.options is not None else None,
-            }
-            for f in spec.filters
-        ]
+        return [filter_fields(f) for f in spec.filters]
 
     def _create_dashboard(self, spec: DashboardSpec, ids: dict[str, str]) -> Callable[[], None]:
         def run() -> None:

@@ -200,6 +200,19 @@ def _without_none(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if v is not None}
 
 
+def filter_fields(definition: FilterSpec) -> dict[str, Any]:
+    """A dashboard filter as FilterDefinitionInput has it (and, without its nulls, as a
+    dashboard file writes it)."""
+    return {
+        "id": definition.id,
+        "type": definition.type,
+        "column": definition.column,
+        "label": definition.label,
+        "multiSelect": definition.multi_select,
+        "options": list(definition.options) if definition.options is not None else None,
+    }
+
+
 def card_document(card: CardSpec) -> dict[str, Any]:
     return _without_none(
         {
@@ -242,19 +255,7 @@ def dashboard_document(dashboard: DashboardSpec) -> dict[str, Any]:
                     for i in dashboard.items
                 ],
             },
-            "filters": [
-                _without_none(
-                    {
-                        "id": f.id,
-                        "type": f.type,
-                        "column": f.column,
-                        "label": f.label,
-                        "multiSelect": f.multi_select,
-                        "options": list(f.options) if f.options is not None else None,
-                    }
-                )
-                for f in dashboard.filters
-            ],
+            "filters": [_without_none(filter_fields(f)) for f in dashboard.filters],
             "filterViews": [
                 {
                     "name": v.name,
