@@ -111,7 +111,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 def cmd_schedule_tick(args: argparse.Namespace) -> int:
     from tilegraph.domain.clock import from_iso
-    from tilegraph.jobs.transforms import schedule_tick
+    from tilegraph.jobs.schedules import schedule_tick
     from tilegraph.services.registry import Services
 
     settings = _settings()

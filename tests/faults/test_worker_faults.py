@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ import pytest
 from tests.conftest import Users
 from tests.support.cards import create_card, follow_card, render
 from tests.support.client import Api
+from tests.support.dashboards import create_dashboard
 from tests.support.datasets import big_csv, csv_bytes, import_and_wait, upload
 from tests.support.inprocess import InProcess
+from tests.support.smtp import SmtpServer
 from tests.support.stack import RedisServer, Stack, free_port, kill_hard, wait_for_log
 from tests.support.transforms import create_transform, later, tick_here
 
@@ -227,13 +230,15 @@ async def _import_state(api: Api, token: str, import_id: str) -> dict[str, Any]:
     return data["datasetImport"]  # type: ignore[no-any-return]
 
 
-async def _until(check: Any, *, timeout: float = 60) -> Any:
+async def _until(check: Any, *, timeout: float = 60, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = await check()
         if found:
             return found
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, (
+            f"timed out after {timeout} s waiting for {what or check}"
+        )
         await asyncio.sleep(0.1)
 
 
@@ -262,24 +267,29 @@ async def test_kill_9_mid_import_loses_no_version_and_leaves_no_work_dir(
     )
     dataset_id = first["importDatasetFromS3"]["dataset"]["id"]
     first_id = first["importDatasetFromS3"]["import"]["id"]
-    await _until(lambda: _status_is(api, token, first_id, "SUCCEEDED"), timeout=60)
+    await _until(
+        lambda: _status_is(api, token, first_id, "SUCCEEDED"), timeout=60, what="the first import"
+    )
     s3.put_object(Bucket=source_bucket, Key=key, Body=big_csv(48))
     data = await api.ok(REIMPORT, {"id": dataset_id}, token=token)
     import_id = data["reimportDataset"]["import"]["id"]
 
     async def ingesting() -> dict[str, Any] | None:
         state = await _import_state(api, token, import_id)
-        ingest = state["status"] == "RUNNING" and 0.1 < state["progress"] < 0.6
+        assert state["status"] in {"QUEUED", "RUNNING"}, f"ended before it could be killed: {state}"
+        ingest = state["status"] == "RUNNING" and 0.1 < state["progress"] < 0.8
         return state if ingest else None
 
-    running = await _until(ingesting, timeout=60)
+    running = await _until(ingesting, timeout=90, what="the re-import to ingest")
     assert 0.1 < running["progress"] < 1, running  # the stored progress follows the run
     assert [p.name for p in work.iterdir() if p.name.startswith("tg-import-")]
     kill_hard(doomed)
     killed = time.monotonic()
     stack.start_worker(f"import-b-{tag}", env)
     assert not [p for p in work.iterdir() if p.name.startswith("tg-import-")]  # swept at start
-    lost = await _until(lambda: _status_is(api, token, import_id, "FAILED"), timeout=30)
+    lost = await _until(
+        lambda: _status_is(api, token, import_id, "FAILED"), timeout=60, what="WORKER_LOST"
+    )
     print(f"import kill -9 → WORKER_LOST in {time.monotonic() - killed:.2f} s")
     assert lost
     preview = await api.ok(PREVIEW, {"id": dataset_id}, token=token)
@@ -287,7 +297,9 @@ async def test_kill_9_mid_import_loses_no_version_and_leaves_no_work_dir(
     assert preview["dataset"]["preview"]["rows"] == [[1, "a"]]
     again = await api.ok(REIMPORT, {"id": dataset_id}, token=token)
     rerun = again["reimportDataset"]["import"]["id"]
-    assert await _until(lambda: _status_is(api, token, rerun, "SUCCEEDED"), timeout=90)
+    assert await _until(
+        lambda: _status_is(api, token, rerun, "SUCCEEDED"), timeout=120, what="the re-run"
+    )
     after = await api.ok(PREVIEW, {"id": dataset_id}, token=token)
     assert after["dataset"]["version"] > 1  # the killed run may have used up a number
 
@@ -626,3 +638,87 @@ async def _transform_runs(api: Api, token: str, transform_id: str) -> list[dict[
         token=token,
     )
     return data["transform"]["executions"]["nodes"]  # type: ignore[no-any-return]
+
+
+DELIVERY = (
+    """mutation($i: CreateDeliveryInput!) { createDelivery(input: $i) { delivery { id } } }"""
+)
+DELIVERY_RUNS = """query($id: ID!) { node(id: $id) { ... on Delivery { runs(first: 10) {
+  nodes { id status dueAt error { code } } } } } }"""
+
+
+async def test_kill_9_mid_delivery_ends_worker_lost_and_the_next_minute_runs(
+    stack: Stack, deployment: Deployment, users: Users, api: Api, worker: Any
+) -> None:
+    """A worker killed while a delivery runs its cards: the run ends WORKER_LOST, its lock
+    goes with it, and the next minute's run sends."""
+    owner = await users.create("kill-delivery")
+    token = owner["token"]
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        env = {
+            **deployment.env,
+            "TILEGRAPH_SMTP_HOST": "127.0.0.1",
+            "TILEGRAPH_SMTP_PORT": str(smtp.port),
+            "TILEGRAPH_CARD_TIMEOUT_SECONDS": "60",
+        }
+        uploaded, final = await import_and_wait(api, token, csv_bytes([["v"], [1]]))
+        assert final["status"] == "SUCCEEDED"
+        card = await create_card(
+            api,
+            token,
+            render("import time\ntime.sleep(params.get('s', 0))\nreturn 'done'"),
+            [uploaded["dataset"]["id"]],
+            params={"s": 30},
+        )
+        dashboard = await create_dashboard(api, token, name="Nightly", card_ids=[card])
+        created = await deployment.api.ok(
+            DELIVERY,
+            {
+                "i": {
+                    "dashboardId": dashboard["id"],
+                    "name": "every minute",
+                    "scheduleCron": "* * * * *",
+                    "channel": "EMAIL",
+                    "recipients": ["night@example.com"],
+                }
+            },
+            token=token,
+        )
+        delivery = created["createDelivery"]["delivery"]["id"]
+        tag = secrets.token_hex(3)
+        doomed = stack.start_worker(f"delivery-a-{tag}", env)
+        first_minute = (later(24 * 60)).replace(second=5, microsecond=0)
+        assert delivery in await tick_here(stack, first_minute, env)
+
+        async def runs() -> list[dict[str, Any]]:
+            data = await deployment.api.ok(DELIVERY_RUNS, {"id": delivery}, token=token)
+            return list(data["node"]["runs"]["nodes"])
+
+        async def running() -> list[dict[str, Any]] | None:
+            found = await runs()
+            return found if found and found[0]["status"] == "RUNNING" else None
+
+        lost_run = (await _until(running, timeout=60, what="the delivery to run"))[0]
+        kill_hard(doomed)
+        stack.start_worker(f"delivery-b-{tag}", env)
+
+        async def lost() -> dict[str, Any] | None:
+            state = (await runs())[0]
+            return state if state["status"] == "FAILED" else None
+
+        state = await _until(lost, timeout=30)
+        assert state["id"] == lost_run["id"] and state["error"]["code"] == "WORKER_LOST"
+        await api.ok(
+            """mutation($id: ID!) { updateCard(input: {id: $id, params: {s: 0}}) { card { id } } }""",
+            {"id": card},
+            token=token,
+        )
+        assert delivery in await tick_here(stack, first_minute + timedelta(minutes=1), env)
+        (message,) = await smtp.wait_for(1, timeout=60)
+        assert "Nightly" in message["Subject"]
+        newest = (await runs())[0]
+        assert newest["status"] == "SUCCEEDED" and newest["dueAt"] != state["dueAt"]
+    finally:
+        smtp.stop()

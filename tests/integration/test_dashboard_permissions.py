@@ -75,6 +75,8 @@ class World:
     # What the caller sees of the dataset (its policies): rows, and the region filter's values.
     rows: int = 2
     regions: tuple[str, ...] = ("a", "b")
+    # A delivery of the dashboard, made by its owner.
+    delivery_id: str = ""
 
 
 # Raw material (code, rows, source) is the card's and dataset's owner's only, whatever the
@@ -165,6 +167,7 @@ async def build_world(
     )
     bystander = await users.create("bystander")
     spare = await share(api, token, dashboard_id, "USER", bystander["id"], "VIEWER")
+    delivery = await api.ok(CREATE_DELIVERY, {"i": delivery_input(dashboard_id)}, token=token)
     return World(
         api,
         owner,
@@ -176,7 +179,49 @@ async def build_world(
         shared["createFilterView"]["filterView"]["id"],
         spare,
         *((limited[2], tuple(limited[3])) if limited else ()),
+        delivery_id=delivery["createDelivery"]["delivery"]["id"],
     )
+
+
+CREATE_DELIVERY = """mutation($i: CreateDeliveryInput!) { createDelivery(input: $i) {
+  delivery { id } } }"""
+
+
+def delivery_input(dashboard_id: str) -> dict[str, Any]:
+    return {
+        "dashboardId": dashboard_id,
+        "name": "weekly",
+        "scheduleCron": "0 7 * * 1",
+        "enabled": False,
+        "channel": "EMAIL",
+        "recipients": ["team@example.com"],
+    }
+
+
+async def _delivery_node(w: World) -> str:
+    """A VIEWER is told the owner's delivery does not exist, as node(id:) says of anything
+    hidden; counted as the FORBIDDEN of the dashboard's own field."""
+    response = await w.api.post(
+        "query($id: ID!) { node(id: $id) { id ... on Delivery { recipients runs { totalCount } } } }",
+        {"id": w.delivery_id},
+        token=w.caller["token"],
+    )
+    if response.errors and response.code == "NOT_FOUND" and await _sees(w):
+        return "FORBIDDEN"
+    return outcome(response, "node")
+
+
+async def _change_owners_delivery(w: World) -> str:
+    """Only a delivery's owner changes it: to anyone else who sees the dashboard it is
+    not theirs (NOT_FOUND, counted as FORBIDDEN)."""
+    response = await w.api.post(
+        'mutation($id: ID!) { updateDelivery(input: {id: $id, name: "renamed"}) { delivery { id } } }',
+        {"id": w.delivery_id},
+        token=w.caller["token"],
+    )
+    if response.errors and response.code == "NOT_FOUND" and await _sees(w):
+        return "FORBIDDEN"
+    return outcome(response, "updateDelivery")
 
 
 Operation = tuple[str, str, Callable[[World], Awaitable[str]]]
@@ -203,6 +248,25 @@ async def _own_view(w: World, shared: bool) -> str:
 
 
 OPERATIONS: list[Operation] = [
+    (
+        "create delivery",
+        "EDITOR",
+        lambda w: _call(
+            w, CREATE_DELIVERY, {"i": delivery_input(w.dashboard_id)}, "createDelivery"
+        ),
+    ),
+    (
+        "list deliveries",
+        "EDITOR",
+        lambda w: _call(
+            w,
+            "query($id: ID!) { dashboard(id: $id) { deliveries { id recipients } } }",
+            {"id": w.dashboard_id},
+            "dashboard.deliveries",
+        ),
+    ),
+    ("read delivery", "EDITOR", _delivery_node),
+    ("change delivery", CARD_OWNER, _change_owners_delivery),
     (
         "read dashboard",
         "VIEWER",

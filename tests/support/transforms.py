@@ -75,7 +75,7 @@ async def tick(stack: Stack, at: datetime, env: dict[str, str] | None = None) ->
 async def tick_here(stack: Stack, at: datetime, env: dict[str, str] | None = None) -> list[str]:
     """One scheduler tick as of `at`, in this process (no process start-up in the way): the
     transforms it queued a run of, other tests' included."""
-    from tilegraph.jobs.transforms import schedule_tick
+    from tilegraph.jobs.schedules import schedule_tick
     from tilegraph.services.registry import Services
     from tilegraph.settings import Settings
 

@@ -20,6 +20,8 @@ PREFIXES = {
     "log": "AuditLog",
     "pol": "DatasetPolicy",
     "rev": "Revision",
+    "dl": "Delivery",
+    "dlr": "DeliveryRun",
 }
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -84,12 +85,34 @@ class CardRunner:
         self.plotly_src = services.settings.public_url.rstrip("/") + asset_path()
 
     async def run(self, run: ExecutionRun, plan: CardRunPlan) -> dict[str, Any]:
+        done, html = await self.execute_plan(plan, run.check_cancel, run_id=run.id)
+        # The final event carries the HTML itself (within its user's budget of inline HTML);
+        # the stored record only its key.
+        limit = self.services.settings.event_inline_html_bytes
+        size = len(html.encode())
+        if size > limit or not await self.services.inline_html.allow(
+            str(run.item["owner_id"]), {run.id: size}
+        ):
+            limit = 0
+        run.final_event_values = {"result": result_event_item(done.with_html(html), limit)}
+        return {"result": done.to_item()}
+
+    async def execute_plan(
+        self,
+        plan: CardRunPlan,
+        check_cancel: Callable[[], Awaitable[None]],
+        *,
+        run_id: str,
+    ) -> tuple[CardResultRecord, str]:
+        """Read, run in the sandbox, store the result (and learn what the code used): the
+        work of a card run, also done inside a delivery's run. Returns the result and its
+        HTML; raises ExecutionFailed."""
         services = self.services
         for planned in plan.inputs:
             if planned.version == 0:
                 raise ExecutionFailed.unavailable(f"Dataset {planned.name!r} has no data yet")
         inputs = await asyncio.gather(*(self._read(p) for p in plan.inputs))
-        await run.check_cancel()
+        await check_cancel()
         result = await self._execute(plan, inputs)
         reads_undeclared = False
         if _projection_may_have_failed(plan, result):
@@ -97,10 +120,10 @@ class CardRunner:
             # projected read. Run it once more with every column; if that succeeds, the
             # card is never projected again (until its code changes).
             inputs[0] = await self._read(replace(plan.inputs[0], columns=None))
-            await run.check_cancel()
+            await check_cancel()
             retried = await self._execute(plan, inputs)
             if retried.error is None:
-                log.info("card_projection_widened", execution_id=run.id, card_id=plan.card_id)
+                log.info("card_projection_widened", execution_id=run_id, card_id=plan.card_id)
                 result, reads_undeclared = retried, True
         if result.error is not None:
             raise ExecutionFailed(hidden_column_error(plan, result.error))
@@ -157,16 +180,7 @@ class CardRunner:
             metrics=output.metrics,
             table=summary,
         )
-        # The final event carries the HTML itself (within its user's budget of inline HTML);
-        # the stored record only its key.
-        limit = services.settings.event_inline_html_bytes
-        size = len(output.html.encode())
-        if size > limit or not await services.inline_html.allow(
-            str(run.item["owner_id"]), {run.id: size}
-        ):
-            limit = 0
-        run.final_event_values = {"result": result_event_item(done.with_html(output.html), limit)}
-        return {"result": done.to_item()}
+        return done, output.html
 
     async def _execute(self, plan: CardRunPlan, inputs: list[pa.Table]) -> SandboxResult:
         return await self.sandbox.run(

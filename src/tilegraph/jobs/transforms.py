@@ -1,16 +1,14 @@
-"""Transform runs and the scheduler tick.
+"""Transform runs.
 
 A run takes a conditional lock on its transform, so runs never overlap: a run that finds
 another holding it is recorded as skipped. The output goes through the same versioned
-publish as imports. The tick reads due schedules from the sparse index and advances each
-with a conditional write, so two workers ticking together queue each due run once."""
+publish as imports. Scheduled runs are queued by the tick (jobs/schedules.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +17,19 @@ import pyarrow.parquet as pq
 import structlog
 
 from tilegraph.domain.audit import AuditEventType
-from tilegraph.domain.clock import to_iso, utcnow
+from tilegraph.domain.clock import utcnow
 from tilegraph.domain.datasets import ColumnSpec, ColumnType, DatasetRecord, DatasetSourceType
 from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.transforms import (
     TransformRecord,
     TriggerType,
-    plan_due_run,
     skipped_run_error,
 )
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
 from tilegraph.jobs.inputs import input_datasets
 from tilegraph.jobs.lifecycle import (
-    REDIS_DOWN,
     ExecutionFailed,
     ExecutionRun,
     Runtime,
@@ -244,44 +240,3 @@ async def record_outcome(services: Services, item: dict[str, Any]) -> None:
     await services.audit_recorder.record(
         event, user_id=user, target_type="transform", target_id=record.transform_id, details=details
     )
-
-
-async def schedule_tick(services: Services, now: datetime | None = None) -> list[str]:
-    """Queue every due scheduled run once; returns the transforms this tick queued a run of
-    (of two schedulers ticking together, each due run is in exactly one of their lists)."""
-    moment = now or utcnow()
-    due = await services.repos.transforms.due(to_iso(moment))
-    limit = asyncio.Semaphore(TICK_CONCURRENCY)
-
-    async def queue_one(transform: TransformRecord) -> str | None:
-        if not transform.schedule_cron or transform.next_run_at is None:
-            return None
-        plan = plan_due_run(transform.schedule_cron, transform.next_run_at, moment)
-        if plan is None:
-            return None
-        due_at, next_at = plan
-        async with limit:
-            advanced = await services.repos.transforms.advance_schedule(
-                transform.id, to_iso(due_at), to_iso(next_at)
-            )
-            if not advanced:
-                return None  # another scheduler took this due run
-            try:
-                await services.transforms.queue_run(
-                    transform,
-                    TriggerType.SCHEDULE,
-                    user_id=None,
-                    due_at=due_at,
-                    job_id=f"tf:{transform.id}:{to_iso(due_at)}",
-                )
-            except REDIS_DOWN as exc:
-                # The run is recorded QUEUED (DynamoDB first): the sweeper enqueues it once
-                # Redis is back, so a tick during an outage (the CLI's, or one Redis left
-                # mid-way) still runs each due run once.
-                log.warning("schedule_enqueue_deferred", transform_id=transform.id, error=str(exc))
-        return transform.id
-
-    queued = [t for t in await asyncio.gather(*(queue_one(t) for t in due)) if t is not None]
-    if queued:
-        log.info("schedule_tick", queued=len(queued))
-    return queued

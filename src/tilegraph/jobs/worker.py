@@ -15,6 +15,7 @@ from tilegraph.domain.runs import CardRunPlan
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import CapMode, Sandbox, bwrap_available
 from tilegraph.jobs.cards import CardRunner
+from tilegraph.jobs.deliveries import DeliveryRunner, release_delivery
 from tilegraph.jobs.imports import (
     DatasetImporter,
     plan_source_schema,
@@ -22,8 +23,9 @@ from tilegraph.jobs.imports import (
     sweep_work_dirs,
 )
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
+from tilegraph.jobs.schedules import schedule_tick
 from tilegraph.jobs.sweeper import SweepTarget, sweep
-from tilegraph.jobs.transforms import TransformRunner, release_transform, schedule_tick
+from tilegraph.jobs.transforms import TransformRunner, release_transform
 from tilegraph.jobs.turns import FairWorker
 from tilegraph.logs import configure_logging
 from tilegraph.services.registry import Services, redis_settings
@@ -69,6 +71,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
     await sandbox.start()
     ctx["cards"] = CardRunner(ctx["services"], sandbox)
     ctx["transforms"] = TransformRunner(ctx["services"], sandbox)
+    ctx["deliveries"] = DeliveryRunner(ctx["services"], ctx["cards"])
     log.info("worker_started", queue=settings.queue_name, sandbox=settings.sandbox)
 
 
@@ -145,6 +148,11 @@ async def run_transform(ctx: dict[str, Any], run_id: str) -> None:
     await runner.start(run_id)
 
 
+async def run_delivery(ctx: dict[str, Any], run_id: str) -> None:
+    runner: DeliveryRunner = ctx["deliveries"]
+    await runner.start(run_id)
+
+
 async def tick_schedules(ctx: dict[str, Any]) -> int:
     return len(await schedule_tick(ctx["services"]))
 
@@ -159,7 +167,8 @@ def card_turn(item: dict[str, Any]) -> FairTurn:
     return FairTurn(str(item["owner_id"]), int(limits.get("output_max_bytes", 0)))
 
 
-def transform_turn(item: dict[str, Any]) -> FairTurn:
+def owner_turn(item: dict[str, Any]) -> FairTurn:
+    """A transform or delivery run waits in its owner's queue."""
     return FairTurn(str(item["owner_id"]))
 
 
@@ -169,6 +178,9 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
 
     async def transform_lost(item: dict[str, Any]) -> None:
         await release_transform(services, item)
+
+    async def delivery_lost(item: dict[str, Any]) -> None:
+        await release_delivery(services, item)
 
     async def published_result(item: dict[str, Any]) -> dict[str, Any] | None:
         """A run announces the version it publishes before the flip, and a version in the
@@ -207,7 +219,13 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
             channels=transform_run_channels,
             on_lost=transform_lost,
             recover=published_result,
-            turn=transform_turn,
+            turn=owner_turn,
+        ),
+        SweepTarget(
+            services.repos.deliveries.runs,
+            "run_delivery",
+            on_lost=delivery_lost,
+            turn=owner_turn,
         ),
     ]
 
@@ -241,6 +259,7 @@ def build_worker(settings: Settings, *, burst: bool = False, handle_signals: boo
             func(plan_reimport, timeout=settings.plan_timeout_seconds, max_tries=1),
             func(run_card, timeout=settings.card_timeout_seconds + 60, max_tries=3),
             func(run_transform, timeout=settings.transform_timeout_seconds + 600, max_tries=3),
+            func(run_delivery, timeout=settings.delivery_timeout_seconds, max_tries=3),
         ],
         # A burst worker drains the queue and exits. arq queues each cron run up to a second
         # ahead, so with a sweeper every second the queue would never be empty: a burst

@@ -8,6 +8,7 @@ from tilegraph.domain.audit import AuditRecord
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
 from tilegraph.domain.datasets import DatasetRecord
+from tilegraph.domain.deliveries import DeliveryRecord, DeliveryRunRecord
 from tilegraph.domain.imports import ImportRecord
 from tilegraph.domain.policies import DatasetPolicyRecord
 from tilegraph.domain.revisions import RevisionRecord
@@ -65,6 +66,18 @@ class Loaders:
     @cached_property
     def transform_runs(self) -> RecordLoader[TransformRunRecord]:
         return RecordLoader(self.repos.transforms.get_runs)
+
+    @cached_property
+    def deliveries(self) -> RecordLoader[DeliveryRecord]:
+        return RecordLoader(self.repos.deliveries.get_many)
+
+    @cached_property
+    def delivery_runs(self) -> RecordLoader[DeliveryRunRecord]:
+        return RecordLoader(self.repos.deliveries.get_runs)
+
+    @cached_property
+    def deliveries_of_dashboard(self) -> ListLoader[DeliveryRecord]:
+        return ListLoader(self.repos.deliveries.of_dashboard)
 
     @cached_property
     def audit_logs(self) -> RecordLoader[AuditRecord]:

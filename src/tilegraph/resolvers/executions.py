@@ -47,12 +47,15 @@ class ExecutionKind(Generic[R, N]):
 CARD_RUN = ExecutionKind(nodes_r.CARD_RUN, lambda executions: executions.card_runs)
 TRANSFORM_RUN = ExecutionKind(nodes_r.TRANSFORM_RUN, lambda executions: executions.transform_runs)
 DATASET_IMPORT = ExecutionKind(nodes_r.DATASET_IMPORT, lambda executions: executions.imports)
+DELIVERY_RUN = ExecutionKind(nodes_r.DELIVERY_RUN, lambda executions: executions.delivery_runs)
 KINDS: dict[str, ExecutionKind[Any, Any]] = {
     "cex": CARD_RUN,
     "tex": TRANSFORM_RUN,
     "imp": DATASET_IMPORT,
+    "dlr": DELIVERY_RUN,
 }
 NO_SUCH_EXECUTION = "No such execution"
+EXECUTION_ID = "A CardExecution, TransformExecution, DatasetImport or DeliveryRun id."
 
 
 def kind_of(execution_id: str) -> ExecutionKind[Any, Any] | None:
@@ -74,7 +77,9 @@ async def execution(
     info: Info,
     id: Annotated[
         strawberry.ID,
-        strawberry.argument(description="A CardExecution, TransformExecution or DatasetImport id."),
+        strawberry.argument(
+            description="A CardExecution, TransformExecution, DatasetImport or DeliveryRun id."
+        ),
     ],
 ) -> Execution | None:
     principal = info.context.principal
@@ -186,7 +191,9 @@ async def execution_updates(
     info: Info,
     id: Annotated[
         strawberry.ID,
-        strawberry.argument(description="A CardExecution, TransformExecution or DatasetImport id."),
+        strawberry.argument(
+            description="A CardExecution, TransformExecution, DatasetImport or DeliveryRun id."
+        ),
     ],
 ) -> AsyncGenerator[Execution, None]:
     kind = kind_of(str(id))

@@ -14,6 +14,7 @@ import strawberry
 from tilegraph.context import Info
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord
 from tilegraph.domain.dashboards import DashboardRecord, FilterViewRecord, ShareRecord
+from tilegraph.domain.deliveries import DeliveryRecord, DeliveryRunRecord
 from tilegraph.domain.errors import BadUserInput, NotFound
 from tilegraph.domain.ids import prefix_of
 from tilegraph.domain.imports import ImportRecord
@@ -30,6 +31,7 @@ from tilegraph.schema.types.audit import AuditLog
 from tilegraph.schema.types.cards import Card, CardExecution
 from tilegraph.schema.types.dashboards import Dashboard, DashboardShare, FilterView
 from tilegraph.schema.types.datasets import Dataset, DatasetImport, DatasetPolicy
+from tilegraph.schema.types.deliveries import Delivery, DeliveryRun
 from tilegraph.schema.types.revisions import Revision
 from tilegraph.schema.types.transforms import Transform, TransformExecution
 from tilegraph.schema.types.users import Group, User
@@ -113,6 +115,18 @@ async def _share(info: Info, principal: Principal, share: ShareRecord) -> bool:
     return level is PermissionLevel.OWNER
 
 
+async def _delivery(info: Info, principal: Principal, record: DeliveryRecord) -> bool:
+    """Its owner, and whoever may edit its dashboard."""
+    ctx = info.context
+    return await ctx.services.deliveries.may_see(principal, ctx.access, record)
+
+
+async def _delivery_run(info: Info, principal: Principal, run: DeliveryRunRecord) -> bool:
+    """As its delivery, while that exists."""
+    delivery = await info.context.loaders.deliveries.load(run.delivery_id)
+    return delivery is not None and await _delivery(info, principal, delivery)
+
+
 async def _revision(info: Info, principal: Principal, record: RevisionRecord) -> bool:
     """Whoever may change the object (see RevisionService)."""
     ctx = info.context
@@ -127,6 +141,9 @@ TRANSFORM_RUN: NodeKind[TransformRunRecord, TransformExecution] = NodeKind(
 )
 DATASET_IMPORT: NodeKind[ImportRecord, DatasetImport] = NodeKind(
     lambda loaders: loaders.imports, _import, DatasetImport.from_record
+)
+DELIVERY_RUN: NodeKind[DeliveryRunRecord, DeliveryRun] = NodeKind(
+    lambda loaders: loaders.delivery_runs, _delivery_run, DeliveryRun.from_record
 )
 
 KINDS: dict[str, NodeKind[Any, Any]] = {
@@ -144,6 +161,8 @@ KINDS: dict[str, NodeKind[Any, Any]] = {
     "tf": NodeKind(lambda loaders: loaders.transforms, _owner, Transform.from_record),
     "tex": TRANSFORM_RUN,
     "rev": NodeKind(lambda loaders: loaders.revisions, _revision, Revision.from_record),
+    "dl": NodeKind(lambda loaders: loaders.deliveries, _delivery, Delivery.from_record),
+    "dlr": DELIVERY_RUN,
 }
 
 

@@ -14,6 +14,7 @@ from tilegraph.domain.card_outputs import TableFormat
 from tilegraph.domain.cards import CardType
 from tilegraph.domain.dashboards import ShareTargetType
 from tilegraph.domain.datasets import ColumnType, DatasetAccessDefault, DatasetSourceType
+from tilegraph.domain.deliveries import ComparisonOperator, DeliveryChannel, DeliveryContent
 from tilegraph.domain.errors import ErrorCode
 from tilegraph.domain.executions import ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.filters import FilterType
@@ -100,6 +101,9 @@ described_enum(
         "no policy see (details.before, details.after).",
         "REVISION_RESTORED": "A card, dashboard or transform was brought back to an earlier "
         "revision, or back from deletion (details.restoredFrom, details.revision).",
+        "DELIVERY_SENT": "A delivery run handed its message to the channel (details.runId, "
+        "details.attempts).",
+        "DELIVERY_FAILED": "A delivery run failed (details.runId, details.code).",
         "USER_ATTRIBUTES_CHANGED": "An admin set a user's attributes (details.before and "
         "details.after).",
     },
@@ -171,6 +175,10 @@ described_enum(
         "WORKER_LOST": "The worker running it was lost (killed or cut off) before it finished.",
         "CANCELLED": "cancelExecution stopped it, or it was never started (the message says "
         "which).",
+        "DELIVERY_FAILED": "The channel refused or could not be reached after every retry; "
+        "the message names the last answer.",
+        "TARGET_NOT_ALLOWED": "A recipient URL is not allowed (not https, or resolves to a "
+        "private, loopback or link-local address that is not allow-listed).",
     },
 )
 described_enum(
@@ -227,10 +235,45 @@ described_enum(
 described_enum(
     TriggerType,
     name="TriggerType",
-    description="What started a transform run.",
+    description="What started a transform or delivery run.",
     values={
-        "MANUAL": "executeTransform.",
-        "SCHEDULE": "The transform's cron schedule.",
+        "MANUAL": "executeTransform or runDelivery.",
+        "SCHEDULE": "The transform's or delivery's cron schedule.",
+    },
+)
+described_enum(
+    DeliveryChannel,
+    name="DeliveryChannel",
+    description="Where a delivery sends its message.",
+    values={
+        "EMAIL": "Email through the server's SMTP relay, to each recipient address.",
+        "WEBHOOK": "An HTTPS POST of a JSON body, signed with HMAC-SHA256 "
+        "(X-Tilegraph-Signature: sha256=…).",
+        "SLACK": "A Slack incoming-webhook URL.",
+    },
+)
+described_enum(
+    DeliveryContent,
+    name="DeliveryContent",
+    description="What a delivery's message holds.",
+    values={
+        "SUMMARY": "A short message: the dashboard, each card's metrics, a link.",
+        "HTML_SNAPSHOT": "The dashboard's cards as one self-contained HTML file (charts draw "
+        "offline).",
+        "CSV": "Each card's table as a CSV file.",
+    },
+)
+described_enum(
+    ComparisonOperator,
+    name="ComparisonOperator",
+    description="How an alert compares a card's metric with its threshold.",
+    values={
+        "GT": "metric > threshold",
+        "GTE": "metric >= threshold",
+        "LT": "metric < threshold",
+        "LTE": "metric <= threshold",
+        "EQ": "metric = threshold",
+        "NE": "metric ≠ threshold",
     },
 )
 described_enum(
@@ -285,8 +328,11 @@ __all__ = [
     "AuditEventType",
     "CardType",
     "ColumnType",
+    "ComparisonOperator",
     "DatasetAccessDefault",
     "DatasetSourceType",
+    "DeliveryChannel",
+    "DeliveryContent",
     "ErrorCode",
     "ExecutionErrorCode",
     "ExecutionStatus",

@@ -9,6 +9,7 @@ from tilegraph.resolvers import auth as auth_r
 from tilegraph.resolvers import cards as cards_r
 from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import deliveries as deliveries_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import policies as policies_r
@@ -232,6 +233,23 @@ class Mutation:
         description="Deletes one of the caller's filter views.",
     )
 
+    create_delivery = strawberry.field(
+        resolver=deliveries_r.create_delivery,
+        description="EDITOR on the dashboard. A WEBHOOK's signing secret is in the payload, "
+        "this once.",
+    )
+    update_delivery = strawberry.field(
+        resolver=deliveries_r.update_delivery,
+        description="The delivery's owner, while still EDITOR on the dashboard.",
+    )
+    delete_delivery = strawberry.field(
+        resolver=deliveries_r.delete_delivery,
+        description="The delivery's owner, or the dashboard's OWNER; its runs go with it.",
+    )
+    run_delivery = strawberry.field(
+        resolver=deliveries_r.run_delivery,
+        description="Send now (a MANUAL run), condition included. The delivery's owner.",
+    )
     create_transform = strawberry.field(
         resolver=transforms_r.create_transform,
         description="Creates a transform owned by the caller; its output dataset appears "

@@ -10,6 +10,7 @@ from tilegraph.resolvers import auth as auth_r
 from tilegraph.resolvers import cards as cards_r
 from tilegraph.resolvers import dashboards as dashboards_r
 from tilegraph.resolvers import datasets as datasets_r
+from tilegraph.resolvers import deliveries as deliveries_r
 from tilegraph.resolvers import executions as executions_r
 from tilegraph.resolvers import groups as groups_r
 from tilegraph.resolvers import lineage as lineage_r
@@ -107,6 +108,9 @@ class Query:
     transform_execution = strawberry.field(
         resolver=transforms_r.transform_execution,
         description="A run of one of the caller's own transforms; NOT_FOUND otherwise.",
+    )
+    deliveries = strawberry.field(
+        resolver=deliveries_r.deliveries, description="Deliveries the caller owns, newest first."
     )
     audit_logs = strawberry.field(
         resolver=audit_r.audit_logs, extensions=admin_only(), description="Newest first."

@@ -481,10 +481,55 @@ class CardService:
         access: DashboardAccess | None = None,
     ) -> list[CardExecutionRecord]:
         """Plans and admits runs of the given cards together: one read of all their
-        datasets, one cache lookup, one write of the records, one publication. A caller
-        who does not own a dataset reads it as its policies say, frozen into the plan. With
+        datasets, one cache lookup, one write of the records, one publication. With
         `partial`, the runs past the user's allowance end CANCELLED instead of refusing
         the whole request (see `_take_allowance`)."""
+        admissions = await self._plan_cards(
+            principal,
+            cards,
+            dashboard_id=dashboard_id,
+            filters=filters,
+            params=params,
+            use_cache=use_cache,
+            access=access,
+        )
+        return await self._admit(principal, admissions, dashboard_id=dashboard_id, partial=partial)
+
+    async def plan_runs(
+        self,
+        principal: Principal,
+        cards: list[CardRecord],
+        *,
+        dashboard_id: str,
+        filters: list[ColumnFilter],
+        access: DashboardAccess,
+    ) -> list[tuple[CardRecord, CardRunPlan | None]]:
+        """What a run of each card as `principal` would execute (None for a TEXT card),
+        without starting it: a delivery runs its cards inside its own run."""
+        admissions = await self._plan_cards(
+            principal,
+            cards,
+            dashboard_id=dashboard_id,
+            filters=filters,
+            params=None,
+            use_cache=True,
+            access=access,
+        )
+        return [(a.card, a.plan) for a in admissions if a.card is not None]
+
+    async def _plan_cards(
+        self,
+        principal: Principal,
+        cards: list[CardRecord],
+        *,
+        dashboard_id: str | None,
+        filters: list[ColumnFilter],
+        params: dict[str, Any] | None,
+        use_cache: bool,
+        access: DashboardAccess | None,
+    ) -> list[_Admission]:
+        """One read of all the cards' datasets. A caller who does not own a dataset reads
+        it as its policies say, frozen into the plan."""
         dataset_ids = list(dict.fromkeys(d for card in cards for d in card.dataset_ids))
         found = await self.datasets.get_many(dataset_ids) if dataset_ids else {}
         # The dashboard check already read the caller's groups: reuse them.
@@ -514,7 +559,7 @@ class CardService:
             merged = {**(card.params or {}), **(params or {})} if (card.params or params) else None
             plan = self._plan(card, card.code, datasets, filters, merged, use_cache, seen)
             admissions.append(_Admission(card, datasets, plan, plan.ignored_filters))
-        return await self._admit(principal, admissions, dashboard_id=dashboard_id, partial=partial)
+        return admissions
 
     async def _admit(
         self,

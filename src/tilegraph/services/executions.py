@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.cards import CardExecutionRecord
+from tilegraph.domain.deliveries import DeliveryRunRecord
 from tilegraph.domain.errors import NotFound
 from tilegraph.domain.executions import ExecutionError, ExecutionErrorCode, ExecutionStatus
 from tilegraph.domain.ids import prefix_of
@@ -21,6 +22,7 @@ from tilegraph.domain.users import Principal
 from tilegraph.events.channels import execution_cancel_key, transform_run_channels
 from tilegraph.events.publisher import STATE_TTL_SECONDS, ExecutionEvents
 from tilegraph.store.cards import execution_from_item
+from tilegraph.store.deliveries import delivery_run_from_item
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.imports import import_from_item
 from tilegraph.store.queue import JobQueue
@@ -69,8 +71,12 @@ class ExecutionService:
         self.transform_runs = StoredExecutions[TransformRunRecord](
             "tex", repos.transforms.runs, run_from_item, transform_run_channels
         )
+        self.delivery_runs = StoredExecutions[DeliveryRunRecord](
+            "dlr", repos.deliveries.runs, delivery_run_from_item
+        )
         self._kinds: dict[str, StoredExecutions[Any]] = {
-            kind.prefix: kind for kind in (self.imports, self.card_runs, self.transform_runs)
+            kind.prefix: kind
+            for kind in (self.imports, self.card_runs, self.transform_runs, self.delivery_runs)
         }
 
     def kind_of(self, execution_id: str) -> StoredExecutions[Any] | None:

@@ -25,6 +25,7 @@ from tilegraph.services.cards import CardService
 from tilegraph.services.chat import ChatService
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.datasets import DatasetService
+from tilegraph.services.deliveries import DeliveryService
 from tilegraph.services.executions import ExecutionService
 from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.groups import GroupService
@@ -87,6 +88,7 @@ class Services:
     revisions: RevisionService
     chat: ChatService
     lineage: LineageService
+    deliveries: DeliveryService
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -197,6 +199,10 @@ class Services:
             return [f"transform {t.name!r} ({t.id})" for t in using]
 
         datasets.usage_checks.append(transforms_using)
+        filter_views = FilterViewService(repos.dashboards)
+        deliveries = DeliveryService(
+            settings, repos.deliveries, dashboards, filter_views, queue, events, run_allowance
+        )
         denylist = TokenDenylist(repos.revocations, redis)
         auth = AuthService(repos.users, hasher, tokens, denylist, throttle, devices, recorder)
         rechecks = SharedChecks(auth, settings.recheck_seconds)
@@ -230,11 +236,12 @@ class Services:
             cards=cards,
             dashboards=dashboards,
             shares=ShareService(repos.dashboards, repos.users, repos.groups, recorder),
-            filter_views=FilterViewService(repos.dashboards),
+            filter_views=filter_views,
             transforms=transforms,
             revisions=RevisionService(repos.revisions, cards, dashboards, transforms, recorder),
             chat=ChatService(settings, redis, parquet, dashboards, policies, recorder, cache_redis),
             lineage=LineageService(),
+            deliveries=deliveries,
         )
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from tilegraph.store.audit import AuditRepository
 from tilegraph.store.cards import CardRepository
 from tilegraph.store.dashboards import DashboardRepository
 from tilegraph.store.datasets import DatasetRepository
+from tilegraph.store.deliveries import DeliveryRepository
 from tilegraph.store.dynamo import Dynamo
 from tilegraph.store.groups import GroupRepository
 from tilegraph.store.imports import ImportRepository
@@ -33,6 +34,7 @@ class Repositories:
     policies: PolicyRepository
     revisions: RevisionRepository
     placements: PlacementRepository
+    deliveries: DeliveryRepository
 
     @classmethod
     def over(cls, db: Dynamo) -> Repositories:
@@ -49,4 +51,5 @@ class Repositories:
             policies=PolicyRepository(db),
             revisions=RevisionRepository(db),
             placements=PlacementRepository(db),
+            deliveries=DeliveryRepository(db),
         )

@@ -114,6 +114,22 @@ TABLES: dict[str, TableSpec] = {
             "started",
             indexes=(IndexSpec("by_id", "id"), _active_index()),
         ),
+        # Deliveries: by owner and dashboard, with the same sparse schedule index transforms
+        # have; their runs by delivery, with the sweeper's index of unfinished ones.
+        TableSpec(
+            "deliveries",
+            "id",
+            indexes=(
+                _owner_index(),
+                IndexSpec("by_dashboard", "dashboard_id", "created_at"),
+                IndexSpec("by_schedule", "schedule_shard", "next_run_at"),
+            ),
+        ),
+        TableSpec(
+            "delivery_executions",
+            "id",
+            indexes=(IndexSpec("by_delivery", "delivery_id", "started"), _active_index()),
+        ),
         # Every saved state of a card, dashboard or transform, by object and number; the
         # last revision of a deleted object is in the sparse by_deleted_owner index.
         TableSpec(

@@ -3,7 +3,6 @@ keyed by transform and start time."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +12,10 @@ from tilegraph.domain.transforms import TransformRecord, TransformRunRecord, Tri
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition, Stale
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.pagination import Page
+from tilegraph.store.schedules import ScheduledTable, schedule_shard
 
 TRANSFORMS = "transforms"
 RUNS = "transform_executions"
-SCHEDULE_SHARD = "S"
 
 
 def _iso(value: Any) -> str | None:
@@ -39,7 +38,6 @@ _OWNER_EDITED = (
 
 
 def transform_to_item(record: TransformRecord) -> dict[str, Any]:
-    scheduled = record.schedule_enabled and record.next_run_at is not None
     return {
         "id": record.id,
         "owner_id": record.owner_id,
@@ -50,8 +48,7 @@ def transform_to_item(record: TransformRecord) -> dict[str, Any]:
         "schedule_cron": record.schedule_cron,
         "schedule_enabled": record.schedule_enabled,
         "next_run_at": _iso(record.next_run_at),
-        # Only enabled schedules are in the index: the tick never reads anything else.
-        "schedule_shard": SCHEDULE_SHARD if scheduled else None,
+        "schedule_shard": schedule_shard(record.schedule_enabled, _iso(record.next_run_at)),
         "output_dataset_id": record.output_dataset_id,
         "running_execution_id": record.running_execution_id,
         "created_at": to_iso(record.created_at),
@@ -135,6 +132,7 @@ class TransformRepository:
     def __init__(self, db: Dynamo) -> None:
         self.db = db
         self.runs = ExecutionTable(db, RUNS, locate=self._locate_run)
+        self.schedules = ScheduledTable(db, TRANSFORMS)
 
     async def _locate_run(self, run_id: str) -> dict[str, str] | None:
         if not run_id.startswith("tex_"):
@@ -222,58 +220,16 @@ class TransformRepository:
         await self.db.delete(TRANSFORMS, {"id": transform_id}, also=also)
 
     async def due(self, now_iso: str) -> list[TransformRecord]:
-        """Enabled schedules whose next run is at or before now (a Query, never a Scan)."""
-        items = await self.db.query_all(
-            TRANSFORMS,
-            KeyCondition("schedule_shard", SCHEDULE_SHARD, "next_run_at", "<=", (now_iso,)),
-            index="by_schedule",
-        )
-        return [transform_from_item(i) for i in items]
+        return [transform_from_item(i) for i in await self.schedules.due(now_iso)]
 
     async def advance_schedule(self, transform_id: str, due_iso: str, next_iso: str) -> bool:
-        """Move the next run forward, only if it is still the due time we saw: of two
-        schedulers ticking together, exactly one wins."""
-        try:
-            await self.db.update(
-                TRANSFORMS,
-                {"id": transform_id},
-                set_values={"next_run_at": next_iso},
-                condition="#n = :due AND #e = :yes",
-                names={"#n": "next_run_at", "#e": "schedule_enabled"},
-                values={":due": due_iso, ":yes": True},
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return await self.schedules.advance(transform_id, due_iso, next_iso)
 
     async def lock(self, transform_id: str, run_id: str) -> str | None:
-        """Take the run lock; the id of the run holding it when that is someone else."""
-        try:
-            await self.db.update(
-                TRANSFORMS,
-                {"id": transform_id},
-                set_values={"running_execution_id": run_id},
-                condition="attribute_not_exists(#r) OR #r = :me",
-                names={"#r": "running_execution_id"},
-                values={":me": run_id},
-                bump_version=False,
-            )
-        except ConditionFailed:
-            current = await self.get(transform_id)
-            return current.running_execution_id if current else None
-        return None
+        return await self.schedules.lock(transform_id, run_id)
 
     async def unlock(self, transform_id: str, run_id: str) -> None:
-        with contextlib.suppress(ConditionFailed):  # released already, or never taken
-            await self.db.update(
-                TRANSFORMS,
-                {"id": transform_id},
-                remove=["running_execution_id"],
-                condition="#r = :me",
-                names={"#r": "running_execution_id"},
-                values={":me": run_id},
-                bump_version=False,
-            )
+        await self.schedules.unlock(transform_id, run_id)
 
     async def set_output(self, transform_id: str, dataset_id: str) -> None:
         await self.db.update(

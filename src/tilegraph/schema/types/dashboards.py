@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -41,6 +41,11 @@ from tilegraph.schema.types.datasets import VALUE_LIMIT, VALUE_SEARCH, Dataset
 from tilegraph.schema.types.revisions import Revision, revisions_of
 from tilegraph.schema.types.users import Group, User, load_owner, load_user
 from tilegraph.schema.values import given, page_size
+
+if TYPE_CHECKING:
+    from tilegraph.schema.types.deliveries import Delivery
+
+DeliveryType = Annotated["Delivery", strawberry.lazy("tilegraph.schema.types.deliveries")]
 
 DASHBOARD_NAME = "1 to 200 characters."
 DASHBOARD_DESCRIPTION = "Free text about the dashboard, up to 10,000 characters."
@@ -246,6 +251,17 @@ class Dashboard(Node):
         self, info: Info, first: First = 20, after: After = strawberry.UNSET
     ) -> Connection[Revision]:
         return await revisions_of(info, self.record.id, first, given(after))
+
+    @field(
+        description="Deliveries and alerts of this dashboard, newest first. EDITOR or more.",
+        extensions=requires_permission(DomainPermissionLevel.EDITOR),
+    )
+    async def deliveries(self, info: Info) -> list[DeliveryType]:
+        ctx = info.context
+        found = await ctx.services.deliveries.of_dashboard(ctx.access, self.record.id)
+        # The Delivery type names this one, so it is found through the schema, not imported.
+        delivery: Any = info.schema.get_type_by_name("Delivery")
+        return [delivery.origin.from_record(d) for d in found]
 
     @field(description="The caller's own views plus the shared ones.")
     async def filter_views(self, info: Info) -> list[FilterView]:
