@@ -172,6 +172,21 @@ class Settings:
     transform_output_max_bytes: int = 2 << 30
     schedule_min_interval_seconds: int = 60
     schedule_tick_seconds: int = 60
+    # Deliveries (outbound/): the SMTP server email goes through (none: EMAIL deliveries fail
+    # with an answer saying so), and STARTTLS required on it when smtp_starttls.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "tilegraph@localhost"
+    smtp_starttls: bool = False
+    # Webhook and Slack hosts exempt from the private/loopback address check (never from the
+    # link-local one: cloud metadata stays out of reach). Lowercased, comma-separated.
+    delivery_allowed_hosts: frozenset[str] = frozenset()
+    # The first retry of a failed send waits this long, each next one twice as long.
+    delivery_retry_base_seconds: float = 2.0
+    # One attempt to hand a message to SMTP or a webhook, connection included.
+    delivery_send_timeout_seconds: float = 10.0
     # The dashboard chatbot.
     chat_provider: str = "builtin"
     chat_openai_base_url: str = "https://api.openai.com/v1"
@@ -237,6 +252,14 @@ class Settings:
             raise SettingsError("TILEGRAPH_BCRYPT_ROUNDS must be between 4 and 16")
         if self.card_table_max_bytes < 1:
             raise SettingsError("TILEGRAPH_CARD_TABLE_MAX_BYTES must be at least 1")
+        if not 1 <= self.smtp_port <= 65535:
+            raise SettingsError("TILEGRAPH_SMTP_PORT must be between 1 and 65535")
+        if "@" not in self.smtp_from or any(c in self.smtp_from for c in "\r\n"):
+            raise SettingsError("TILEGRAPH_SMTP_FROM must be an email address")
+        if self.delivery_retry_base_seconds <= 0:
+            raise SettingsError("TILEGRAPH_DELIVERY_RETRY_BASE_SECONDS must be > 0")
+        if self.delivery_send_timeout_seconds <= 0:
+            raise SettingsError("TILEGRAPH_DELIVERY_SEND_TIMEOUT_SECONDS must be > 0")
         if self.card_result_retention_days < 1:
             raise SettingsError("TILEGRAPH_CARD_RESULT_RETENTION_DAYS must be at least 1")
         return self
@@ -270,6 +293,8 @@ def _convert(name: str, raw: str, type_name: Any) -> Any:
     try:
         if type_text.startswith("tuple"):
             return _csv(raw)
+        if type_text.startswith("frozenset"):
+            return frozenset(part.lower().rstrip(".") for part in _csv(raw))
         if type_text.startswith("bool"):
             return None if raw.strip() == "" and "None" in type_text else _bool(raw)
         if type_text.startswith("int"):
