@@ -82,7 +82,7 @@ def tick_child(at: str) -> None:
     """``--tick-child AT``: one schedule_tick as of AT with this process's TILEGRAPH_* env;
     prints one JSON line (wall-clock start, the tick's own seconds, runs queued)."""
     from tilegraph.domain.clock import from_iso
-    from tilegraph.jobs.transforms import schedule_tick
+    from tilegraph.jobs.schedules import schedule_tick
     from tilegraph.services.registry import Services
     from tilegraph.settings import Settings
 

@@ -187,6 +187,8 @@ class Settings:
     delivery_retry_base_seconds: float = 2.0
     # One attempt to hand a message to SMTP or a webhook, connection included.
     delivery_send_timeout_seconds: float = 10.0
+    # A whole delivery run (its cards, then every try): arq ends a job that runs longer.
+    delivery_timeout_seconds: int = 900
     # The dashboard chatbot.
     chat_provider: str = "builtin"
     chat_openai_base_url: str = "https://api.openai.com/v1"

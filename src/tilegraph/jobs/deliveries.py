@@ -43,7 +43,7 @@ from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run
 from tilegraph.loaders.registry import Loaders
 from tilegraph.outbound.email import MailSettings, send_email
 from tilegraph.outbound.errors import SendFailed
-from tilegraph.outbound.http_post import post_slack, post_webhook
+from tilegraph.outbound.http_post import new_client, post_slack, post_webhook
 from tilegraph.outbound.messages import (
     Attachment,
     CardSummary,
@@ -253,7 +253,6 @@ class DeliveryRunner:
             html = build_snapshot(
                 dashboard.name,
                 [(p.card.name, p.html) for p in sent],
-                plotly_src=self.cards.plotly_src,
                 plotly_js=plotly_js(),
             )
             attachments.append(
@@ -302,7 +301,7 @@ class DeliveryRunner:
         longer each time; a permanent refusal or a target not allowed ends at once."""
         base = self.services.settings.delivery_retry_base_seconds
         body = self._body(delivery, message)
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        async with new_client() as client:
             for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
                 await run.report(attempts=attempt, force=True)
                 try:
@@ -342,7 +341,10 @@ class DeliveryRunner:
         timeout = settings.delivery_send_timeout_seconds
         if delivery.channel is DeliveryChannel.EMAIL:
             await send_email(
-                MailSettings.of(settings), list(delivery.recipients), message, timeout=timeout
+                MailSettings.of(settings),
+                list(delivery.recipients),
+                message,
+                timeout_seconds=timeout,
             )
             return
         url = delivery.recipients[0]
@@ -354,10 +356,10 @@ class DeliveryRunner:
                 body,
                 secret=delivery.signing_secret,
                 idempotency_key=run_id,
-                timeout=timeout,
+                timeout_seconds=timeout,
             )
         else:
-            await post_slack(client, url, body, timeout=timeout)
+            await post_slack(client, url, body, timeout_seconds=timeout)
 
 
 async def release_delivery(services: Services, item: dict[str, Any]) -> None:

@@ -43,13 +43,13 @@ async def create_delivery(
         dashboard_id=str(input.dashboard_id),
         name=input.name,
         card_ids=[str(i) for i in input.card_ids],
-        filter_view_id=str(input.filter_view_id) if input.filter_view_id else None,
+        filter_view_id=str(input.filter_view_id) if given(input.filter_view_id) else None,
         schedule_cron=input.schedule_cron,
         enabled=input.enabled,
         channel=input.channel,
         recipients=list(input.recipients),
         contents=list(input.contents),
-        condition=input.condition.to_record() if input.condition else None,
+        condition=condition.to_record() if (condition := given(input.condition)) else None,
     )
     return DeliveryPayload(delivery=Delivery.from_record(record), signing_secret=secret)
 
@@ -60,18 +60,22 @@ async def update_delivery(
 ) -> DeliveryPayload:
     ctx = info.context
     view = given(input.filter_view_id)
+    card_ids = given(input.card_ids)
+    recipients = given(input.recipients)
+    contents = given(input.contents)
+    condition = given(input.condition)
     changes = DeliveryChanges(
-        name=input.name,
-        card_ids=[str(i) for i in input.card_ids] if input.card_ids is not None else None,
+        name=given(input.name),
+        card_ids=[str(i) for i in card_ids] if card_ids is not None else None,
         filter_view_id=str(view) if view else None,
         filter_view_given=input.filter_view_id is not strawberry.UNSET,
-        schedule_cron=input.schedule_cron,
-        enabled=input.enabled,
-        recipients=list(input.recipients) if input.recipients is not None else None,
-        contents=list(input.contents) if input.contents is not None else None,
-        condition=input.condition.to_record() if input.condition else None,
-        clear_condition=bool(input.clear_condition),
-        expected_version=input.expected_version,
+        schedule_cron=given(input.schedule_cron),
+        enabled=given(input.enabled),
+        recipients=list(recipients) if recipients is not None else None,
+        contents=list(contents) if contents is not None else None,
+        condition=condition.to_record() if condition else None,
+        clear_condition=bool(given(input.clear_condition)),
+        expected_version=given(input.expected_version),
     )
     record = await ctx.services.deliveries.update(ctx.principal, ctx.access, str(input.id), changes)
     return DeliveryPayload(delivery=Delivery.from_record(record))

@@ -17,6 +17,7 @@ from tilegraph.domain.dashboards import (
     standing_of,
 )
 from tilegraph.domain.datasets import DatasetRecord
+from tilegraph.domain.deliveries import DeliveryRecord
 from tilegraph.domain.errors import Forbidden, NotFound
 from tilegraph.domain.permissions import PermissionLevel
 from tilegraph.domain.policies import DatasetPolicyRecord
@@ -68,6 +69,12 @@ class RequestLoaders(Protocol):
 
     @property
     def policies_of_dataset(self) -> Loads[list[DatasetPolicyRecord]]: ...
+
+    @property
+    def deliveries(self) -> Loads[DeliveryRecord | None]: ...
+
+    @property
+    def deliveries_of_dashboard(self) -> Loads[list[DeliveryRecord]]: ...
 
 
 class DashboardAccess:

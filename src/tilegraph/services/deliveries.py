@@ -37,6 +37,8 @@ from tilegraph.domain.transforms import TriggerType, check_cron, next_fire, star
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_expected_version, check_name
 from tilegraph.events.publisher import ExecutionEvents
+from tilegraph.outbound.errors import SendFailed
+from tilegraph.outbound.targets import TargetNotAllowed, check_target
 from tilegraph.services.allowance import take_places
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.filter_views import FilterViewService
@@ -163,8 +165,25 @@ class DeliveryService:
             expression, min_interval_seconds=self.settings.schedule_min_interval_seconds
         )
 
-    def _recipients(self, channel: DeliveryChannel, recipients: list[str]) -> tuple[str, ...]:
-        checked = check_recipients(channel.value, recipients, allow_http=self.settings.is_dev)
+    async def _recipients(self, channel: DeliveryChannel, recipients: list[str]) -> tuple[str, ...]:
+        """Well-formed, and a URL's host resolving only to addresses it may be sent to (it is
+        checked again at every send, as what a name resolves to can change)."""
+        settings = self.settings
+        checked = check_recipients(
+            channel.value,
+            recipients,
+            allow_http=settings.is_dev,
+            allowed_hosts=settings.delivery_allowed_hosts,
+        )
+        if channel is not DeliveryChannel.EMAIL:
+            try:
+                await check_target(
+                    checked[0], allowed_hosts=settings.delivery_allowed_hosts, dev=settings.is_dev
+                )
+            except TargetNotAllowed as exc:
+                raise BadUserInput(str(exc), field="recipients") from exc
+            except SendFailed as exc:
+                raise BadUserInput(exc.answer, field="recipients") from exc
         return tuple(checked)
 
     # ---------------------------------------------------------------- changes
@@ -205,7 +224,7 @@ class DeliveryService:
             schedule_cron=cron,
             enabled=enabled,
             channel=channel,
-            recipients=self._recipients(channel, recipients),
+            recipients=await self._recipients(channel, recipients),
             contents=check_contents(contents),
             condition=check_condition(condition, placed) if condition else None,
             signing_secret=secret,
@@ -239,7 +258,7 @@ class DeliveryService:
             )
         if changes.recipients is not None and changes.recipients != shown_recipients(record):
             # The masked URL sent back as it was read leaves the real one in place.
-            fields["recipients"] = self._recipients(record.channel, changes.recipients)
+            fields["recipients"] = await self._recipients(record.channel, changes.recipients)
         if changes.contents is not None:
             fields["contents"] = check_contents(changes.contents)
         if changes.clear_condition:

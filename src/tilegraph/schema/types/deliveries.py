@@ -219,7 +219,8 @@ class CreateDeliveryInput:
         description="Only these code cards of the dashboard; all of them when empty.",
     )
     filter_view_id: strawberry.ID | None = strawberry.field(
-        default=None, description="A filter view of the dashboard applied to every card."
+        default=strawberry.UNSET,
+        description="A filter view of the dashboard applied to every card.",
     )
     enabled: bool = strawberry.field(default=True, description="Run on the schedule.")
     contents: list[DeliveryContent] = strawberry.field(
@@ -227,38 +228,44 @@ class CreateDeliveryInput:
         description="What the message holds.",
     )
     condition: AlertConditionInput | None = strawberry.field(
-        default=None, description="Makes it an alert: send only when this holds."
+        default=strawberry.UNSET, description="Makes it an alert: send only when this holds."
     )
 
 
 @strawberry.input(description="Changes to a delivery; fields left out stay as they are.")
 class UpdateDeliveryInput:
     id: strawberry.ID = strawberry.field(description="The delivery.")
-    name: str | None = strawberry.field(default=None, description="1 to 200 characters.")
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="1 to 200 characters."
+    )
     card_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Only these cards; all of them when empty."
+        default=strawberry.UNSET, description="Only these cards; all of them when empty."
     )
     filter_view_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET, description="A filter view of the dashboard; null removes it."
     )
-    schedule_cron: str | None = strawberry.field(default=None, description="A new schedule.")
-    enabled: bool | None = strawberry.field(default=None, description="Run on the schedule.")
+    schedule_cron: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A new schedule."
+    )
+    enabled: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Run on the schedule."
+    )
     recipients: list[str] | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="New recipients (checked as on create); the masked URL as read leaves the "
         "URL as it is.",
     )
     contents: list[DeliveryContent] | None = strawberry.field(
-        default=None, description="What the message holds."
+        default=strawberry.UNSET, description="What the message holds."
     )
     condition: AlertConditionInput | None = strawberry.field(
-        default=None, description="A new condition."
+        default=strawberry.UNSET, description="A new condition."
     )
     clear_condition: bool | None = strawberry.field(
-        default=None, description="Removes the condition."
+        default=strawberry.UNSET, description="Removes the condition."
     )
     expected_version: int | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="The version you read; CONFLICT when the delivery has changed since.",
     )
 
@@ -267,7 +274,7 @@ class UpdateDeliveryInput:
 class DeliveryPayload:
     delivery: Delivery = strawberry.field(description="The delivery as saved.")
     signing_secret: str | None = strawberry.field(
-        default=None,
+        default=strawberry.UNSET,
         description="WEBHOOK only, on create: the HMAC key for X-Tilegraph-Signature, shown "
         "this once.",
     )
