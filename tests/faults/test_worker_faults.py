@@ -718,7 +718,12 @@ async def test_kill_9_mid_delivery_ends_worker_lost_and_the_next_minute_runs(
         assert delivery in await tick_here(stack, first_minute + timedelta(minutes=1), env)
         (message,) = await smtp.wait_for(1, timeout=60)
         assert "Nightly" in message["Subject"]
-        newest = (await runs())[0]
+
+        async def sent() -> dict[str, Any] | None:
+            newest = (await runs())[0]
+            return newest if newest["status"] in TERMINAL else None
+
+        newest = await _until(sent, timeout=30, what="the next minute's run to end")
         assert newest["status"] == "SUCCEEDED" and newest["dueAt"] != state["dueAt"]
     finally:
         smtp.stop()

@@ -1,5 +1,5 @@
 """Cancelling executions, finding them by id, and following them live: one stream for every
-kind (card runs, transform runs, dataset imports), dispatched by the id's prefix."""
+kind (card runs, transform runs, dataset imports, delivery runs), dispatched by the id's prefix."""
 
 from __future__ import annotations
 

@@ -47,5 +47,6 @@ class Subscription:
     execution = strawberry.subscription(
         resolver=executions_r.execution_updates,
         description="Follows any execution by id until it ends: the same events as "
-        "cardExecution, transformExecution or datasetImport, whichever kind it is.",
+        "cardExecution, transformExecution or datasetImport, whichever kind it is (and the "
+        "only stream of a DeliveryRun).",
     )

@@ -29,7 +29,7 @@ class DeleteInput:
 @strawberry.input(description="The execution to cancel.")
 class CancelExecutionInput:
     id: strawberry.ID = strawberry.field(
-        description="A CardExecution, TransformExecution or DatasetImport id."
+        description="A CardExecution, TransformExecution, DatasetImport or DeliveryRun id."
     )
 
 

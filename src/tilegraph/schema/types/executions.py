@@ -28,8 +28,8 @@ class ExecutionError:
 
 
 @strawberry.interface(
-    description="Anything that is queued, runs and ends: a card run, a transform run or a "
-    "dataset import."
+    description="Anything that is queued, runs and ends: a card run, a transform run, a "
+    "dataset import or a delivery run."
 )
 class Execution(Node):
     status: ExecutionStatus = strawberry.field(
