@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import orjson
 import plotly.graph_objects as go
 import pytest
 
-from tests.support.receiver import HANG, HttpReceiver
+from tests.support.receiver import HANG, HttpReceiver, self_signed
 from tests.support.smtp import SmtpServer, free_port
 from tilegraph.executor.plotly_asset import asset_path, bundle_path, point_plotly_at
 from tilegraph.outbound import (
@@ -351,3 +354,79 @@ async def test_bad_urls_are_not_targets() -> None:
     ):
         with pytest.raises(TargetNotAllowed):
             await check_target(url, allowed_hosts=NONE, dev=True)
+
+
+# -- pinned addresses -----------------------------------------------------------------------
+
+
+async def test_the_post_goes_to_the_checked_address_not_a_new_dns_answer(
+    http_receiver: HttpReceiver, client: httpx.AsyncClient
+) -> None:
+    # hooks.invalid resolves to nothing: the request can only arrive through the pin.
+    url = f"http://hooks.invalid:{http_receiver.port}/hook"
+    await post_webhook(
+        client,
+        url,
+        b"{}",
+        secret=None,
+        idempotency_key="k",
+        timeout_seconds=10,
+        connect_to=[ipaddress.ip_address("127.0.0.1")],
+    )
+    [request] = await http_receiver.wait_for(1)
+    assert request.path == "/hook"
+    assert request.headers["host"] == f"hooks.invalid:{http_receiver.port}"
+
+
+async def test_an_address_that_takes_no_connection_is_followed_by_the_next(
+    http_receiver: HttpReceiver, client: httpx.AsyncClient
+) -> None:
+    url = f"http://localhost:{http_receiver.port}/hook"
+    target = await check_target(url, allowed_hosts=NONE, dev=True)
+    assert ipaddress.ip_address("127.0.0.1") in target.addresses
+    # The receiver listens on 127.0.0.1 only: 127.0.0.2 refuses, then 127.0.0.1 takes it.
+    addresses = [ipaddress.ip_address("127.0.0.2"), *target.addresses]
+    await post_slack(client, url, b"{}", timeout_seconds=10, connect_to=addresses)
+    assert len(await http_receiver.wait_for(1)) == 1
+    with pytest.raises(SendFailed) as caught:
+        await post_slack(
+            client, url, b"{}", timeout_seconds=10, connect_to=[ipaddress.ip_address("127.0.0.2")]
+        )
+    assert caught.value.retryable and "connection refused" in caught.value.answer
+
+
+async def test_a_pinned_https_post_still_checks_the_certificate_against_the_host(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed(tmp_path, "hooks.test")
+    receiver = HttpReceiver(tls=(cert, key)).start()
+    trusted = ssl.create_default_context(cafile=str(cert))
+    loopback = [ipaddress.ip_address("127.0.0.1")]
+    try:
+        async with new_client(verify=trusted) as client:
+            await post_webhook(
+                client,
+                f"https://hooks.test:{receiver.port}/h",
+                b"{}",
+                secret=SECRET,
+                idempotency_key="k",
+                timeout_seconds=10,
+                connect_to=loopback,
+            )
+            [request] = await receiver.wait_for(1)
+            assert request.headers["host"] == f"hooks.test:{receiver.port}"
+            # The same address under another name: its certificate does not match.
+            with pytest.raises(SendFailed) as caught:
+                await post_webhook(
+                    client,
+                    f"https://other.test:{receiver.port}/h",
+                    b"{}",
+                    secret=SECRET,
+                    idempotency_key="k",
+                    timeout_seconds=10,
+                    connect_to=loopback,
+                )
+            assert "other.test" in caught.value.answer
+            assert len(receiver.requests) == 1
+    finally:
+        receiver.stop()

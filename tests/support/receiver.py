@@ -6,10 +6,13 @@ Tests wait for requests on a condition, never by sleeping."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,27 @@ HANG = -1
 Answer = int | tuple[int, bytes]
 
 
-class HttpReceiver:
-    """ThreadingHTTPServer on 127.0.0.1 at a free port; `requests` in the order received."""
+def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
+    """A certificate for `host` and its key (openssl), to serve https on loopback."""
+    cert, key = directory / f"{host}.crt", directory / f"{host}.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec"),
+            *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", f"/CN={host}"),
+            *("-addext", f"subjectAltName=DNS:{host}"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
-    def __init__(self) -> None:
+
+class HttpReceiver:
+    """ThreadingHTTPServer on 127.0.0.1 at a free port; `requests` in the order received.
+    With `tls` (a certificate and its key), it serves https."""
+
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.requests: list[Request] = []
         self._script: list[Answer] = []
         self._changed = threading.Condition()
@@ -37,6 +57,12 @@ class HttpReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         # serve_forever's poll interval is how long stop() takes.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -44,7 +70,7 @@ class HttpReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> HttpReceiver:
         self._thread.start()

@@ -2,7 +2,8 @@
 the checks each target passes right before a send, and the messages and HTML snapshot sent.
 
 It imports only the domain and settings; the worker job builds a `DeliveryMessage` and calls
-`check_target` and a sender, retrying a `SendFailed` whose `retryable` is true."""
+`check_target` and a sender (with `connect_to=target.addresses`), retrying a `SendFailed`
+whose `retryable` is true."""
 
 from .email import MailSettings, send_email
 from .errors import SendFailed
@@ -16,7 +17,7 @@ from .messages import (
     webhook_body,
 )
 from .snapshot import build_snapshot
-from .targets import TargetNotAllowed, check_target
+from .targets import Target, TargetNotAllowed, check_target
 
 __all__ = [
     "Attachment",
@@ -24,6 +25,7 @@ __all__ = [
     "DeliveryMessage",
     "MailSettings",
     "SendFailed",
+    "Target",
     "TargetNotAllowed",
     "build_snapshot",
     "check_target",
