@@ -430,3 +430,27 @@ async def test_a_pinned_https_post_still_checks_the_certificate_against_the_host
             assert len(receiver.requests) == 1
     finally:
         receiver.stop()
+
+
+async def test_smtp_auth_and_a_required_starttls_the_server_lacks() -> None:
+    server = SmtpServer(credentials=("bi", "pw-123")).start()
+    try:
+        mail = MailSettings(server.host, server.port, "bi", "pw-123", "bi@bi.example", False)
+        await send_email(mail, ["ann@example.com"], _message(), timeout_seconds=10)
+        await server.wait_for(1)
+        assert server.logins == ["bi"]
+        wrong = MailSettings(server.host, server.port, "bi", "nope", "bi@bi.example", False)
+        with pytest.raises(SendFailed) as caught:
+            await send_email(wrong, ["ann@example.com"], _message(), timeout_seconds=10)
+        assert caught.value.answer.startswith("SMTP 535") and not caught.value.retryable
+        anonymous = MailSettings(server.host, server.port, "", "", "bi@bi.example", False)
+        with pytest.raises(SendFailed) as refused:
+            await send_email(anonymous, ["ann@example.com"], _message(), timeout_seconds=10)
+        assert refused.value.answer.startswith("SMTP 530") and not refused.value.retryable
+        tls = MailSettings(server.host, server.port, "bi", "pw-123", "bi@bi.example", True)
+        with pytest.raises(SendFailed) as no_tls:
+            await send_email(tls, ["ann@example.com"], _message(), timeout_seconds=10)
+        assert "STARTTLS" in no_tls.value.answer and not no_tls.value.retryable
+        assert len(server.messages) == 1
+    finally:
+        server.stop()

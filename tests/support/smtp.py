@@ -16,6 +16,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class _Handler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if self.server.requires_auth and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         refusal = self.server.refused_recipients.get(address.lower())
         if refusal is not None:
             return refusal
@@ -51,9 +54,10 @@ class _Handler:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1 at a free port; `messages` in the order received."""
+    """aiosmtpd on 127.0.0.1 at a free port; `messages` in the order received. With
+    `credentials` (user, password) it requires AUTH (over plain text: loopback only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.received: list[Received] = []
@@ -61,7 +65,18 @@ class SmtpServer:
         self._script: list[str] = []
         self._answers = 0
         self._changed = threading.Condition()
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+        self.logins: list[str] = []
+        self._credentials = credentials
+        auth: dict[str, Any] = {}
+        if credentials is not None:
+            # AUTH over plain text on loopback; required by handle_RCPT (aiosmtpd's own
+            # auth_required warns on every connection without TLS).
+            auth = {"authenticator": self._authenticate, "auth_require_tls": False}
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **auth)
+
+    @property
+    def requires_auth(self) -> bool:
+        return self._credentials is not None
 
     def start(self) -> SmtpServer:
         self._controller.start()
@@ -90,6 +105,18 @@ class SmtpServer:
         """DATA commands answered so far, accepted or not."""
         with self._changed:
             return self._answers
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword) or self._credentials is None:
+            return AuthResult(success=False, handled=False)
+        login, password = data.login.decode(), data.password.decode()
+        ok = (login, password) == self._credentials
+        if ok:
+            with self._changed:
+                self.logins.append(login)
+        return AuthResult(success=ok, handled=False)
 
     def _take(self, envelope: Any) -> str:
         with self._changed:

@@ -125,8 +125,11 @@ async def send_email(
         raise SendFailed(f"SMTP: {_header(exc.message)}", retryable=False) from None
     except (TimeoutError, aiosmtplib.SMTPTimeoutError):
         raise SendFailed(f"SMTP {mail.host}:{mail.port} timed out", retryable=True) from None
-    except (aiosmtplib.SMTPException, OSError) as exc:
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, OSError) as exc:
         raise SendFailed(
             f"SMTP {mail.host}:{mail.port}: {_header(str(exc)) or type(exc).__name__}",
             retryable=True,
         ) from None
+    except aiosmtplib.SMTPException as exc:
+        # The server lacks what the settings ask for (STARTTLS, AUTH): no retry changes that.
+        raise SendFailed(f"SMTP: {_header(exc.message)}", retryable=False) from None
