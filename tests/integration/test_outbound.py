@@ -28,6 +28,7 @@ from tilegraph.outbound import (
     TargetNotAllowed,
     build_snapshot,
     check_target,
+    deliver,
     new_client,
     post_slack,
     post_webhook,
@@ -36,6 +37,7 @@ from tilegraph.outbound import (
     webhook_body,
 )
 from tilegraph.outbound.email import NO_SERVER
+from tilegraph.settings import Settings
 
 SRC = "http://bi.example:8000" + asset_path()
 SECRET = "whsec_0123456789abcdef"
@@ -454,3 +456,50 @@ async def test_smtp_auth_and_a_required_starttls_the_server_lacks() -> None:
         assert len(server.messages) == 1
     finally:
         server.stop()
+
+
+# -- deliver: one attempt, checked -----------------------------------------------------------
+
+
+def _settings(**changes: object) -> Settings:
+    values: dict[str, object] = {"env": "dev", "delivery_send_timeout_seconds": 10.0}
+    values.update(changes)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def test_deliver_sends_each_channel(
+    smtp_server: SmtpServer, http_receiver: HttpReceiver, client: httpx.AsyncClient
+) -> None:
+    message = _message()
+    settings = _settings(smtp_host=smtp_server.host, smtp_port=smtp_server.port)
+    await deliver("EMAIL", ["ann@example.com"], message, settings=settings, client=client)
+    [mail] = await smtp_server.wait_for(1)
+    assert "Sales EMEA" in mail["Subject"]
+
+    hook = f"http://localhost:{http_receiver.port}/hooks/abc"
+    await deliver("WEBHOOK", [hook], message, settings=settings, client=client, secret=SECRET)
+    await deliver("SLACK", [hook], message, settings=settings, client=client)
+    webhook, slack = await http_receiver.wait_for(2)
+    assert webhook.body == webhook_body(message)
+    assert webhook.headers["idempotency-key"] == message.run_id
+    expected = hmac.new(SECRET.encode(), webhook.body, hashlib.sha256).hexdigest()
+    assert webhook.headers["x-tilegraph-signature"] == f"sha256={expected}"
+    assert "blocks" in orjson.loads(slack.body) and "x-tilegraph-signature" not in slack.headers
+
+
+async def test_deliver_checks_the_target_before_every_post(
+    http_receiver: HttpReceiver, client: httpx.AsyncClient
+) -> None:
+    hook = f"{http_receiver.url}/hooks/abc"
+    production = _settings(env="production")
+    with pytest.raises(TargetNotAllowed):
+        await deliver("WEBHOOK", [hook], _message(), settings=production, client=client)
+    metadata = _settings(delivery_allowed_hosts=frozenset({"169.254.169.254"}))
+    with pytest.raises(TargetNotAllowed):
+        await deliver(
+            "SLACK", ["http://169.254.169.254/x"], _message(), settings=metadata, client=client
+        )
+    assert http_receiver.requests == []
+    with pytest.raises(SendFailed) as unset:
+        await deliver("EMAIL", ["ann@example.com"], _message(), settings=_settings(), client=client)
+    assert unset.value.answer == NO_SERVER

@@ -45,6 +45,13 @@ def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
     return cert, key
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that gave up (a refused certificate, a timeout) is no test failure
+
+
 class HttpReceiver:
     """ThreadingHTTPServer on 127.0.0.1 at a free port; `requests` in the order received.
     With `tls` (a certificate and its key), it serves https."""
@@ -54,8 +61,7 @@ class HttpReceiver:
         self._script: list[Answer] = []
         self._changed = threading.Condition()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self.port = int(self._server.server_address[1])
         self.scheme = "http"
         if tls is not None:

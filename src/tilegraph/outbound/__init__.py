@@ -2,9 +2,10 @@
 the checks each target passes right before a send, and the messages and HTML snapshot sent.
 
 It imports only the domain and settings; the worker job builds a `DeliveryMessage` and calls
-`check_target` and a sender (with `connect_to=target.addresses`), retrying a `SendFailed`
+`deliver` (the target check and the channel's sender in one attempt), retrying a `SendFailed`
 whose `retryable` is true."""
 
+from .deliver import deliver
 from .email import MailSettings, send_email
 from .errors import SendFailed
 from .http_post import new_client, post_slack, post_webhook
@@ -29,6 +30,7 @@ __all__ = [
     "TargetNotAllowed",
     "build_snapshot",
     "check_target",
+    "deliver",
     "new_client",
     "post_slack",
     "post_webhook",
