@@ -1,9 +1,10 @@
 """What a delivery sends: the plain-text summary, the webhook JSON, the Slack blocks, the
-offline HTML snapshot, and the delivery settings."""
+offline HTML snapshot, the delivery settings, and how a POST is pinned to a checked address."""
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 
 import orjson
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 import pytest
 
 from tilegraph.executor.plotly_asset import asset_path, bundle_path, point_plotly_at
+from tilegraph.outbound.http_post import pinned_request
 from tilegraph.outbound.messages import (
     Attachment,
     CardSummary,
@@ -229,3 +231,35 @@ def test_delivery_settings_are_read_and_checked() -> None:
     ]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({"TILEGRAPH_ENV": "dev", name: value})
+
+
+# -- pinned requests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "pinned", "host", "sni"),
+    [
+        (
+            "https://hooks.example.com/p/secret?q=1",
+            "93.184.216.34",
+            "https://93.184.216.34/p/secret?q=1",
+            "hooks.example.com",
+            "hooks.example.com",
+        ),
+        (
+            "https://hooks.example.com:8443/p",
+            "2606:4700::1111",
+            "https://[2606:4700::1111]:8443/p",
+            "hooks.example.com:8443",
+            "hooks.example.com",
+        ),
+        ("http://localhost:9000/h", "::1", "http://[::1]:9000/h", "localhost:9000", None),
+    ],
+)
+def test_a_pinned_request_keeps_the_host_for_the_header_and_tls(
+    url: str, address: str, pinned: str, host: str, sni: str | None
+) -> None:
+    target, headers, extensions = pinned_request(url, ipaddress.ip_address(address))
+    assert target == pinned
+    assert headers == {"Host": host}
+    assert extensions.get("sni_hostname") == sni

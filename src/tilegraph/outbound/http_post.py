@@ -57,7 +57,8 @@ def _retryable(status: int) -> bool:
 
 
 def _connect_reason(exc: BaseException) -> str:
-    """ "connection refused", or the OS's or TLS's words, from under httpx's generic ones."""
+    """Why no connection was made ("connection refused", the OS's or TLS's words), from
+    under httpx's generic message."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError):
