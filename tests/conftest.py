@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.client import Api
 from tests.support.inprocess import InProcess, InProcessApi, InProcessWorker
+from tests.support.receiver import HttpReceiver
+from tests.support.smtp import SmtpServer
 from tests.support.stack import Stack
 
 ADMIN_EMAIL = "admin@tests.example"
@@ -59,6 +61,26 @@ async def inprocess(stack: Stack) -> AsyncIterator[InProcess]:
         yield deployments
     finally:
         await deployments.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback (aiosmtpd) that keeps the messages it receives."""
+    server = SmtpServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    """A real HTTP server on loopback that records requests and answers from a script."""
+    receiver = HttpReceiver().start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
 
 
 @pytest.fixture(scope="session")

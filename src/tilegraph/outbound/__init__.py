@@ -2,8 +2,10 @@
 the checks each target passes right before a send, and the messages and HTML snapshot sent.
 
 It imports only the domain and settings; the worker job builds a `DeliveryMessage` and calls
-`check_target` and a sender, retrying a `SendFailed` whose `retryable` is true."""
+`deliver` (the target check and the channel's sender in one attempt), retrying a `SendFailed`
+whose `retryable` is true."""
 
+from .deliver import deliver
 from .email import MailSettings, send_email
 from .errors import SendFailed
 from .http_post import new_client, post_slack, post_webhook
@@ -16,7 +18,7 @@ from .messages import (
     webhook_body,
 )
 from .snapshot import build_snapshot
-from .targets import TargetNotAllowed, check_target
+from .targets import Target, TargetNotAllowed, check_target
 
 __all__ = [
     "Attachment",
@@ -24,9 +26,11 @@ __all__ = [
     "DeliveryMessage",
     "MailSettings",
     "SendFailed",
+    "Target",
     "TargetNotAllowed",
     "build_snapshot",
     "check_target",
+    "deliver",
     "new_client",
     "post_slack",
     "post_webhook",

@@ -65,12 +65,18 @@ def build_email(sender: str, to: list[str], message: DeliveryMessage) -> EmailMe
     mail["X-Tilegraph-Delivery"] = _header(message.delivery_id)
     mail.set_content(summary_text(message))
     for attachment in message.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
+        kind, *options = (part.strip() for part in attachment.content_type.split(";"))
+        maintype, _, subtype = kind.lower().partition("/")
+        params = dict(option.partition("=")[::2] for option in options if "=" in option)
+        if maintype == "text":
+            # Our snapshots and CSVs are UTF-8; said so, a client decodes them as written.
+            params.setdefault("charset", "utf-8")
         mail.add_attachment(
             attachment.data,
             maintype=maintype or "application",
             subtype=subtype or "octet-stream",
             filename=_header(attachment.filename),
+            params=params,
         )
     return mail
 
@@ -119,8 +125,11 @@ async def send_email(
         raise SendFailed(f"SMTP: {_header(exc.message)}", retryable=False) from None
     except (TimeoutError, aiosmtplib.SMTPTimeoutError):
         raise SendFailed(f"SMTP {mail.host}:{mail.port} timed out", retryable=True) from None
-    except (aiosmtplib.SMTPException, OSError) as exc:
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, OSError) as exc:
         raise SendFailed(
             f"SMTP {mail.host}:{mail.port}: {_header(str(exc)) or type(exc).__name__}",
             retryable=True,
         ) from None
+    except aiosmtplib.SMTPException as exc:
+        # The server lacks what the settings ask for (STARTTLS, AUTH): no retry changes that.
+        raise SendFailed(f"SMTP: {_header(exc.message)}", retryable=False) from None

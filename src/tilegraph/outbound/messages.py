@@ -61,7 +61,7 @@ def format_number(value: float) -> str:
 
 
 def condition_text(condition: dict[str, Any]) -> str:
-    """ "revenue is 1,200 (alert: > 1,000)"."""
+    """The condition as a sentence: revenue is 1,200 (alert: > 1,000)."""
     operator = str(condition.get("operator", ""))
     symbol = OPERATORS.get(operator, operator)
     value = condition.get("value")

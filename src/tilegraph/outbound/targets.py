@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tilegraph.domain.delivery_targets import address_refusal, literal_ip
@@ -17,6 +18,17 @@ from .errors import SendFailed
 class TargetNotAllowed(Exception):
     """The URL may not be sent to; the message names the host and why, never the path (it
     holds the webhook's secret)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the check, with the addresses it was checked at. Pass `addresses`
+    to post_webhook/post_slack as `connect_to`, so the POST goes to an address that was
+    checked rather than to whatever a second DNS answer says."""
+
+    url: str
+    host: str
+    addresses: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]
 
 
 async def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -40,8 +52,8 @@ async def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddres
     return addresses
 
 
-async def check_target(url: str, *, allowed_hosts: frozenset[str], dev: bool) -> None:
-    """Raise TargetNotAllowed unless `url` may be sent to right now.
+async def check_target(url: str, *, allowed_hosts: frozenset[str], dev: bool) -> Target:
+    """Raise TargetNotAllowed unless `url` may be sent to right now; the checked addresses.
 
     https only, except http:// in dev when every address is loopback (a local receiver).
     Hosts in `allowed_hosts` (TILEGRAPH_DELIVERY_ALLOWED_HOSTS) skip the private/loopback
@@ -71,3 +83,4 @@ async def check_target(url: str, *, allowed_hosts: frozenset[str], dev: bool) ->
         raise TargetNotAllowed(
             f"The URL for {host} is http; in dev only loopback http:// targets are allowed"
         )
+    return Target(url, host, tuple(addresses))
