@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import httpx
 import structlog
 
 from tilegraph.domain.audit import AuditEventType
 from tilegraph.domain.cards import CardRecord, CardType
+from tilegraph.domain.clock import to_iso
 from tilegraph.domain.dashboards import DashboardRecord
 from tilegraph.domain.deliveries import (
     MAX_DELIVERY_ATTEMPTS,
-    DeliveryChannel,
     DeliveryContent,
     DeliveryRecord,
+    DeliveryRunRecord,
     delivery_failed,
     retry_delay,
     skipped_delivery_error,
@@ -41,18 +41,16 @@ from tilegraph.executor.plotly_asset import bundle_path
 from tilegraph.jobs.cards import CardRunner
 from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
 from tilegraph.loaders.registry import Loaders
-from tilegraph.outbound.email import MailSettings, send_email
+from tilegraph.outbound.deliver import deliver
 from tilegraph.outbound.errors import SendFailed
-from tilegraph.outbound.http_post import new_client, post_slack, post_webhook
+from tilegraph.outbound.http_post import new_client
 from tilegraph.outbound.messages import (
     Attachment,
     CardSummary,
     DeliveryMessage,
-    slack_body,
-    webhook_body,
 )
 from tilegraph.outbound.snapshot import build_snapshot
-from tilegraph.outbound.targets import TargetNotAllowed, check_target
+from tilegraph.outbound.targets import TargetNotAllowed
 from tilegraph.services.access import DashboardAccess
 from tilegraph.services.filter_views import FilterViewService
 from tilegraph.services.registry import Services
@@ -153,7 +151,7 @@ class DeliveryRunner:
             condition_value = float(value)
             if not condition.holds(condition_value):
                 return {"sent": False, "condition_value": condition_value, "attempts": 0}
-        message = await self._message(run.id, record.triggered_by, delivery, dashboard, produced)
+        message = await self._message(record, delivery, dashboard, produced)
         await run.report(progress=0.9, condition_value=condition_value, force=True)
         attempts = await self._send(run, delivery, message)
         return {"sent": True, "condition_value": condition_value, "attempts": attempts}
@@ -240,8 +238,7 @@ class DeliveryRunner:
 
     async def _message(
         self,
-        run_id: str,
-        trigger: TriggerType,
+        record: DeliveryRunRecord,
         delivery: DeliveryRecord,
         dashboard: DashboardRecord,
         produced: dict[str, Produced],
@@ -277,9 +274,9 @@ class DeliveryRunner:
             dashboard_id=dashboard.id,
             dashboard_name=dashboard.name,
             dashboard_url=f"{settings.public_url.rstrip('/')}/#/dashboards/{dashboard.id}",
-            run_id=run_id,
-            triggered_by=trigger.value,
-            due_at=None,
+            run_id=record.id,
+            triggered_by=record.triggered_by.value,
+            due_at=to_iso(record.due_at) if record.due_at else None,
             cards=[CardSummary(p.card.id, p.card.name, p.metrics) for p in sent],
             attachments=attachments,
             condition=(
@@ -298,14 +295,21 @@ class DeliveryRunner:
         self, run: ExecutionRun, delivery: DeliveryRecord, message: DeliveryMessage
     ) -> int:
         """Tries until the channel takes the message: up to MAX_DELIVERY_ATTEMPTS, waiting
-        longer each time; a permanent refusal or a target not allowed ends at once."""
-        base = self.services.settings.delivery_retry_base_seconds
-        body = self._body(delivery, message)
+        longer each time; a permanent refusal or a target not allowed ends at once. Every
+        try sends the same message (so the same body, signature and Idempotency-Key)."""
+        settings = self.services.settings
         async with new_client() as client:
             for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
                 await run.report(attempts=attempt, force=True)
                 try:
-                    await self._send_once(client, delivery, message, body, run.id)
+                    await deliver(
+                        delivery.channel.value,
+                        delivery.recipients,
+                        message,
+                        settings=settings,
+                        client=client,
+                        secret=delivery.signing_secret,
+                    )
                 except TargetNotAllowed as exc:
                     raise ExecutionFailed(target_not_allowed(str(exc))) from exc
                 except SendFailed as exc:
@@ -314,52 +318,11 @@ class DeliveryRunner:
                     )
                     if not exc.retryable or attempt == MAX_DELIVERY_ATTEMPTS:
                         raise ExecutionFailed(delivery_failed(attempt, exc.answer)) from exc
-                    await asyncio.sleep(retry_delay(attempt, base))
+                    await asyncio.sleep(retry_delay(attempt, settings.delivery_retry_base_seconds))
                     await run.check_cancel()
                 else:
                     return attempt
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _body(delivery: DeliveryRecord, message: DeliveryMessage) -> bytes:
-        """Built once: every try sends the same bytes (and so the same signature)."""
-        if delivery.channel is DeliveryChannel.WEBHOOK:
-            return webhook_body(message)
-        if delivery.channel is DeliveryChannel.SLACK:
-            return slack_body(message)
-        return b""
-
-    async def _send_once(
-        self,
-        client: httpx.AsyncClient,
-        delivery: DeliveryRecord,
-        message: DeliveryMessage,
-        body: bytes,
-        run_id: str,
-    ) -> None:
-        settings = self.services.settings
-        timeout = settings.delivery_send_timeout_seconds
-        if delivery.channel is DeliveryChannel.EMAIL:
-            await send_email(
-                MailSettings.of(settings),
-                list(delivery.recipients),
-                message,
-                timeout_seconds=timeout,
-            )
-            return
-        url = delivery.recipients[0]
-        await check_target(url, allowed_hosts=settings.delivery_allowed_hosts, dev=settings.is_dev)
-        if delivery.channel is DeliveryChannel.WEBHOOK:
-            await post_webhook(
-                client,
-                url,
-                body,
-                secret=delivery.signing_secret,
-                idempotency_key=run_id,
-                timeout_seconds=timeout,
-            )
-        else:
-            await post_slack(client, url, body, timeout_seconds=timeout)
 
 
 async def release_delivery(services: Services, item: dict[str, Any]) -> None:
