@@ -573,3 +573,28 @@ async def test_an_every_minute_delivery_runs_once_a_minute_with_two_schedulers(
     # A tick as of the same last moment queues nothing more.
     again = await tick_here(stack, start + timedelta(minutes=3, seconds=30), dev.env)
     assert delivery_id not in again
+
+
+async def test_a_deleted_dashboard_takes_its_deliveries_along(
+    api: Api, owner: dict[str, str], board: dict[str, str]
+) -> None:
+    dashboard = await create_dashboard(
+        api, owner["token"], name="Short-lived", card_ids=[board["card"]]
+    )
+    made = await api.ok(
+        CREATE,
+        {"i": delivery_input({**board, "dashboard": dashboard["id"]}, "EMAIL", ["a@example.com"])},
+        token=owner["token"],
+    )
+    delivery_id = made["createDelivery"]["delivery"]["id"]
+    await api.ok(
+        "mutation($id: ID!) { deleteDashboard(input: {id: $id}) { deletedId } }",
+        {"id": dashboard["id"]},
+        token=owner["token"],
+    )
+    gone = await api.fail(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": delivery_id}, token=owner["token"]
+    )
+    assert gone.code == "NOT_FOUND"
+    listed = await api.ok("query { deliveries(first: 100) { nodes { id } } }", token=owner["token"])
+    assert delivery_id not in [d["id"] for d in listed["deliveries"]["nodes"]]

@@ -5,6 +5,7 @@ Shares and filter views have their own services."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tilegraph.domain.cards import CardExecutionRecord, CardRecord, CardType
@@ -73,6 +74,8 @@ class DashboardService:
         self.cards = cards
         self.datasets = datasets
         self.policies = policies
+        # What else goes with a dashboard (its deliveries), by dashboard id.
+        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ reading
 
@@ -307,6 +310,8 @@ class DashboardService:
         except ConditionFailed as exc:
             raise Conflict("The dashboard changed meanwhile; try again") from exc
         await self.history.deleted(dashboard.id, expires)
+        for cleanup in self.on_delete:
+            await cleanup(dashboard.id)
         return dashboard.id
 
     async def restore(

@@ -187,6 +187,7 @@ class Services:
         dashboards = DashboardService(
             repos.dashboards, cards, datasets, policies, history, repos.placements
         )
+        dashboards.on_delete.append(repos.deliveries.delete_for_dashboard)
         groups = GroupService(repos.groups, repos.users)
         groups.on_delete.append(repos.dashboards.remove_shares_for_target)
         groups.on_delete.append(repos.policies.delete_for_target)

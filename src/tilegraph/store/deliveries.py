@@ -204,6 +204,11 @@ class DeliveryRepository:
         await self.db.batch_delete(RUNS, [{"id": i["id"]} for i in items])
         await self.db.delete(DELIVERIES, {"id": delivery_id})
 
+    async def delete_for_dashboard(self, dashboard_id: str) -> None:
+        """A deleted dashboard's deliveries go with it (a restored one comes back without)."""
+        for record in await self.of_dashboard(dashboard_id):
+            await self.delete(record.id)
+
     async def due(self, now_iso: str) -> list[DeliveryRecord]:
         return [delivery_from_item(i) for i in await self.schedules.due(now_iso)]
 
