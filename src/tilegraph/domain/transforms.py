@@ -113,6 +113,27 @@ def started_key(queued_at: datetime, run_id: str) -> str:
     return f"{queued_at.astimezone(UTC).isoformat(timespec='microseconds')}#{run_id}"
 
 
+def queued_run_fields(
+    run_id: str,
+    owner_id: str,
+    trigger: TriggerType,
+    user_id: str | None,
+    due_at: datetime | None,
+    queued_at: datetime,
+) -> dict[str, Any]:
+    """What a new run of a scheduled object (a transform, a delivery) starts with."""
+    return {
+        "id": run_id,
+        "owner_id": owner_id,
+        "status": ExecutionStatus.QUEUED,
+        "triggered_by": trigger,
+        "queued_at": queued_at,
+        "started": started_key(queued_at, run_id),
+        "triggered_by_user": user_id,
+        "due_at": due_at,
+    }
+
+
 def skipped_run_error(running_id: str) -> ExecutionError:
     return ExecutionError(
         ExecutionErrorCode.CANCELLED,

@@ -39,7 +39,8 @@ from tilegraph.domain.transforms import TriggerType
 from tilegraph.domain.users import Principal
 from tilegraph.executor.plotly_asset import bundle_path
 from tilegraph.jobs.cards import CardRunner
-from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun, Runtime, run_execution
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
+from tilegraph.jobs.locked_runs import LockedRuns
 from tilegraph.loaders.registry import Loaders
 from tilegraph.outbound.deliver import deliver
 from tilegraph.outbound.errors import SendFailed
@@ -94,31 +95,11 @@ class DeliveryRunner:
 
     async def start(self, run_id: str) -> None:
         """The job: lock, run, record; or record the run as skipped."""
-        services = self.services
-        item = await self.table.get(run_id)
-        if item is None or ExecutionStatus(item["status"]) is not ExecutionStatus.QUEUED:
-            return
-        delivery_id = str(item["delivery_id"])
-        schedules = services.repos.deliveries.schedules
-        holder = await schedules.lock(delivery_id, run_id)
-        if holder is not None:
-            await services.run_allowance.release(str(item["owner_id"]), run_id)
-            skipped = await self.table.transition(
-                run_id,
-                allowed_from=[ExecutionStatus.QUEUED],
-                to=ExecutionStatus.CANCELLED,
-                values={"error": skipped_delivery_error(holder).to_item()},
-            )
-            if skipped is not None:
-                log.info("delivery_run_skipped", run_id=run_id, running=holder)
-                await services.events.publish(skipped)
-            return
-        run = await ExecutionRun.begin(Runtime.of(services), self.table, run_id)
-        if run is None:
-            await schedules.unlock(delivery_id, run_id)
-            await services.run_allowance.release(str(item["owner_id"]), run_id)
-            return
-        await run_execution(run, self.run, on_finished=self.finished)
+        repo = self.services.repos.deliveries
+        runs = LockedRuns(
+            self.table, "delivery_id", repo.schedules, skipped_delivery_error, lambda item: ()
+        )
+        await runs.start(self.services, run_id, self.run, self.finished)
 
     async def finished(self, run: ExecutionRun) -> None:
         await release_delivery(self.services, run.item)

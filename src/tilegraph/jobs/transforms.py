@@ -29,19 +29,14 @@ from tilegraph.domain.transforms import (
 from tilegraph.events.channels import transform_run_channels
 from tilegraph.executor import Sandbox, SandboxLimits, TransformJob, TransformOutput, job_limits
 from tilegraph.jobs.inputs import input_datasets
-from tilegraph.jobs.lifecycle import (
-    ExecutionFailed,
-    ExecutionRun,
-    Runtime,
-    run_execution,
-)
+from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
+from tilegraph.jobs.locked_runs import LockedRuns
 from tilegraph.jobs.publishing import publish_files
 from tilegraph.services.registry import Services
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.transforms import run_from_item
 
 log = structlog.get_logger("tilegraph.transforms")
-TICK_CONCURRENCY = 32
 
 
 def transform_limits(services: Services) -> SandboxLimits:
@@ -91,31 +86,10 @@ class TransformRunner:
     async def start(self, run_id: str) -> None:
         """The job: lock, run, record; or record the run as skipped."""
         repo = self.services.repos.transforms
-        item = await self.table.get(run_id)
-        if item is None or ExecutionStatus(item["status"]) is not ExecutionStatus.QUEUED:
-            return
-        transform_id = str(item["transform_id"])
-        holder = await repo.lock(transform_id, run_id)
-        if holder is not None:
-            await self.services.run_allowance.release(str(item["owner_id"]), run_id)
-            skipped = await self.table.transition(
-                run_id,
-                allowed_from=[ExecutionStatus.QUEUED],
-                to=ExecutionStatus.CANCELLED,
-                values={"error": skipped_run_error(holder).to_item()},
-            )
-            if skipped is not None:
-                log.info("transform_run_skipped", run_id=run_id, running=holder)
-                await self.services.events.publish(skipped, transform_run_channels(skipped))
-            return
-        run = await ExecutionRun.begin(
-            Runtime.of(self.services), self.table, run_id, transform_run_channels(item)
+        runs = LockedRuns(
+            self.table, "transform_id", repo.schedules, skipped_run_error, transform_run_channels
         )
-        if run is None:
-            await repo.unlock(transform_id, run_id)
-            await self.services.run_allowance.release(str(item["owner_id"]), run_id)
-            return
-        await run_execution(run, self.run, on_finished=self.finished)
+        await runs.start(self.services, run_id, self.run, self.finished)
 
     async def run(self, run: ExecutionRun) -> dict[str, Any]:
         services = self.services

@@ -1,13 +1,18 @@
 """The per-user run allowance as the services use it: card runs (executeCard,
-executeDashboard, previews) and manual transform runs take places from one QueueLimit, and
-are refused the same way when it is full or cannot be read."""
+executeDashboard, previews), manual transform runs and manual delivery runs take places
+from one QueueLimit, and are refused the same way when it is full or cannot be read."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.exceptions import RedisError
 
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.errors import RateLimited, ServiceUnavailable
+
+T = TypeVar("T")
 
 QUEUE_UNAVAILABLE = (
     "Runs cannot be queued now (the queue is unreachable); nothing was started, try again"
@@ -30,3 +35,16 @@ async def take_places(
             f"You already have {allowance.limit} runs waiting; wait for them to finish"
         )
     return taken
+
+
+async def with_place(
+    allowance: QueueLimit, user_id: str, run_id: str, queue: Callable[[], Awaitable[T]]
+) -> T:
+    """A manual run: its place is taken first, and given back when it could not be queued
+    (once queued, whatever ends the run gives it back)."""
+    await take_places(allowance, user_id, [run_id], partial=False)
+    try:
+        return await queue()
+    except BaseException:
+        await allowance.release(user_id, run_id)
+        raise

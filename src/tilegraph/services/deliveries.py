@@ -28,18 +28,17 @@ from tilegraph.domain.deliveries import (
 )
 from tilegraph.domain.delivery_targets import check_recipients, mask_url
 from tilegraph.domain.errors import BadUserInput, Conflict, Forbidden, NotFound
-from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import mine
 from tilegraph.domain.paging import check_first
 from tilegraph.domain.permissions import PermissionLevel
-from tilegraph.domain.transforms import TriggerType, check_cron, next_fire, started_key
+from tilegraph.domain.transforms import TriggerType, check_cron, next_fire, queued_run_fields
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import check_expected_version, check_name
 from tilegraph.events.publisher import ExecutionEvents
 from tilegraph.outbound.errors import SendFailed
 from tilegraph.outbound.targets import TargetNotAllowed, check_target
-from tilegraph.services.allowance import take_places
+from tilegraph.services.allowance import with_place
 from tilegraph.services.dashboards import DashboardService
 from tilegraph.services.filter_views import FilterViewService
 from tilegraph.settings import Settings
@@ -302,14 +301,14 @@ class DeliveryService:
         transform run does."""
         record = await self._owned(principal, access, delivery_id)
         run_id = new_id("dlr")
-        await take_places(self.allowance, principal.user_id, [run_id], partial=False)
-        try:
-            return await self.queue_run(
+        return await with_place(
+            self.allowance,
+            principal.user_id,
+            run_id,
+            lambda: self.queue_run(
                 record, TriggerType.MANUAL, user_id=principal.user_id, run_id=run_id
-            )
-        except BaseException:
-            await self.allowance.release(principal.user_id, run_id)
-            raise
+            ),
+        )
 
     async def queue_run(
         self,
@@ -323,17 +322,9 @@ class DeliveryService:
     ) -> DeliveryRunRecord:
         """Recorded QUEUED first (the sweeper enqueues a run Redis missed), then enqueued."""
         run_id = run_id or new_id("dlr")
-        queued_at = utcnow()
         run = DeliveryRunRecord(
-            id=run_id,
             delivery_id=record.id,
-            owner_id=record.owner_id,
-            status=ExecutionStatus.QUEUED,
-            triggered_by=trigger,
-            queued_at=queued_at,
-            started=started_key(queued_at, run_id),
-            triggered_by_user=user_id,
-            due_at=due_at,
+            **queued_run_fields(run_id, record.owner_id, trigger, user_id, due_at, utcnow()),
         )
         await self.deliveries.create_run(run, job_id or run_id)
         await self.events.publish(delivery_run_to_item(run))

@@ -15,7 +15,6 @@ from typing import Any
 from tilegraph.auth.queue_limit import QueueLimit
 from tilegraph.domain.clock import utcnow
 from tilegraph.domain.errors import BadUserInput, Conflict
-from tilegraph.domain.executions import ExecutionStatus
 from tilegraph.domain.ids import new_id
 from tilegraph.domain.ownership import all_owned, owned
 from tilegraph.domain.paging import check_first
@@ -32,7 +31,7 @@ from tilegraph.domain.transforms import (
     TriggerType,
     check_cron,
     next_fire,
-    started_key,
+    queued_run_fields,
 )
 from tilegraph.domain.users import Principal
 from tilegraph.domain.validation import (
@@ -43,7 +42,7 @@ from tilegraph.domain.validation import (
 )
 from tilegraph.events.channels import transform_runs_channel
 from tilegraph.events.publisher import ExecutionEvents
-from tilegraph.services.allowance import take_places
+from tilegraph.services.allowance import with_place
 from tilegraph.services.revision_log import RevisionLog
 from tilegraph.services.workspace_keys import unique_workspace_key
 from tilegraph.settings import Settings
@@ -308,14 +307,14 @@ class TransformService:
                 field="id",
             )
         run_id = new_id("tex")
-        await take_places(self.allowance, principal.user_id, [run_id], partial=False)
-        try:
-            return await self.queue_run(
+        return await with_place(
+            self.allowance,
+            principal.user_id,
+            run_id,
+            lambda: self.queue_run(
                 record, TriggerType.MANUAL, user_id=principal.user_id, run_id=run_id
-            )
-        except BaseException:
-            await self.allowance.release(principal.user_id, run_id)
-            raise
+            ),
+        )
 
     async def queue_run(
         self,
@@ -328,17 +327,9 @@ class TransformService:
         run_id: str | None = None,
     ) -> TransformRunRecord:
         run_id = run_id or new_id("tex")
-        queued_at = utcnow()
         run = TransformRunRecord(
-            id=run_id,
             transform_id=record.id,
-            owner_id=record.owner_id,
-            status=ExecutionStatus.QUEUED,
-            triggered_by=trigger,
-            queued_at=queued_at,
-            started=started_key(queued_at, run_id),
-            triggered_by_user=user_id,
-            due_at=due_at,
+            **queued_run_fields(run_id, record.owner_id, trigger, user_id, due_at, utcnow()),
         )
         await self.transforms.create_run(run, job_id or run_id)
         await self.events.publish(run_to_item(run), [transform_runs_channel(record.id)])
