@@ -168,7 +168,7 @@ def card_turn(item: dict[str, Any]) -> FairTurn:
 
 
 def owner_turn(item: dict[str, Any]) -> FairTurn:
-    """A transform or delivery run waits in its owner's queue."""
+    """A transform run waits in its owner's queue."""
     return FairTurn(str(item["owner_id"]))
 
 
@@ -221,12 +221,7 @@ def sweep_targets(services: Services) -> list[SweepTarget]:
             recover=published_result,
             turn=owner_turn,
         ),
-        SweepTarget(
-            services.repos.deliveries.runs,
-            "run_delivery",
-            on_lost=delivery_lost,
-            turn=owner_turn,
-        ),
+        SweepTarget(services.repos.deliveries.runs, "run_delivery", on_lost=delivery_lost),
     ]
 
 

@@ -44,7 +44,6 @@ from tilegraph.services.filter_views import FilterViewService
 from tilegraph.settings import Settings
 from tilegraph.store.deliveries import DeliveryRepository, delivery_run_to_item
 from tilegraph.store.dynamo import ConditionFailed, Stale
-from tilegraph.store.fair_queue import FairTurn
 from tilegraph.store.pagination import Page
 from tilegraph.store.queue import JobQueue
 
@@ -328,7 +327,7 @@ class DeliveryService:
         )
         await self.deliveries.create_run(run, job_id or run_id)
         await self.events.publish(delivery_run_to_item(run))
-        await self.queue.enqueue(
-            DELIVERY_JOB, job_id or run_id, run_id, turn=FairTurn(record.owner_id)
-        )
+        # arq's own line, not the owner's sandbox turn: a run mostly waits on the cache and
+        # the channel, and a card it must run takes a sandbox slot of its own then.
+        await self.queue.enqueue(DELIVERY_JOB, job_id or run_id, run_id)
         return run
