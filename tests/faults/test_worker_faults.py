@@ -673,6 +673,11 @@ async def test_kill_9_mid_delivery_ends_worker_lost_and_the_next_minute_runs(
             params={"s": 30},
         )
         dashboard = await create_dashboard(api, token, name="Nightly", card_ids=[card])
+        tag = secrets.token_hex(3)
+        doomed = stack.start_worker(f"delivery-a-{tag}", env)
+        await asyncio.to_thread(
+            wait_for_log, stack.workdir / f"delivery-a-{tag}.log", "worker_started"
+        )
         created = await deployment.api.ok(
             DELIVERY,
             {
@@ -687,8 +692,8 @@ async def test_kill_9_mid_delivery_ends_worker_lost_and_the_next_minute_runs(
             token=token,
         )
         delivery = created["createDelivery"]["delivery"]["id"]
-        tag = secrets.token_hex(3)
-        doomed = stack.start_worker(f"delivery-a-{tag}", env)
+        # At once, as of tomorrow: the schedule moves past any tick of the real clock (a
+        # worker's own), so only this test's ticks queue its runs.
         first_minute = (later(24 * 60)).replace(second=5, microsecond=0)
         assert delivery in await tick_here(stack, first_minute, env)
 
@@ -696,20 +701,19 @@ async def test_kill_9_mid_delivery_ends_worker_lost_and_the_next_minute_runs(
             data = await deployment.api.ok(DELIVERY_RUNS, {"id": delivery}, token=token)
             return list(data["node"]["runs"]["nodes"])
 
-        async def running() -> list[dict[str, Any]] | None:
-            found = await runs()
-            return found if found and found[0]["status"] == "RUNNING" else None
+        async def running() -> dict[str, Any] | None:
+            return next((r for r in await runs() if r["status"] == "RUNNING"), None)
 
-        lost_run = (await _until(running, timeout=60, what="the delivery to run"))[0]
+        lost_run = await _until(running, timeout=60, what="the delivery to run")
         kill_hard(doomed)
         stack.start_worker(f"delivery-b-{tag}", env)
 
         async def lost() -> dict[str, Any] | None:
-            state = (await runs())[0]
+            state = next(r for r in await runs() if r["id"] == lost_run["id"])
             return state if state["status"] == "FAILED" else None
 
-        state = await _until(lost, timeout=30)
-        assert state["id"] == lost_run["id"] and state["error"]["code"] == "WORKER_LOST"
+        state = await _until(lost, timeout=30, what="WORKER_LOST")
+        assert state["error"]["code"] == "WORKER_LOST", state
         await api.ok(
             """mutation($id: ID!) { updateCard(input: {id: $id, params: {s: 0}}) { card { id } } }""",
             {"id": card},

@@ -28,7 +28,8 @@ from tests.support.inprocess import InProcess, InProcessApi
 from tests.support.receiver import HttpReceiver
 from tests.support.smtp import SmtpServer
 from tests.support.stack import Stack
-from tests.support.transforms import tick_here
+from tests.support.transforms import schedulers, tick_here
+from tilegraph.jobs.schedules import schedule_tick
 
 CREATE = """mutation($i: CreateDeliveryInput!) { createDelivery(input: $i) {
   delivery { id name recipients channel contents enabled nextRunAt version
@@ -55,6 +56,8 @@ return HTMLResult(html=fig.to_html(), metrics={"total": total, "rows": len(datas
 
 # Scheduler ticks as of a moment no worker's own tick (on the real clock) reaches.
 FAR_FUTURE = datetime.now(UTC) + timedelta(days=1)
+# When a yearly delivery ("0 0 1 1 *") made now is next due, and a little after.
+NEXT_NEW_YEAR = datetime(datetime.now(UTC).year + 1, 1, 1, 0, 0, 30, tzinfo=UTC)
 
 
 def _settings(stack: Stack, smtp: SmtpServer) -> dict[str, str]:
@@ -443,7 +446,7 @@ async def test_a_viewer_cannot_create_a_delivery_and_an_editor_can(
         dev.api, owner["token"], board["dashboard"], "USER", editor["id"], "EDITOR"
     )
     hook = [receiver.url + "/who"]
-    every_minute = {"scheduleCron": "* * * * *", "enabled": True}
+    yearly = {"scheduleCron": "0 0 1 1 *", "enabled": True}  # due only when a test ticks
     refused = await dev.api.fail(
         CREATE, {"i": delivery_input(board, "WEBHOOK", hook)}, token=viewer["token"]
     )
@@ -453,7 +456,7 @@ async def test_a_viewer_cannot_create_a_delivery_and_an_editor_can(
     )
     assert hidden.code == "NOT_FOUND"
     made = await dev.api.ok(
-        CREATE, {"i": delivery_input(board, "WEBHOOK", hook, **every_minute)}, token=editor["token"]
+        CREATE, {"i": delivery_input(board, "WEBHOOK", hook, **yearly)}, token=editor["token"]
     )
     delivery = made["createDelivery"]["delivery"]
     assert delivery["owner"]["id"] == editor["id"]
@@ -487,7 +490,7 @@ async def test_a_viewer_cannot_create_a_delivery_and_an_editor_can(
         UPDATE, {"i": {"id": delivery["id"], "name": "y"}}, token=editor["token"]
     )
     assert demoted.code == "FORBIDDEN"
-    await tick_here(stack, FAR_FUTURE, dev.env)
+    await tick_here(stack, NEXT_NEW_YEAR, dev.env)
     history = await dev.api.ok(RUNS, {"id": delivery["id"]}, token=owner["token"])
     (queued,) = history["node"]["runs"]["nodes"]
     final = await finished(dev.api, owner["token"], queued["id"])
@@ -541,27 +544,33 @@ async def test_an_every_minute_delivery_runs_once_a_minute_with_two_schedulers(
     receiver: HttpReceiver,
 ) -> None:
     await inprocess.start_worker(dev.env)  # a second worker on the same queue
-    data = await dev.api.ok(
-        CREATE,
-        {
-            "i": delivery_input(
-                board,
-                "WEBHOOK",
-                [receiver.url + "/minutely"],
-                scheduleCron="* * * * *",
-                enabled=True,
-            )
-        },
-        token=owner["token"],
-    )
-    delivery_id = data["createDelivery"]["delivery"]["id"]
-    # Ticks as of tomorrow: the first moves the schedule past any tick of the real clock.
-    start = FAR_FUTURE.replace(second=0, microsecond=0)
-    for minute in range(1, 4):
-        at = start + timedelta(minutes=minute, seconds=5)
-        # Two schedulers tick at the same moment: one of them queues the minute's run.
-        ticks = await asyncio.gather(tick_here(stack, at, dev.env), tick_here(stack, at, dev.env))
-        assert sum(t.count(delivery_id) for t in ticks) == 1, ticks
+    async with schedulers(stack, dev.env) as (first, second):
+        data = await dev.api.ok(
+            CREATE,
+            {
+                "i": delivery_input(
+                    board,
+                    "WEBHOOK",
+                    [receiver.url + "/minutely"],
+                    scheduleCron="* * * * *",
+                    enabled=True,
+                )
+            },
+            token=owner["token"],
+        )
+        delivery_id = data["createDelivery"]["delivery"]["id"]
+        # Ticks as of tomorrow, the first right after the create: the schedule moves past
+        # any worker's own tick on the real clock.
+        start = FAR_FUTURE.replace(second=0, microsecond=0)
+        for minute in range(1, 4):
+            at = start + timedelta(minutes=minute, seconds=5)
+            # Two schedulers tick at the same moment: one of them queues the minute's run.
+            ticks = await asyncio.gather(schedule_tick(first, at), schedule_tick(second, at))
+            assert sum(t.count(delivery_id) for t in ticks) == 1, ticks
+            # A minute later in earnest, this minute's run has ended.
+            queued = await dev.api.ok(RUNS, {"id": delivery_id}, token=owner["token"])
+            newest = queued["node"]["runs"]["nodes"][0]["id"]
+            assert (await finished(dev.api, owner["token"], newest))["status"] == "SUCCEEDED"
     requests = await receiver.wait_for(3)
     history = await dev.api.ok(RUNS, {"id": delivery_id}, token=owner["token"])
     runs = history["node"]["runs"]["nodes"]

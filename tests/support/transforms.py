@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,6 +86,24 @@ async def tick_here(stack: Stack, at: datetime, env: dict[str, str] | None = Non
         return await schedule_tick(services, at)
     finally:
         await services.close()
+
+
+@contextlib.asynccontextmanager
+async def schedulers(
+    stack: Stack, env: dict[str, str] | None = None, count: int = 2
+) -> AsyncIterator[list[Any]]:
+    """`count` schedulers, each with services of its own, open before the test makes what
+    they tick: a tick right after a create then comes before any worker's tick on the real
+    clock could. Tick with `tilegraph.jobs.schedules.schedule_tick(services, at)`."""
+    from tilegraph.services.registry import Services
+    from tilegraph.settings import Settings
+
+    settings = Settings.from_env({**stack.env, **(env or {})})
+    opened = list(await asyncio.gather(*(Services.open(settings) for _ in range(count))))
+    try:
+        yield opened
+    finally:
+        await asyncio.gather(*(services.close() for services in opened))
 
 
 def later(minutes: int) -> datetime:

@@ -27,7 +27,7 @@ from tilegraph.executor import (
     job_limits,
 )
 from tilegraph.executor.plotly_asset import asset_path
-from tilegraph.jobs.lifecycle import ExecutionFailed, ExecutionRun
+from tilegraph.jobs.lifecycle import REDIS_DOWN, ExecutionFailed, ExecutionRun
 from tilegraph.services.registry import Services
 from tilegraph.store.card_results import CachedCard
 from tilegraph.store.cards import execution_from_item, result_event_item
@@ -90,12 +90,19 @@ class CardRunner:
         # the stored record only its key.
         limit = self.services.settings.event_inline_html_bytes
         size = len(html.encode())
-        if size > limit or not await self.services.inline_html.allow(
-            str(run.item["owner_id"]), {run.id: size}
-        ):
+        if size > limit or not await self._inline_allowed(str(run.item["owner_id"]), run.id, size):
             limit = 0
         run.final_event_values = {"result": result_event_item(done.with_html(html), limit)}
         return {"result": done.to_item()}
+
+    async def _inline_allowed(self, owner_id: str, run_id: str, size: int) -> bool:
+        """Within the user's budget of inline HTML; not while Redis is away (the result is
+        stored: the event then carries its key, and `html` reads it)."""
+        try:
+            return bool(await self.services.inline_html.allow(owner_id, {run_id: size}))
+        except REDIS_DOWN as exc:
+            log.warning("inline_budget_unavailable", execution_id=run_id, error=str(exc))
+            return False
 
     async def execute_plan(
         self,

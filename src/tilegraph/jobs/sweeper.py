@@ -90,6 +90,8 @@ async def sweep(
             elif status is ExecutionStatus.QUEUED:
                 if now - from_iso(item["queued_at"]) < timedelta(seconds=requeue_grace):
                     continue
+                if item.get("queue", queue.queue_name) != queue.queue_name:
+                    continue  # another queue's job: its own workers' sweepers see to it
                 job_id = item.get("job_id") or item["id"]
                 if await queue.exists(job_id):
                     continue

@@ -48,12 +48,13 @@ class ExecutionTable:
             attributes = self.db.spec(self.table).key_attributes()
             self._remember(str(item["id"]), {a: str(item[a]) for a in attributes})
 
-    @staticmethod
-    def _indexed(item: dict[str, Any]) -> dict[str, Any]:
-        """Unfinished executions join the sparse index the sweeper reads."""
+    def _indexed(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Unfinished executions join the sparse index the sweeper reads, with the queue
+        their job is in: a sweeper puts back only its own queue's jobs (a deployment
+        whose workers serve another queue is left to them)."""
         if ExecutionStatus(item["status"]) in TERMINAL_STATUSES:
             return item
-        return {**item, "active_shard": ACTIVE_SHARD}
+        return {"queue": self.db.settings.queue_name, **item, "active_shard": ACTIVE_SHARD}
 
     async def create(self, item: dict[str, Any]) -> None:
         item = self._indexed(item)
