@@ -23,11 +23,11 @@ due time. Every request's signature is checked against its delivery's secret and
 Idempotency-Key against its run's id. Exits non-zero on any duplicate, a bad signature or
 key, or a run that did not succeed.
 
-On this 2-core machine the default (1,000 deliveries, one worker) took ~10 minutes (with
-another engineer's tests sharing it): ~1 min creating the deliveries, ~45 s the two ticks,
-and ~8.5 min sending at ~2 deliveries/s, because delivery runs are taken from the per-user
-fair queue, at most TILEGRAPH_SANDBOX_SLOTS (2) at once per worker, and each spends ~0.6 s
-mostly on the emulator. ``--deliveries 300`` takes ~3 minutes.
+On this 2-core machine ``--deliveries 300`` takes ~1.5 minutes: ~15 s creating them, ~14 s
+the two ticks, ~65 s sending (~4.7 deliveries/s, the emulator and the worker sharing the two
+cores). Delivery runs wait in arq's own line (up to TILEGRAPH_WORKER_MAX_JOBS at once per
+worker); while they took sandbox turns (2 at once per worker) sending ran at ~2.4/s. The
+default (1,000) took ~10 minutes under the sandbox turns.
 
     .venv/bin/python bench/bench_deliveries.py [--deliveries 1000] [--workers 1]
 """
@@ -417,8 +417,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> None:
     p = percentile
     print(
         f"\n{count} WEBHOOK deliveries due in the same minute, two scheduler ticks at once, "
-        f"{args.workers} worker(s) (delivery runs are taken from the per-user fair queue: at "
-        f"most TILEGRAPH_SANDBOX_SLOTS = {args.sandbox_slots} at once per worker), one cached "
+        f"{args.workers} worker(s) (delivery runs wait in arq's own line), one cached "
         "card each, a loopback receiver"
     )
     for n, (seconds, queued) in enumerate(out["ticks"], 1):
