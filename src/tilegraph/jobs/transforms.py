@@ -184,7 +184,7 @@ async def release_transform(services: Services, item: dict[str, Any]) -> None:
     """After a run ends, however it ended (the sweeper calls this for a lost worker's run):
     the transform's lock goes, the owner's place in the run allowance (a manual run's) is
     given back, and the outcome is audited."""
-    await services.repos.transforms.unlock(str(item["transform_id"]), str(item["id"]))
+    await services.repos.transforms.schedules.unlock(str(item["transform_id"]), str(item["id"]))
     await services.run_allowance.release(str(item["owner_id"]), str(item["id"]))
     await record_outcome(services, item)
 

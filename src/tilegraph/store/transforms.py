@@ -222,15 +222,6 @@ class TransformRepository:
     async def due(self, now_iso: str) -> list[TransformRecord]:
         return [transform_from_item(i) for i in await self.schedules.due(now_iso)]
 
-    async def advance_schedule(self, transform_id: str, due_iso: str, next_iso: str) -> bool:
-        return await self.schedules.advance(transform_id, due_iso, next_iso)
-
-    async def lock(self, transform_id: str, run_id: str) -> str | None:
-        return await self.schedules.lock(transform_id, run_id)
-
-    async def unlock(self, transform_id: str, run_id: str) -> None:
-        await self.schedules.unlock(transform_id, run_id)
-
     async def set_output(self, transform_id: str, dataset_id: str) -> None:
         await self.db.update(
             TRANSFORMS,
