@@ -132,7 +132,7 @@ class DeliveryRunner:
             condition_value = float(value)
             if not condition.holds(condition_value):
                 return {"sent": False, "condition_value": condition_value, "attempts": 0}
-        message = await self._message(record, delivery, dashboard, produced)
+        message = await self._message(record, delivery, dashboard, produced, condition_value)
         await run.report(progress=0.9, condition_value=condition_value, force=True)
         attempts = await self._send(run, delivery, message)
         return {"sent": True, "condition_value": condition_value, "attempts": attempts}
@@ -223,6 +223,7 @@ class DeliveryRunner:
         delivery: DeliveryRecord,
         dashboard: DashboardRecord,
         produced: dict[str, Produced],
+        condition_value: float | None,
     ) -> DeliveryMessage:
         settings = self.services.settings
         sent = [p for p in produced.values() if delivery.sends_card(p.card.id)]
@@ -265,7 +266,7 @@ class DeliveryRunner:
                     "metric": condition.metric,
                     "operator": condition.operator.value,
                     "threshold": condition.threshold,
-                    "value": (produced[condition.card_id].metrics or {}).get(condition.metric),
+                    "value": condition_value,
                 }
                 if condition is not None
                 else None

@@ -13,12 +13,15 @@ from tilegraph.domain.deliveries import (
     DeliveryRecord,
     DeliveryRunRecord,
 )
-from tilegraph.domain.executions import ExecutionError, ExecutionStatus
-from tilegraph.domain.transforms import TriggerType
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition, Stale
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.pagination import Page
-from tilegraph.store.schedules import ScheduledTable, schedule_shard
+from tilegraph.store.schedules import (
+    ScheduledTable,
+    run_item_fields,
+    run_record_fields,
+    schedule_shard,
+)
 
 DELIVERIES = "deliveries"
 RUNS = "delivery_executions"
@@ -95,20 +98,9 @@ def delivery_from_item(item: dict[str, Any]) -> DeliveryRecord:
 
 def delivery_run_to_item(record: DeliveryRunRecord) -> dict[str, Any]:
     return {
-        "id": record.id,
+        **run_item_fields(record),
         "kind": "delivery",
         "delivery_id": record.delivery_id,
-        "owner_id": record.owner_id,
-        "status": record.status.value,
-        "triggered_by": record.triggered_by.value,
-        "triggered_by_user": record.triggered_by_user,
-        "queued_at": to_iso(record.queued_at),
-        "started": record.started,
-        "due_at": _iso(record.due_at),
-        "started_at": _iso(record.started_at),
-        "finished_at": _iso(record.finished_at),
-        "progress": record.progress,
-        "error": record.error.to_item() if record.error else None,
         "sent": record.sent,
         "condition_value": record.condition_value,
         "attempts": record.attempts,
@@ -116,25 +108,10 @@ def delivery_run_to_item(record: DeliveryRunRecord) -> dict[str, Any]:
 
 
 def delivery_run_from_item(item: dict[str, Any]) -> DeliveryRunRecord:
-    def when(key: str) -> Any:
-        return from_iso(item[key]) if item.get(key) else None
-
-    error = item.get("error")
     value = item.get("condition_value")
     return DeliveryRunRecord(
-        id=item["id"],
+        **run_record_fields(item),
         delivery_id=item["delivery_id"],
-        owner_id=item["owner_id"],
-        status=ExecutionStatus(item["status"]),
-        triggered_by=TriggerType(item["triggered_by"]),
-        queued_at=from_iso(item["queued_at"]),
-        started=item["started"],
-        triggered_by_user=item.get("triggered_by_user"),
-        due_at=when("due_at"),
-        started_at=when("started_at"),
-        finished_at=when("finished_at"),
-        progress=item.get("progress"),
-        error=ExecutionError.from_item(error) if error else None,
         sent=bool(item.get("sent", False)),
         condition_value=float(value) if value is not None else None,
         attempts=int(item.get("attempts") or 0),

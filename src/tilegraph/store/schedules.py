@@ -5,12 +5,90 @@ schedulers queue a due run, and the run lock that keeps two runs from overlappin
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
+from tilegraph.domain.clock import from_iso, to_iso
+from tilegraph.domain.executions import ExecutionError, ExecutionStatus
+from tilegraph.domain.transforms import TriggerType
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, KeyCondition
 
 SCHEDULE_SHARD = "S"
 LOCK = "running_execution_id"
+
+
+class ScheduledRun(Protocol):
+    """What a run of a scheduled object (a transform, a delivery) records of its life."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def owner_id(self) -> str: ...
+    @property
+    def status(self) -> ExecutionStatus: ...
+    @property
+    def triggered_by(self) -> TriggerType: ...
+    @property
+    def triggered_by_user(self) -> str | None: ...
+    @property
+    def queued_at(self) -> datetime: ...
+    @property
+    def started(self) -> str: ...
+    @property
+    def due_at(self) -> datetime | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def progress(self) -> float | None: ...
+    @property
+    def error(self) -> ExecutionError | None: ...
+
+
+def _iso(value: datetime | None) -> str | None:
+    return to_iso(value) if value is not None else None
+
+
+def run_item_fields(record: ScheduledRun) -> dict[str, Any]:
+    """The stored fields every scheduled run has; each kind adds its own."""
+    return {
+        "id": record.id,
+        "owner_id": record.owner_id,
+        "status": record.status.value,
+        "triggered_by": record.triggered_by.value,
+        "triggered_by_user": record.triggered_by_user,
+        "queued_at": to_iso(record.queued_at),
+        "started": record.started,
+        "due_at": _iso(record.due_at),
+        "started_at": _iso(record.started_at),
+        "finished_at": _iso(record.finished_at),
+        "progress": record.progress,
+        "error": record.error.to_item() if record.error else None,
+    }
+
+
+def run_record_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """The record fields every scheduled run has, read back from its stored item."""
+
+    def when(key: str) -> datetime | None:
+        return from_iso(item[key]) if item.get(key) else None
+
+    error = item.get("error")
+    return {
+        "id": item["id"],
+        "owner_id": item["owner_id"],
+        "status": ExecutionStatus(item["status"]),
+        "triggered_by": TriggerType(item["triggered_by"]),
+        "triggered_by_user": item.get("triggered_by_user"),
+        "queued_at": from_iso(item["queued_at"]),
+        "started": item["started"],
+        "due_at": when("due_at"),
+        "started_at": when("started_at"),
+        "finished_at": when("finished_at"),
+        "progress": item.get("progress"),
+        "error": ExecutionError.from_item(error) if error else None,
+    }
 
 
 def schedule_shard(enabled: bool, next_run_iso: str | None) -> str | None:

@@ -7,12 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from tilegraph.domain.clock import from_iso, to_iso
-from tilegraph.domain.executions import ExecutionError, ExecutionStatus
-from tilegraph.domain.transforms import TransformRecord, TransformRunRecord, TriggerType
+from tilegraph.domain.transforms import TransformRecord, TransformRunRecord
 from tilegraph.store.dynamo import ConditionFailed, Dynamo, Filter, KeyCondition, Stale
 from tilegraph.store.executions import ExecutionTable
 from tilegraph.store.pagination import Page
-from tilegraph.store.schedules import ScheduledTable, schedule_shard
+from tilegraph.store.schedules import (
+    ScheduledTable,
+    run_item_fields,
+    run_record_fields,
+    schedule_shard,
+)
 
 TRANSFORMS = "transforms"
 RUNS = "transform_executions"
@@ -81,50 +85,24 @@ def transform_from_item(item: dict[str, Any]) -> TransformRecord:
 
 def run_to_item(record: TransformRunRecord) -> dict[str, Any]:
     return {
-        "id": record.id,
+        **run_item_fields(record),
         "kind": "transform",
         "transform_id": record.transform_id,
-        "owner_id": record.owner_id,
-        "status": record.status.value,
-        "triggered_by": record.triggered_by.value,
-        "triggered_by_user": record.triggered_by_user,
-        "queued_at": to_iso(record.queued_at),
-        "started": record.started,
-        "due_at": _iso(record.due_at),
-        "started_at": _iso(record.started_at),
-        "finished_at": _iso(record.finished_at),
-        "progress": record.progress,
         "duration_ms": record.duration_ms,
         "output_row_count": record.output_row_count,
         "output_dataset_id": record.output_dataset_id,
         "output_version": record.output_version,
-        "error": record.error.to_item() if record.error else None,
     }
 
 
 def run_from_item(item: dict[str, Any]) -> TransformRunRecord:
-    def when(key: str) -> Any:
-        return from_iso(item[key]) if item.get(key) else None
-
-    error = item.get("error")
     return TransformRunRecord(
-        id=item["id"],
+        **run_record_fields(item),
         transform_id=item["transform_id"],
-        owner_id=item["owner_id"],
-        status=ExecutionStatus(item["status"]),
-        triggered_by=TriggerType(item["triggered_by"]),
-        queued_at=from_iso(item["queued_at"]),
-        started=item["started"],
-        triggered_by_user=item.get("triggered_by_user"),
-        due_at=when("due_at"),
-        started_at=when("started_at"),
-        finished_at=when("finished_at"),
-        progress=item.get("progress"),
         duration_ms=item.get("duration_ms"),
         output_row_count=item.get("output_row_count"),
         output_dataset_id=item.get("output_dataset_id"),
         output_version=item.get("output_version"),
-        error=ExecutionError.from_item(error) if error else None,
     )
 
 
