@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tilegraph.local.moto_queries import patch_queries
 from tilegraph.local.moto_transactions import patch_transactions
 from tilegraph.local.wal import WriteAheadLog, fsync_dir, read_records
 
@@ -91,10 +92,12 @@ def _patch_moto() -> None:
     every GetObject and fails (FlexibleChecksumError), so imports of such files broke; with
     the suffix botocore knows it is composite and skips it, as against S3. Also keeps
     objects in memory (see _KEY_BUFFER_BYTES), including those loaded from a snapshot.
-    TransactWriteItems backs up only the items it writes (moto_transactions.py)."""
+    TransactWriteItems backs up only the items it writes (moto_transactions.py), and a
+    Query looks only through the items it can match (moto_queries.py)."""
     from moto.s3 import models
 
     patch_transactions()
+    patch_queries()
     if getattr(models.FakeMultipart, "_tilegraph_patched", False):
         return
     original_complete = models.FakeMultipart.complete
