@@ -132,7 +132,7 @@ async def board(api: Api, owner: dict[str, str], worker: Any) -> dict[str, str]:
     dataset_id = str(uploaded["dataset"]["id"])
     card_id = await create_card(api, owner["token"], METRICS_CARD, [dataset_id], name="Sales")
     dashboard = await create_dashboard(api, owner["token"], name="Weekly sales", card_ids=[card_id])
-    return {"dashboard": str(dashboard["id"]), "card": card_id}
+    return {"dashboard": str(dashboard["id"]), "card": card_id, "dataset": dataset_id}
 
 
 def delivery_input(
@@ -348,6 +348,30 @@ async def test_an_email_carries_the_dashboard_an_offline_snapshot_and_csv(
     text = content.decode() if isinstance(content, bytes) else content
     assert text.splitlines()[0].replace('"', "") == "region,amount"
     assert len(text.strip().splitlines()) == 4
+
+
+async def test_two_cards_of_one_name_are_sent_as_two_files(
+    dev: Deployment, owner: dict[str, str], board: dict[str, str], smtp: SmtpServer
+) -> None:
+    token = owner["token"]
+    twin = await create_card(dev.api, token, METRICS_CARD, [board["dataset"]], name="Sales")
+    dashboard = await create_dashboard(dev.api, token, name="Twins", card_ids=[board["card"], twin])
+    before = len(smtp.messages)
+    data = await dev.api.ok(
+        CREATE,
+        {
+            "i": {
+                **delivery_input(board, "EMAIL", ["twins@example.com"], contents=["CSV"]),
+                "dashboardId": dashboard["id"],
+            }
+        },
+        token=token,
+    )
+    final = await run_now(dev, token, data["createDelivery"]["delivery"]["id"])
+    assert final["status"] == "SUCCEEDED", final
+    message = (await smtp.wait_for(before + 1))[before]
+    files = [part.get_filename() for part in message.iter_attachments()]
+    assert files == ["Sales.csv", "Sales-2.csv"]
 
 
 # ---------------------------------------------------------------- safe targets

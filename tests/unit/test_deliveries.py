@@ -14,10 +14,12 @@ from tilegraph.domain.deliveries import (
     DeliveryChannel,
     DeliveryContent,
     DeliveryRecord,
+    attachment_names,
     check_condition,
     check_contents,
     check_delivery_cards,
     delivery_failed,
+    file_stem,
     retry_delay,
     view_filters,
 )
@@ -128,3 +130,17 @@ def test_inputs_are_checked() -> None:
         with pytest.raises(BadUserInput) as refused:
             check_condition(bad, ["c1"])
         assert refused.value.field == field
+
+
+def test_attachment_names_are_safe_and_never_twice() -> None:
+    names = ["Sales", "sales", "Sales", "Costs / EU", "", "Sales-2"]
+    assert attachment_names(names, "csv") == [
+        "Sales.csv",
+        "sales-2.csv",
+        "Sales-3.csv",
+        "Costs-EU.csv",
+        "card.csv",
+        "Sales-2-2.csv",
+    ]
+    assert file_stem("../../etc/passwd") == "etc-passwd"
+    assert len(file_stem("x" * 200)) == 80

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -181,6 +182,28 @@ def view_filters(definitions: Iterable[Any], state: Mapping[str, Any]) -> list[C
                 continue
             filters.append(ColumnFilter(definition.column, start=start, end=end))
     return filters
+
+
+def file_stem(name: str) -> str:
+    """A name as a file name any mail client or chat keeps as it is."""
+    stem = re.sub(r"[^\w.-]+", "-", name).strip("-.")
+    return stem[:80] or "card"
+
+
+def attachment_names(names: Iterable[str], extension: str) -> list[str]:
+    """One file name per name, in order, none twice: two cards called "Sales" are sent as
+    Sales.csv and Sales-2.csv, so a mail client does not show one file for both."""
+    taken: set[str] = set()
+    files = []
+    for name in names:
+        stem = file_stem(name)
+        candidate, number = f"{stem}.{extension}", 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = f"{stem}-{number}.{extension}"
+        taken.add(candidate.lower())
+        files.append(candidate)
+    return files
 
 
 def retry_delay(attempt: int, base_seconds: float) -> float:

@@ -9,7 +9,6 @@ target's addresses are checked again right before every try, against DNS rebindi
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -25,7 +24,9 @@ from tilegraph.domain.deliveries import (
     DeliveryContent,
     DeliveryRecord,
     DeliveryRunRecord,
+    attachment_names,
     delivery_failed,
+    file_stem,
     retry_delay,
     skipped_delivery_error,
     target_not_allowed,
@@ -66,11 +67,6 @@ log = structlog.get_logger("tilegraph.deliveries")
 def plotly_js() -> str:
     """The bundle an HTML snapshot inlines once (read once per process)."""
     return bundle_path().read_text(encoding="utf-8")
-
-
-def file_stem(name: str) -> str:
-    stem = re.sub(r"[^\w.-]+", "-", name).strip("-.")
-    return stem[:80] or "card"
 
 
 @dataclass(frozen=True)
@@ -238,6 +234,7 @@ class DeliveryRunner:
                 Attachment(f"{file_stem(dashboard.name)}.html", "text/html", html.encode())
             )
         if DeliveryContent.CSV in delivery.contents:
+            tables = []
             for result in sent:
                 table = (
                     await self.services.card_results.read_table(result.cache_key)
@@ -245,10 +242,11 @@ class DeliveryRunner:
                     else None
                 )
                 if table is not None:
-                    body = await asyncio.to_thread(table_files.to_csv, table)
-                    attachments.append(
-                        Attachment(f"{file_stem(result.card.name)}.csv", "text/csv", body)
-                    )
+                    tables.append((result.card.name, table))
+            names = attachment_names((name for name, _ in tables), "csv")
+            for file_name, (_, table) in zip(names, tables, strict=True):
+                body = await asyncio.to_thread(table_files.to_csv, table)
+                attachments.append(Attachment(file_name, "text/csv", body))
         condition = delivery.condition
         return DeliveryMessage(
             delivery_id=delivery.id,
