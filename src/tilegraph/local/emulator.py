@@ -93,7 +93,7 @@ def _patch_moto() -> None:
     the suffix botocore knows it is composite and skips it, as against S3. Also keeps
     objects in memory (see _KEY_BUFFER_BYTES), including those loaded from a snapshot.
     TransactWriteItems backs up only the items it writes (moto_transactions.py), and a
-    Query looks only through the items it can match (moto_queries.py)."""
+    Query no longer lists and sorts the whole table (moto_queries.py)."""
     from moto.s3 import models
 
     patch_transactions()

@@ -13,6 +13,7 @@ narrower `all_items` for the length of one call is safe."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from inspect import signature
 from typing import Any
 
 
@@ -37,9 +38,12 @@ def patch_queries() -> None:
     if getattr(Table, "_tilegraph_narrow_query", False):
         return
     original: Callable[..., Any] = Table.query
+    # Where `index_name` comes among the arguments after `self` and `hash_key`, as moto's
+    # backend passes them (positionally), read from the signature rather than assumed.
+    index_at = list(signature(original).parameters).index("index_name") - 2
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        index_name = args[index_at] if len(args) > index_at else kwargs.get("index_name")
         if index_name:
             candidates = _unsorted(self)
         elif hash_key is not None:
